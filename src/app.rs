@@ -1,0 +1,569 @@
+//! The pipeline of one command: resolve settings, scan, load the state, diff, plan, act, report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use crate::cli::Common;
+use crate::config::Everything;
+use crate::config::{self, Settings};
+use crate::diff::{self, ChangeSet};
+use crate::error::{Error, Exit, Result};
+use crate::manifest::{self, Manifest};
+use crate::plan::Decision;
+use crate::plan::{self, Plan};
+use crate::provider::cloudflare::{self, Api, Cloudflare, ZoneRef};
+use crate::provider::{FailureKind, Purger, Request};
+use crate::purge::{self, Job, Outcome};
+use crate::report::PurgeReport;
+use crate::report::{self, Report, ThresholdReport};
+use crate::scan::Hashes;
+use crate::scan::{self, Snapshot};
+
+/// What the pipeline reads from its surroundings, passed in so tests control it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub cwd: PathBuf,
+    pub now: SystemTime,
+    /// The environment variables sitepurge reads (`CLOUDFLARE_*`).
+    pub env: BTreeMap<String, String>,
+}
+
+/// Where output goes: stdout for the report, stderr for warnings, debug detail and errors.
+pub struct Console<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+/// The site compared with its recorded state, and the resulting plan.
+pub struct Survey {
+    pub settings: Settings,
+    pub snapshot: Snapshot,
+    pub previous: Option<Manifest>,
+    pub changes: ChangeSet,
+    pub plan: Plan,
+}
+
+fn display(path: &Path, cwd: &Path) -> String {
+    path.strip_prefix(cwd).unwrap_or(path).display().to_string()
+}
+
+fn debug(settings: &Settings, console: &mut Console<'_>, message: std::fmt::Arguments<'_>) {
+    if settings.output.verbosity >= 2 {
+        let _ = writeln!(console.err, "debug: {message}");
+    }
+}
+
+fn warn_all(settings: &Settings, warnings: &[String], console: &mut Console<'_>) {
+    if settings.output.verbosity >= 0 {
+        for w in warnings {
+            let _ = writeln!(console.err, "warning: {w}");
+        }
+    }
+}
+
+/// Scans the site, loads the state and plans. Touches nothing.
+pub fn survey(settings: Settings, console: &mut Console<'_>) -> Result<Survey> {
+    debug(
+        &settings,
+        console,
+        format_args!(
+            "config file: {}",
+            settings
+                .config_file
+                .as_deref()
+                .map_or("none".into(), |p| p.display().to_string())
+        ),
+    );
+    debug(
+        &settings,
+        console,
+        format_args!("output folder: {}", settings.dir.display()),
+    );
+    debug(
+        &settings,
+        console,
+        format_args!("state file: {}", settings.state.display()),
+    );
+    for b in &settings.rules.base_urls {
+        debug(&settings, console, format_args!("base URL: {}", b.as_str()));
+    }
+    let started = Instant::now();
+    let snapshot = scan::scan(&settings.dir, &settings.scan)?;
+    debug(
+        &settings,
+        console,
+        format_args!(
+            "scanned {} files in {:.0?}",
+            snapshot.files.len(),
+            started.elapsed()
+        ),
+    );
+    warn_all(&settings, &snapshot.warnings, console);
+
+    let previous = manifest::load(&settings.state)?;
+    let empty = scan::Hashes::new();
+    let old = previous.as_ref().map_or(&empty, |m| &m.files);
+    let changes = diff::diff(old, &snapshot.files);
+    let fingerprint = settings.scan.content.fingerprint();
+    let content_rules_changed = previous
+        .as_ref()
+        .is_some_and(|m| m.content_rules != fingerprint);
+    let bases: Vec<String> = settings
+        .rules
+        .base_urls
+        .iter()
+        .map(|b| b.as_str().to_string())
+        .collect();
+    // A state recorded without base URLs (by `baseline` alone) does not pin them.
+    let base_urls_changed = previous
+        .as_ref()
+        .is_some_and(|m| !m.base_urls.is_empty() && !same_set(&m.base_urls, &bases));
+    let site_urls = snapshot
+        .files
+        .keys()
+        .chain(changes.removed.iter())
+        .map(|p| settings.rules.count_for(p))
+        .sum();
+    let plan = plan::plan(plan::Inputs {
+        changes: &changes,
+        rules: &settings.rules,
+        site_urls,
+        threshold: settings.threshold,
+        first_run: previous.is_none(),
+        first_run_mode: settings.first_run,
+        content_rules_changed,
+        base_urls_changed,
+    });
+    Ok(Survey {
+        settings,
+        snapshot,
+        previous,
+        changes,
+        plan,
+    })
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+fn report_of(command: &'static str, survey: &Survey, ctx: &Context, state_saved: bool) -> Report {
+    let s = &survey.settings;
+    Report {
+        command,
+        dir: display(&s.dir, &ctx.cwd),
+        state: display(&s.state, &ctx.cwd),
+        state_written_at: survey.previous.as_ref().map(|m| m.written_at.clone()),
+        first_run: survey.previous.is_none(),
+        files_scanned: survey.snapshot.files.len(),
+        changes: survey.changes.clone(),
+        decision: survey.plan.decision,
+        reason: survey.plan.reason,
+        explanation: survey.plan.explain(),
+        threshold: ThresholdReport {
+            setting: s.threshold.to_string(),
+            limit: survey.plan.limit,
+            site_urls: survey.plan.site_urls,
+        },
+        urls: survey.plan.urls.clone(),
+        state_saved,
+        warnings: survey.snapshot.warnings.clone(),
+        purge: None,
+    }
+}
+
+fn print(report: &Report, settings: &Settings, console: &mut Console<'_>) -> Result<Exit> {
+    // A closed stdout (e.g. `| head`) is not a failure of the purge.
+    let _ = report::print(report, settings.output, console.out);
+    Ok(Exit::Ok)
+}
+
+/// `sitepurge plan`: what a run would purge, and why.
+pub fn plan(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let settings = config::resolve(flags, ctx, true)?;
+    let survey = survey(settings, console)?;
+    let report = report_of("plan", &survey, ctx, false);
+    print(&report, &survey.settings, console)
+}
+
+/// `sitepurge baseline`: record the site as it is; purge nothing.
+pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let settings = config::resolve(flags, ctx, false)?;
+    let survey = survey(settings, console)?;
+    let s = &survey.settings;
+    let manifest = Manifest::new(
+        ctx.now,
+        s.rules
+            .base_urls
+            .iter()
+            .map(|b| b.as_str().to_string())
+            .collect(),
+        s.scan.content.fingerprint(),
+        survey.snapshot.files.clone(),
+    );
+    manifest::save(&s.state, &manifest)?;
+    let mut report = report_of("baseline", &survey, ctx, true);
+    report.decision = plan::Decision::Nothing;
+    report.reason = plan::Reason::Baseline;
+    report.explanation = survey.plan.explain_reason(plan::Reason::Baseline);
+    print(&report, &survey.settings, console)
+}
+
+/// Reads the credentials, finds the zone and sets up Cloudflare for this site.
+pub async fn connect(
+    settings: &Settings,
+    ctx: &Context,
+    console: &mut Console<'_>,
+) -> Result<Cloudflare> {
+    let cf = &settings.cloudflare;
+    let auth = config::credentials(cf, ctx)?;
+    debug(
+        settings,
+        console,
+        format_args!("credentials: {}", auth.describe()),
+    );
+    debug(settings, console, format_args!("API: {}", cf.api_base));
+    let api = Api::new(&cf.api_base, auth, cf.timeout).map_err(|m| Error::Setting {
+        setting: "CLOUDFLARE_API_BASE_URL",
+        message: m,
+        hint: None,
+    })?;
+    let zone_id = match zone_name(settings)? {
+        ZoneRef::Id(id) => id,
+        ZoneRef::Name(name) => {
+            let zone = api.find_zone(&name).await.map_err(|failure| Error::Api {
+                action: format!("looking up the Cloudflare zone {name}"),
+                failure,
+            })?;
+            match zone {
+                Some(z) => {
+                    debug(
+                        settings,
+                        console,
+                        format_args!("zone {} is {}", z.name, z.id),
+                    );
+                    z.id
+                }
+                None => return Err(zone_not_found(&name)),
+            }
+        }
+    };
+    let (hosts, prefixes) = settings.rules.scopes();
+    let everything = match cf.everything {
+        Everything::Zone => vec![Request::Everything],
+        Everything::Hosts => {
+            let mut requests = Vec::new();
+            if !hosts.is_empty() {
+                requests.push(Request::Hosts(hosts));
+            }
+            if !prefixes.is_empty() {
+                requests.push(Request::Prefixes(prefixes));
+            }
+            requests
+        }
+    };
+    Ok(Cloudflare {
+        api,
+        zone_id,
+        batch_size: cf.batch_size,
+        everything,
+    })
+}
+
+/// The zone as set, or the registrable domain of the first base URL.
+fn zone_name(settings: &Settings) -> Result<ZoneRef> {
+    if let Some(z) = &settings.cloudflare.zone {
+        return Ok(z.clone());
+    }
+    let host = settings
+        .rules
+        .base_urls
+        .first()
+        .map(|b| b.host().to_string())
+        .unwrap_or_default();
+    cloudflare::registrable_domain(&host)
+        .map(ZoneRef::Name)
+        .ok_or_else(|| Error::Setting {
+            setting: "zone",
+            message: format!("cannot tell the Cloudflare zone of {host:?}"),
+            hint: Some("give the zone: --zone ID|NAME, CLOUDFLARE_ZONE_ID, or zone = \"...\" in sitepurge.toml".into()),
+        })
+}
+
+fn zone_not_found(name: &str) -> Error {
+    Error::Setting {
+        setting: "zone",
+        message: format!("no Cloudflare zone named {name} is visible to these credentials"),
+        hint: Some(format!(
+            "check the name, give the zone's 32-hex id (--zone or CLOUDFLARE_ZONE_ID), or grant the token \"Zone Read\" on {name}"
+        )),
+    }
+}
+
+/// The hashes to record after a purge: the old state, moved forward for every changed file
+/// whose URLs were all purged. A file whose purge failed keeps its old entry (an added file stays
+/// absent, a removed one present), so the next run purges exactly what is still pending.
+pub fn advance(
+    old: &Hashes,
+    new: &Hashes,
+    changes: &ChangeSet,
+    rules: &crate::urls::UrlRules,
+    purged: &BTreeSet<String>,
+) -> Hashes {
+    let mut next = old.clone();
+    for (path, _) in changes.paths() {
+        if !rules.urls_for(path).iter().all(|u| purged.contains(u)) {
+            continue;
+        }
+        match new.get(path) {
+            Some(hash) => next.insert(path.to_string(), hash.clone()),
+            None => next.remove(path),
+        };
+    }
+    next
+}
+
+fn print_failures(outcome: &Outcome, purger: &Cloudflare, console: &mut Console<'_>) {
+    // One line per distinct failure, not one per batch.
+    let mut seen: Vec<(String, Option<String>, usize)> = Vec::new();
+    for (job, failure) in outcome.failures() {
+        let line = failure.to_string();
+        match seen.iter_mut().find(|(l, _, _)| *l == line) {
+            Some(entry) => entry.2 += job.urls.len(),
+            None => seen.push((line, failure.hint.clone(), job.urls.len())),
+        }
+    }
+    for (line, hint, urls) in seen {
+        let _ = writeln!(
+            console.err,
+            "error: {} refused the purge of {} ({} URL{}): {line}",
+            purger.name(),
+            purger.target(),
+            urls,
+            if urls == 1 { "" } else { "s" }
+        );
+        if let Some(hint) = hint {
+            let _ = writeln!(console.err, "hint: {hint}");
+        }
+    }
+}
+
+/// `sitepurge run`: plan, purge, then record what was purged.
+pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let settings = config::resolve(flags, ctx, true)?;
+    let survey = survey(settings, console)?;
+    let s = &survey.settings;
+    let bases: Vec<String> = s
+        .rules
+        .base_urls
+        .iter()
+        .map(|b| b.as_str().to_string())
+        .collect();
+    let fingerprint = s.scan.content.fingerprint();
+    let old = survey
+        .previous
+        .as_ref()
+        .map(|m| m.files.clone())
+        .unwrap_or_default();
+
+    let mut exit = Exit::Ok;
+    let mut purge_report = None;
+    // What to record: (files, base URLs, rules fingerprint), or None to leave the state alone.
+    let record: Option<(Hashes, Vec<String>, String)> = match survey.plan.decision {
+        Decision::Nothing => match &survey.previous {
+            None => Some((survey.snapshot.files.clone(), bases, fingerprint)),
+            // Nothing changed; only fill in base URLs a bare `baseline` did not know.
+            Some(m) if m.base_urls.is_empty() => Some((m.files.clone(), bases, fingerprint)),
+            Some(_) => None,
+        },
+        Decision::Urls | Decision::Everything => {
+            let purger = connect(s, ctx, console).await?;
+            let all_urls: BTreeSet<String> =
+                survey.plan.urls.iter().map(|u| u.url.clone()).collect();
+            let everything = survey.plan.decision == Decision::Everything;
+            let jobs: Vec<Job> = if everything {
+                purger
+                    .everything()
+                    .into_iter()
+                    .map(|request| Job {
+                        request,
+                        urls: all_urls.clone(),
+                    })
+                    .collect()
+            } else {
+                let urls: Vec<String> = all_urls.iter().cloned().collect();
+                purge::batches(&urls, &s.cloudflare.cache_key_headers, purger.batch_size())
+            };
+            debug(
+                s,
+                console,
+                format_args!("sending {} request(s) to {}", jobs.len(), purger.target()),
+            );
+            let verbose = s.output.verbosity >= 0;
+            let notes = std::sync::Mutex::new(Vec::new());
+            let note = |line: String| {
+                if let Ok(mut n) = notes.lock() {
+                    n.push(line);
+                }
+            };
+            let outcome = purge::execute(&purger, jobs, &s.cloudflare.policy, &note).await;
+            if verbose {
+                for line in notes.into_inner().unwrap_or_default() {
+                    let _ = writeln!(console.err, "note: {line}");
+                }
+            }
+            print_failures(&outcome, &purger, console);
+            let purged = outcome.purged();
+            let pending: Vec<String> = outcome.pending().into_iter().collect();
+            let (mut hosts, mut prefixes, mut kinds) = (Vec::new(), Vec::new(), Vec::new());
+            for r in &outcome.results {
+                kinds.push(match &r.job.request {
+                    Request::Files(_) => "files",
+                    Request::Hosts(h) => {
+                        hosts.extend(h.iter().cloned());
+                        "hosts"
+                    }
+                    Request::Prefixes(p) => {
+                        prefixes.extend(p.iter().cloned());
+                        "prefixes"
+                    }
+                    Request::Everything => "purge_everything",
+                });
+            }
+            kinds.dedup();
+            purge_report = Some(PurgeReport {
+                provider: purger.name(),
+                target: purger.target(),
+                kinds,
+                hosts,
+                prefixes,
+                requests: outcome.requests(),
+                urls_purged: purged.len(),
+                urls_pending: pending,
+                failures: outcome.failures().map(|(_, f)| f.clone()).collect(),
+            });
+            if !outcome.all_ok() {
+                let credentials = outcome
+                    .failures()
+                    .all(|(_, f)| f.kind == FailureKind::Credentials);
+                exit = if credentials {
+                    Exit::Usage
+                } else {
+                    Exit::PurgeFailed
+                };
+            }
+            match (everything, outcome.all_ok(), &survey.previous) {
+                (true, true, _) => Some((survey.snapshot.files.clone(), bases, fingerprint)),
+                // Everything failed: the old state (rules and base URLs too) stays in force.
+                (true, false, _) => None,
+                (false, _, Some(m)) => Some((
+                    advance(
+                        &old,
+                        &survey.snapshot.files,
+                        &survey.changes,
+                        &s.rules,
+                        &purged,
+                    ),
+                    m.base_urls.clone(),
+                    m.content_rules.clone(),
+                )),
+                (false, _, None) => None,
+            }
+        }
+    };
+    let mut saved = false;
+    if let Some((files, base_urls, rules)) = record {
+        let unchanged = survey.previous.as_ref().is_some_and(|m| {
+            m.files == files && m.base_urls == base_urls && m.content_rules == rules
+        });
+        if !unchanged {
+            manifest::save(&s.state, &Manifest::new(ctx.now, base_urls, rules, files))?;
+            saved = true;
+        }
+    }
+    let mut report = report_of("run", &survey, ctx, saved);
+    report.purge = purge_report;
+    print(&report, s, console)?;
+    Ok(exit)
+}
+
+/// `sitepurge verify`: check credentials and zone, print what was found.
+pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let settings = config::resolve_without_site(flags, ctx)?;
+    let cf = &settings.cloudflare;
+    let auth = config::credentials(cf, ctx)?;
+    let described = auth.describe();
+    let is_token = matches!(auth, cloudflare::Auth::Token(_));
+    let api = Api::new(&cf.api_base, auth, cf.timeout).map_err(|m| Error::Setting {
+        setting: "CLOUDFLARE_API_BASE_URL",
+        message: m,
+        hint: None,
+    })?;
+    let mut found = serde_json::Map::new();
+    let mut lines = vec![format!("credentials: {described}")];
+    found.insert("credentials".into(), described.into());
+    if is_token {
+        let token = api.verify_token().await.map_err(|failure| Error::Api {
+            action: "verifying the API token".into(),
+            failure,
+        })?;
+        lines.push(format!(
+            "token: {} (id {}{})",
+            token.status,
+            token.id,
+            token
+                .expires_on
+                .as_deref()
+                .map(|e| format!(", expires {e}"))
+                .unwrap_or_default()
+        ));
+        found.insert("token_status".into(), token.status.clone().into());
+        if token.status != "active" {
+            return Err(Error::Setting {
+                setting: "CLOUDFLARE_API_TOKEN",
+                message: format!("the API token is {}, not active", token.status),
+                hint: Some("create or re-enable a token with \"Cache Purge\" on the zone".into()),
+            });
+        }
+    }
+    match zone_name(&settings)? {
+        ZoneRef::Id(id) => {
+            lines.push(format!(
+                "zone: {id} (given as an id; a purge request checks it)"
+            ));
+            found.insert("zone_id".into(), id.into());
+        }
+        ZoneRef::Name(name) => {
+            let zone = api.find_zone(&name).await.map_err(|failure| Error::Api {
+                action: format!("looking up the Cloudflare zone {name}"),
+                failure,
+            })?;
+            let zone = zone.ok_or_else(|| zone_not_found(&name))?;
+            lines.push(format!(
+                "zone: {} is {} ({})",
+                zone.name, zone.id, zone.status
+            ));
+            found.insert("zone_id".into(), zone.id.into());
+            found.insert("zone_name".into(), zone.name.into());
+            found.insert("zone_status".into(), zone.status.into());
+        }
+    }
+    if settings.output.json {
+        let _ = writeln!(console.out, "{}", serde_json::Value::Object(found));
+    } else if settings.output.verbosity >= 0 {
+        for line in lines {
+            let _ = writeln!(console.out, "{line}");
+        }
+        let _ = writeln!(
+            console.out,
+            "ok: these credentials can be used by `sitepurge run`"
+        );
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,149 @@
+//! Command-line interface. The doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Everything;
+use crate::plan::FirstRun;
+
+const EXAMPLES: &str = "\
+Examples:
+  Show what the next run would purge, without sending anything:
+    sitepurge plan _site --base-url https://example.com/
+
+  Record the site as it is now (e.g. right after the first deploy):
+    sitepurge baseline public
+
+  Purge what changed after a build, for apex and www:
+    hugo && rsync -a public/ server:/srv/www/ && \\
+      sitepurge run public --base-url https://example.com/ --base-url https://www.example.com/
+
+  Settings can live in ./sitepurge.toml instead of flags (see the README).
+
+Exit codes: 0 ok, 1 purge failed (URLs still pending), 2 usage or config error,
+3 state file unusable, 4 output folder unreadable.";
+
+/// Purge exactly the CDN URLs that a static site build changed.
+///
+/// sitepurge hashes every file in the site's output folder, compares the hashes with the state
+/// recorded by the previous run, turns the added, modified and removed files into the exact
+/// public URLs a CDN caches them under, and purges those: or everything, when more than the
+/// threshold changed.
+#[derive(Debug, Parser)]
+#[command(name = "sitepurge", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a run would purge, and why. Touches nothing, sends nothing.
+    Plan(Common),
+    /// Record the site's current state as the starting point. Purges nothing.
+    Baseline(Common),
+    /// Scan, compare with the last state, purge what changed, save the new state.
+    ///
+    /// Credentials come from the environment, never from flags: CLOUDFLARE_API_TOKEN (an API
+    /// token with "Cache Purge"), or token_file in the config, or the legacy pair
+    /// CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY.
+    Run(RunArgs),
+    /// Check the Cloudflare credentials and zone, and print what was found (never the secret).
+    Verify(Common),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Only show the plan (same as `sitepurge plan`): nothing is sent, the state is not touched.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Flags every command shares. Each one overrides the same setting in the config file.
+#[derive(Debug, Args, Default, Clone)]
+pub struct Common {
+    /// The site's output folder [default: `_site` or `public`, whichever exists]
+    #[arg(value_name = "DIR", env = "SITEPURGE_DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Public base URL of the site. Repeat it for each host (apex and www) or give a path
+    /// (https://example.com/docs/) for a site that lives below one
+    #[arg(
+        long = "base-url",
+        value_name = "URL",
+        env = "SITEPURGE_BASE_URL",
+        value_delimiter = ','
+    )]
+    pub base_urls: Vec<String>,
+
+    /// State file recording the last purged state [default: .sitepurge/state.json]
+    #[arg(long, value_name = "PATH", env = "SITEPURGE_STATE")]
+    pub state: Option<PathBuf>,
+
+    /// Above this many changed URLs, purge everything instead: a number (200) or a share of
+    /// the site's URLs (50%) [default: 50%]
+    #[arg(long, value_name = "N|N%", env = "SITEPURGE_THRESHOLD")]
+    pub threshold: Option<String>,
+
+    /// Config file [default: ./sitepurge.toml when present]
+    #[arg(long, value_name = "PATH", env = "SITEPURGE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// What a run does when there is no state yet [default: everything]
+    #[arg(long, value_name = "MODE")]
+    pub first_run: Option<FirstRun>,
+
+    /// Cloudflare zone: its 32-hex id, or its domain name (looked up; needs "Zone Read")
+    /// [default: the registrable domain of the first base URL]
+    #[arg(long, value_name = "ID|NAME", env = "CLOUDFLARE_ZONE_ID")]
+    pub zone: Option<String>,
+
+    /// What "purge everything" sends: the site's host names, or the whole zone [default: hosts]
+    #[arg(long, value_name = "WHAT")]
+    pub everything: Option<Everything>,
+
+    /// Print one JSON object on stdout instead of the summary (format in the README)
+    #[arg(long)]
+    pub json: bool,
+
+    /// List every URL with its file and change (-v); add debug detail (-vv)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print nothing but errors
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn base_url_is_repeatable() {
+        let cli = Cli::try_parse_from([
+            "sitepurge",
+            "plan",
+            "site",
+            "--base-url",
+            "https://a.example/",
+            "--base-url",
+            "https://b.example/",
+        ])
+        .expect("parse");
+        let Command::Plan(c) = cli.command else {
+            panic!("not plan")
+        };
+        assert_eq!(c.base_urls, ["https://a.example/", "https://b.example/"]);
+        assert_eq!(c.dir, Some(PathBuf::from("site")));
+    }
+}

@@ -1,0 +1,734 @@
+//! Settings: the config file (every key optional, unknown keys refused) merged with flags and
+//! environment into plain resolved [`Settings`]. Precedence: flags/env > config file > defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::app::Context;
+use crate::cli::Common;
+use crate::error::{Error, Result};
+use crate::plan::{FirstRun, Threshold};
+use crate::provider::cloudflare::{self, Auth, ZoneRef};
+use crate::purge::Policy;
+use crate::scan::{ContentRules, ScanOptions};
+use crate::secret::Secret;
+use crate::urls::{BaseUrl, UrlRules};
+
+/// The config file read when `--config` is not given, from the current folder.
+pub const DEFAULT_CONFIG: &str = "sitepurge.toml";
+/// The state file, relative to the current folder, when none is set.
+pub const DEFAULT_STATE: &str = ".sitepurge/state.json";
+/// Output folders looked for when none is set.
+pub const DEFAULT_DIRS: [&str; 2] = ["_site", "public"];
+/// Files whose text `ignore_content` rules apply to, unless `text_extensions` says otherwise.
+pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
+
+/// `sitepurge.toml`, as written by the user.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub dir: Option<PathBuf>,
+    pub base_urls: Option<Vec<String>>,
+    pub state: Option<PathBuf>,
+    pub threshold: Option<ThresholdValue>,
+    pub first_run: Option<FirstRun>,
+    pub ignore: Option<Vec<String>>,
+    pub ignore_content: Option<Vec<String>>,
+    pub text_extensions: Option<Vec<String>>,
+    pub index_without_slash: Option<bool>,
+    pub clean_urls: Option<bool>,
+    pub zone: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub batch_size: Option<usize>,
+    pub everything: Option<Everything>,
+    pub retries: Option<u32>,
+    pub cache_key_headers: Option<Vec<BTreeMap<String, String>>>,
+    pub concurrency: Option<usize>,
+    pub retry_delay: Option<String>,
+    pub max_retry_delay: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// What "purge everything" sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Everything {
+    /// Purge the site's own host names, so other apps in the same zone keep their cache.
+    #[default]
+    Hosts,
+    /// Purge the whole zone.
+    Zone,
+}
+
+/// The largest `files` list Cloudflare accepts on any plan.
+pub const MAX_BATCH_SIZE: usize = 500;
+
+/// Cloudflare settings, resolved. Credentials are read only when a purge needs them.
+#[derive(Debug, Clone)]
+pub struct CloudflareSettings {
+    pub api_base: String,
+    pub zone: Option<ZoneRef>,
+    pub token_file: Option<PathBuf>,
+    pub batch_size: usize,
+    pub everything: Everything,
+    pub cache_key_headers: Vec<BTreeMap<String, String>>,
+    pub policy: Policy,
+    pub timeout: Duration,
+}
+
+/// `threshold = 200` or `threshold = "50%"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ThresholdValue {
+    Count(u64),
+    Text(String),
+}
+
+/// Everything a command needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub dir: PathBuf,
+    pub state: PathBuf,
+    pub rules: UrlRules,
+    pub threshold: Threshold,
+    pub first_run: FirstRun,
+    pub scan: ScanOptions,
+    pub output: Output,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub cloudflare: CloudflareSettings,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Output {
+    pub json: bool,
+    /// -1 quiet, 0 normal, 1 list URLs, 2 debug.
+    pub verbosity: i8,
+}
+
+impl Output {
+    pub fn from_flags(flags: &Common) -> Output {
+        Output {
+            json: flags.json,
+            verbosity: if flags.quiet {
+                -1
+            } else {
+                i8::try_from(flags.verbose).unwrap_or(i8::MAX)
+            },
+        }
+    }
+}
+
+/// Reads the config file: the one named, or `./sitepurge.toml` when present.
+/// Returns the file's settings and the folder its relative paths are relative to.
+pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option<PathBuf>)> {
+    let (path, must_exist) = match named {
+        Some(p) => (cwd.join(p), true),
+        None => (cwd.join(DEFAULT_CONFIG), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok((FileConfig::default(), None));
+        }
+        Err(source) => return Err(Error::ConfigRead { path, source }),
+    };
+    let file: FileConfig = toml::from_str(&text).map_err(|e| Error::ConfigParse {
+        path: path.clone(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    Ok((file, Some(path)))
+}
+
+fn setting(setting: &'static str, message: String, hint: Option<&str>) -> Error {
+    Error::Setting {
+        setting,
+        message,
+        hint: hint.map(str::to_string),
+    }
+}
+
+/// Merges flags (and their environment variables) over the config file over the defaults.
+/// `need_base_urls` is false for commands that can do without (baseline).
+pub fn resolve(flags: &Common, ctx: &Context, need_base_urls: bool) -> Result<Settings> {
+    resolve_with(flags, ctx, need_base_urls, true)
+}
+
+/// Settings for commands that never read the site (`verify`): no output folder needed.
+pub fn resolve_without_site(flags: &Common, ctx: &Context) -> Result<Settings> {
+    resolve_with(flags, ctx, false, false)
+}
+
+fn resolve_with(
+    flags: &Common,
+    ctx: &Context,
+    need_base_urls: bool,
+    need_site: bool,
+) -> Result<Settings> {
+    let cwd = ctx.cwd.as_path();
+    let (file, config_file) = load_file(flags.config.as_deref(), cwd)?;
+    // Paths in the config file are relative to the file's folder; flags to the current folder.
+    let file_base = config_file
+        .as_deref()
+        .and_then(Path::parent)
+        .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+
+    let dir = match (&flags.dir, &file.dir) {
+        (Some(d), _) => cwd.join(d),
+        (None, Some(d)) => file_base.join(d),
+        (None, None) if need_site => default_dir(cwd)?,
+        (None, None) => default_dir(cwd).unwrap_or_else(|_| cwd.join(DEFAULT_DIRS[0])),
+    };
+    let state = match (&flags.state, &file.state) {
+        (Some(s), _) => cwd.join(s),
+        (None, Some(s)) => file_base.join(s),
+        (None, None) => cwd.join(DEFAULT_STATE),
+    };
+    check_state_outside(&state, &dir)?;
+
+    let raw_bases: Vec<String> = if flags.base_urls.is_empty() {
+        file.base_urls.clone().unwrap_or_default()
+    } else {
+        flags.base_urls.clone()
+    };
+    let mut base_urls = Vec::new();
+    for raw in raw_bases.iter().filter(|b| !b.trim().is_empty()) {
+        let base = BaseUrl::parse(raw).map_err(|m| setting("base_urls", m, None))?;
+        if !base_urls.contains(&base) {
+            base_urls.push(base);
+        }
+    }
+    if need_base_urls && base_urls.is_empty() {
+        return Err(setting(
+            "base_urls",
+            "no base URL is set, so files cannot be turned into URLs".into(),
+            Some(
+                "pass --base-url https://example.com/ (repeat for www), or set base_urls = [\"https://example.com/\"] in sitepurge.toml",
+            ),
+        ));
+    }
+
+    let threshold = match (&flags.threshold, &file.threshold) {
+        (Some(t), _) => t.parse(),
+        (None, Some(ThresholdValue::Text(t))) => t.parse(),
+        (None, Some(ThresholdValue::Count(n))) => Ok(Threshold::Count(*n)),
+        (None, None) => Ok(Threshold::default()),
+    }
+    .map_err(|m| setting("threshold", m, None))?;
+
+    let ignore = build_globs(file.ignore.as_deref().unwrap_or_default())?;
+    let patterns = file
+        .ignore_content
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            regex::bytes::Regex::new(p).map_err(|e| {
+                setting(
+                    "ignore_content",
+                    format!("{p:?} is not a valid regular expression: {e}"),
+                    None,
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let extensions = file.text_extensions.clone().unwrap_or_else(|| {
+        DEFAULT_TEXT_EXTENSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
+    let extensions = extensions
+        .into_iter()
+        .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+        .collect();
+
+    Ok(Settings {
+        dir,
+        state,
+        rules: UrlRules {
+            base_urls,
+            index_without_slash: file.index_without_slash.unwrap_or(false),
+            clean_urls: file.clean_urls.unwrap_or(false),
+        },
+        threshold,
+        first_run: flags.first_run.or(file.first_run).unwrap_or_default(),
+        scan: ScanOptions {
+            ignore,
+            content: ContentRules {
+                patterns,
+                extensions,
+            },
+        },
+        output: Output::from_flags(flags),
+        config_file,
+        cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
+    })
+}
+
+fn duration(setting: &'static str, value: Option<&str>, default: Duration) -> Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            self::setting(
+                setting,
+                format!("{text:?} is not a duration ({e}); write it like 500ms, 2s or 1m"),
+                None,
+            )
+        }),
+    }
+}
+
+fn resolve_cloudflare(
+    flags: &Common,
+    file: &FileConfig,
+    file_base: &Path,
+    ctx: &Context,
+) -> Result<CloudflareSettings> {
+    let api_base = ctx
+        .env
+        .get("CLOUDFLARE_API_BASE_URL")
+        .map_or(cloudflare::DEFAULT_API_BASE, String::as_str);
+    let api_base = cloudflare::check_api_base(api_base).map_err(|m| {
+        setting(
+            "CLOUDFLARE_API_BASE_URL",
+            m,
+            Some("use https, or http only to 127.0.0.1/localhost (a local proxy or test server)"),
+        )
+    })?;
+    let zone = flags
+        .zone
+        .as_deref()
+        .or(file.zone.as_deref())
+        .filter(|z| !z.trim().is_empty())
+        .map(ZoneRef::parse);
+    let batch_size = file.batch_size.unwrap_or(30);
+    if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
+        return Err(setting(
+            "batch_size",
+            format!("{batch_size} is not between 1 and {MAX_BATCH_SIZE}"),
+            Some("30 works on every plan; some plans accept 100 or 500 URLs per request"),
+        ));
+    }
+    let concurrency = file.concurrency.unwrap_or(4);
+    if !(1..=16).contains(&concurrency) {
+        return Err(setting(
+            "concurrency",
+            format!("{concurrency} is not between 1 and 16"),
+            None,
+        ));
+    }
+    let defaults = Policy::default();
+    let policy = Policy {
+        concurrency,
+        retries: file.retries.unwrap_or(defaults.retries),
+        first_delay: duration(
+            "retry_delay",
+            file.retry_delay.as_deref(),
+            defaults.first_delay,
+        )?,
+        max_delay: duration(
+            "max_retry_delay",
+            file.max_retry_delay.as_deref(),
+            defaults.max_delay,
+        )?,
+    };
+    let token_file = match (ctx.env.get("CLOUDFLARE_API_TOKEN_FILE"), &file.token_file) {
+        (Some(p), _) => Some(ctx.cwd.join(p)),
+        (None, Some(p)) => Some(file_base.join(p)),
+        (None, None) => None,
+    };
+    Ok(CloudflareSettings {
+        api_base,
+        zone,
+        token_file,
+        batch_size,
+        everything: flags.everything.or(file.everything).unwrap_or_default(),
+        cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
+        policy,
+        timeout: duration("timeout", file.timeout.as_deref(), Duration::from_secs(30))?,
+    })
+}
+
+/// The Cloudflare credentials: `CLOUDFLARE_API_TOKEN`, else the token file, else the legacy
+/// `CLOUDFLARE_EMAIL` + `CLOUDFLARE_API_KEY` pair. Never from a flag: argv is public.
+pub fn credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<Auth> {
+    let nonempty = |name: &str| {
+        ctx.env
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(token) = nonempty("CLOUDFLARE_API_TOKEN") {
+        return Ok(Auth::Token(Secret::new(token)));
+    }
+    if let Some(path) = &cf.token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            setting(
+                "token_file",
+                format!("cannot read the token file {}: {e}", path.display()),
+                Some("the file must hold the API token alone; under systemd use LoadCredential= and point token_file at $CREDENTIALS_DIRECTORY"),
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(setting(
+                "token_file",
+                format!("the token file {} is empty", path.display()),
+                None,
+            ));
+        }
+        return Ok(Auth::Token(Secret::new(token)));
+    }
+    match (nonempty("CLOUDFLARE_EMAIL"), nonempty("CLOUDFLARE_API_KEY")) {
+        (Some(email), Some(key)) => Ok(Auth::Key {
+            email: email.to_string(),
+            key: Secret::new(key),
+        }),
+        (None, Some(_)) => Err(setting(
+            "CLOUDFLARE_EMAIL",
+            "CLOUDFLARE_API_KEY is set but CLOUDFLARE_EMAIL is not".into(),
+            Some(
+                "a global API key needs the account's e-mail in CLOUDFLARE_EMAIL; better, create an API token with \"Cache Purge\" and set CLOUDFLARE_API_TOKEN",
+            ),
+        )),
+        _ => Err(setting(
+            "CLOUDFLARE_API_TOKEN",
+            "no Cloudflare credentials are set".into(),
+            Some(
+                "create an API token with the \"Cache Purge\" permission on the zone and put it in the CLOUDFLARE_API_TOKEN environment variable (or in a file named by token_file)",
+            ),
+        )),
+    }
+}
+
+fn default_dir(cwd: &Path) -> Result<PathBuf> {
+    let found: Vec<PathBuf> = DEFAULT_DIRS
+        .iter()
+        .map(|d| cwd.join(d))
+        .filter(|p| p.is_dir())
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::NoOutputFolder {
+            cwd: cwd.to_path_buf(),
+        }),
+        _ => Err(Error::AmbiguousOutputFolder {
+            cwd: cwd.to_path_buf(),
+        }),
+    }
+}
+
+fn build_globs(patterns: &[String]) -> Result<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = Glob::new(p.trim_start_matches('/'))
+            .map_err(|e| setting("ignore", format!("{p:?} is not a valid glob: {e}"), None))?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map_err(|e| setting("ignore", e.to_string(), None))
+}
+
+/// Lexically normalises `a/./b/../c` to `a/c`, so paths compare without touching the disk.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Generators wipe their output folder, so a state file inside it would be lost.
+fn check_state_outside(state: &Path, dir: &Path) -> Result<()> {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| normalize(p));
+    let dir_real = real(dir);
+    let state_parent = state.parent().map(real).unwrap_or_default();
+    if normalize(state).starts_with(normalize(dir)) || state_parent.starts_with(&dir_real) {
+        return Err(Error::StateInsideSite {
+            state: state.to_path_buf(),
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> tempfile::TempDir {
+        tempfile::tempdir().expect("tempdir")
+    }
+
+    fn ctx(cwd: &Path) -> Context {
+        Context {
+            cwd: cwd.to_path_buf(),
+            now: std::time::SystemTime::UNIX_EPOCH,
+            env: BTreeMap::new(),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Context {
+        let mut c = ctx(Path::new("/nonexistent"));
+        c.env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c
+    }
+
+    fn cf() -> CloudflareSettings {
+        resolve_cloudflare(
+            &Common::default(),
+            &FileConfig::default(),
+            Path::new("/"),
+            &env(&[]),
+        )
+        .expect("defaults")
+    }
+
+    #[test]
+    fn cloudflare_defaults() {
+        let c = cf();
+        assert_eq!(c.api_base, "https://api.cloudflare.com/client/v4");
+        assert_eq!(c.batch_size, 30);
+        assert_eq!(c.everything, Everything::Hosts);
+        assert_eq!(c.policy, Policy::default());
+        assert_eq!(c.zone, None);
+    }
+
+    #[test]
+    fn token_is_preferred_over_the_global_key() {
+        let c = cf();
+        let both = env(&[
+            ("CLOUDFLARE_API_TOKEN", "t"),
+            ("CLOUDFLARE_EMAIL", "e@x"),
+            ("CLOUDFLARE_API_KEY", "k"),
+        ]);
+        assert_eq!(
+            credentials(&c, &both).expect("auth"),
+            Auth::Token(Secret::new("t"))
+        );
+        let legacy = env(&[("CLOUDFLARE_EMAIL", "e@x"), ("CLOUDFLARE_API_KEY", "k")]);
+        assert!(matches!(
+            credentials(&c, &legacy).expect("auth"),
+            Auth::Key { .. }
+        ));
+        let half = env(&[("CLOUDFLARE_API_KEY", "k")]);
+        assert!(
+            credentials(&c, &half)
+                .expect_err("half")
+                .to_string()
+                .contains("CLOUDFLARE_EMAIL")
+        );
+        let none = credentials(&c, &env(&[])).expect_err("none");
+        assert!(
+            none.hint()
+                .unwrap_or_default()
+                .contains("CLOUDFLARE_API_TOKEN")
+        );
+    }
+
+    #[test]
+    fn token_file_is_read_and_trimmed_without_showing_it() {
+        let dir = tmp();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "file-token\n").expect("write");
+        let mut c = cf();
+        c.token_file = Some(path.clone());
+        assert_eq!(
+            credentials(&c, &env(&[])).expect("auth"),
+            Auth::Token(Secret::new("file-token"))
+        );
+        c.token_file = Some(dir.path().join("missing"));
+        let err = credentials(&c, &env(&[])).expect_err("missing");
+        assert!(err.to_string().contains("missing"));
+    }
+
+    #[test]
+    fn cloudflare_settings_are_validated() {
+        let bad_batch = FileConfig {
+            batch_size: Some(501),
+            ..Default::default()
+        };
+        let err = resolve_cloudflare(&Common::default(), &bad_batch, Path::new("/"), &env(&[]))
+            .expect_err("batch");
+        assert!(err.to_string().contains("batch_size"));
+        let bad_delay = FileConfig {
+            retry_delay: Some("soon".into()),
+            ..Default::default()
+        };
+        assert!(
+            resolve_cloudflare(&Common::default(), &bad_delay, Path::new("/"), &env(&[])).is_err()
+        );
+        let http = env(&[("CLOUDFLARE_API_BASE_URL", "http://proxy.example/client/v4")]);
+        let err = resolve_cloudflare(
+            &Common::default(),
+            &FileConfig::default(),
+            Path::new("/"),
+            &http,
+        )
+        .expect_err("http");
+        assert!(err.to_string().contains("CLOUDFLARE_API_BASE_URL"));
+        let ok = FileConfig {
+            retry_delay: Some("10ms".into()),
+            zone: Some("example.com".into()),
+            ..Default::default()
+        };
+        let c = resolve_cloudflare(&Common::default(), &ok, Path::new("/"), &env(&[])).expect("ok");
+        assert_eq!(c.policy.first_delay, Duration::from_millis(10));
+        assert_eq!(c.zone, Some(ZoneRef::Name("example.com".into())));
+    }
+
+    fn flags() -> Common {
+        Common {
+            base_urls: vec!["https://example.com/".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_find_the_output_folder_and_state() {
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("public")).expect("mkdir");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.dir, cwd.path().join("public"));
+        assert_eq!(s.state, cwd.path().join(".sitepurge/state.json"));
+        assert_eq!(s.threshold, Threshold::Percent(50.0));
+        assert_eq!(s.first_run, FirstRun::Everything);
+        assert!(s.config_file.is_none());
+    }
+
+    #[test]
+    fn missing_output_folder_says_what_it_looked_for() {
+        let cwd = tmp();
+        let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("no dir");
+        assert!(err.to_string().contains("_site") && err.to_string().contains("public"));
+        assert!(err.hint().unwrap_or_default().contains("dir ="));
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "dir = \"out\"\nthreshold = 10\nbase_urls = [\"https://file.example/\"]\nclean_urls = true\n",
+        )
+        .expect("write");
+        let s = resolve(&Common::default(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.dir, cwd.path().join("out"));
+        assert_eq!(s.threshold, Threshold::Count(10));
+        assert_eq!(s.rules.base_urls[0].as_str(), "https://file.example/");
+        assert!(s.rules.clean_urls);
+        let mut f = flags();
+        f.threshold = Some("5%".into());
+        f.dir = Some("other".into());
+        let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.dir, cwd.path().join("other"));
+        assert_eq!(s.threshold, Threshold::Percent(5.0));
+        assert_eq!(s.rules.base_urls[0].as_str(), "https://example.com/");
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_the_file() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "dir = \"x\"\nbase_url = \"https://a/\"\n",
+        )
+        .expect("write");
+        let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("unknown");
+        let text = err.to_string();
+        assert!(
+            text.contains("base_url") && text.contains("sitepurge.toml"),
+            "{text}"
+        );
+        assert_eq!(err.exit(), crate::error::Exit::Usage);
+    }
+
+    #[test]
+    fn named_config_must_exist() {
+        let cwd = tmp();
+        let mut f = flags();
+        f.config = Some("nope.toml".into());
+        let err = resolve(&f, &ctx(cwd.path()), true).expect_err("missing");
+        assert!(err.to_string().contains("nope.toml"));
+    }
+
+    #[test]
+    fn paths_in_a_named_config_are_relative_to_it() {
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("conf")).expect("mkdir");
+        std::fs::write(
+            cwd.path().join("conf/site.toml"),
+            "dir = \"../_site\"\nstate = \"state.json\"\n",
+        )
+        .expect("write");
+        let mut f = flags();
+        f.config = Some("conf/site.toml".into());
+        let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(normalize(&s.dir), cwd.path().join("_site"));
+        assert_eq!(s.state, cwd.path().join("conf/state.json"));
+    }
+
+    #[test]
+    fn base_urls_are_required_and_validated() {
+        let cwd = tmp();
+        let mut f = Common {
+            dir: Some("_site".into()),
+            ..Default::default()
+        };
+        let err = resolve(&f, &ctx(cwd.path()), true).expect_err("none");
+        assert!(err.hint().unwrap_or_default().contains("--base-url"));
+        assert!(resolve(&f, &ctx(cwd.path()), false).is_ok());
+        f.base_urls = vec!["example.com".into()];
+        let err = resolve(&f, &ctx(cwd.path()), true).expect_err("bad");
+        assert!(err.to_string().contains("example.com"), "{err}");
+    }
+
+    #[test]
+    fn state_inside_the_output_folder_is_refused() {
+        let cwd = tmp();
+        let mut f = flags();
+        f.dir = Some("_site".into());
+        f.state = Some("_site/.state.json".into());
+        let err = resolve(&f, &ctx(cwd.path()), true).expect_err("inside");
+        assert!(matches!(err, Error::StateInsideSite { .. }));
+        f.state = Some("./_site/../_site/x/state.json".into());
+        assert!(resolve(&f, &ctx(cwd.path()), true).is_err());
+    }
+
+    #[test]
+    fn bad_patterns_name_the_setting() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "dir = \"x\"\nignore_content = [\"(unclosed\"]\n",
+        )
+        .expect("write");
+        let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("regex");
+        assert!(
+            err.to_string().contains("ignore_content") && err.to_string().contains("(unclosed")
+        );
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "dir = \"x\"\nignore = [\"a[\"]\n",
+        )
+        .expect("write");
+        let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("glob");
+        assert!(err.to_string().contains("ignore"));
+    }
+}

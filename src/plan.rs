@@ -1,0 +1,342 @@
+//! Pure decision: given what changed, purge nothing, these URLs, or everything, and say why.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::diff::{Change, ChangeSet};
+use crate::urls::UrlRules;
+
+/// Above this many changed URLs the plan becomes "purge everything".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    /// An absolute number of URLs.
+    Count(u64),
+    /// A share (0–100) of all the site's URLs.
+    Percent(f64),
+}
+
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold::Percent(50.0)
+    }
+}
+
+impl FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let bad = || format!("{s:?} is neither a number of URLs (like 200) nor a share (like 50%)");
+        if let Some(pct) = s.strip_suffix('%') {
+            let pct: f64 = pct.trim().parse().map_err(|_| bad())?;
+            if !(0.0..=100.0).contains(&pct) {
+                return Err(format!("{s:?} is not between 0% and 100%"));
+            }
+            Ok(Threshold::Percent(pct))
+        } else {
+            s.parse().map(Threshold::Count).map_err(|_| bad())
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Count(n) => write!(f, "{n}"),
+            Threshold::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Threshold {
+    /// The largest number of URLs purged one by one, for a site of `site_urls` URLs.
+    pub fn limit(self, site_urls: usize) -> usize {
+        match self {
+            Threshold::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Threshold::Percent(p) => ((site_urls as f64) * p / 100.0).floor() as usize,
+        }
+    }
+}
+
+/// What to do on a first run (no state file yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirstRun {
+    /// Purge everything: the cache may hold any version of any page.
+    #[default]
+    Everything,
+    /// Only record the state; purge nothing.
+    Baseline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Nothing,
+    Urls,
+    Everything,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    NoChanges,
+    Changes,
+    FirstRun,
+    FirstRunBaseline,
+    Threshold,
+    ContentRulesChanged,
+    BaseUrlsChanged,
+    /// `sitepurge baseline`: the state was recorded as it is.
+    Baseline,
+}
+
+/// One URL to purge and the file it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PurgeUrl {
+    pub url: String,
+    pub path: String,
+    pub change: Change,
+}
+
+/// Everything the decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub changes: &'a ChangeSet,
+    pub rules: &'a UrlRules,
+    /// URLs of the whole site (current files and removed ones), for a `N%` threshold.
+    pub site_urls: usize,
+    pub threshold: Threshold,
+    /// No state file existed.
+    pub first_run: bool,
+    pub first_run_mode: FirstRun,
+    /// The state's hashes were computed under other `ignore_content` rules.
+    pub content_rules_changed: bool,
+    /// The state was recorded for other base URLs.
+    pub base_urls_changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub decision: Decision,
+    pub reason: Reason,
+    /// The URLs of every changed file, sorted (listed even when everything is purged).
+    pub urls: Vec<PurgeUrl>,
+    /// The threshold as a number of URLs for this site.
+    pub limit: usize,
+    pub site_urls: usize,
+}
+
+impl Plan {
+    /// One sentence saying why, for people.
+    pub fn explain(&self) -> String {
+        self.explain_reason(self.reason)
+    }
+
+    /// The sentence for `reason`, with this plan's figures.
+    pub fn explain_reason(&self, reason: Reason) -> String {
+        let n = self.urls.len();
+        match reason {
+            Reason::NoChanges => "no file changed since the last run".into(),
+            Reason::Changes => format!(
+                "{n} URL{} of changed files, within the threshold of {} of the site's {} URLs",
+                plural(n),
+                self.limit,
+                self.site_urls
+            ),
+            Reason::FirstRun => "first run: no state yet, so any page may be stale in the cache (use `--first-run baseline` or `sitepurge baseline` to only record)".into(),
+            Reason::FirstRunBaseline => "first run with --first-run baseline: recording the state only".into(),
+            Reason::Threshold => format!(
+                "{n} changed URLs is more than the threshold of {} of the site's {} URLs",
+                self.limit, self.site_urls
+            ),
+            Reason::ContentRulesChanged => "the ignore_content rules changed since the state was recorded, so its hashes no longer compare (run `sitepurge baseline` to re-record instead)".into(),
+            Reason::Baseline => "recorded the current state as the starting point; nothing purged".into(),
+            Reason::BaseUrlsChanged => "the base URLs changed since the state was recorded, so URLs of the new ones were never tracked (run `sitepurge baseline` to re-record instead)".into(),
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Decides what to purge.
+pub fn plan(inputs: Inputs<'_>) -> Plan {
+    let mut urls: Vec<PurgeUrl> = inputs
+        .changes
+        .paths()
+        .into_iter()
+        .flat_map(|(path, change)| {
+            inputs
+                .rules
+                .urls_for(path)
+                .into_iter()
+                .map(move |url| PurgeUrl {
+                    url,
+                    path: path.to_string(),
+                    change,
+                })
+        })
+        .collect();
+    urls.sort_by(|a, b| a.url.cmp(&b.url));
+    urls.dedup_by(|a, b| a.url == b.url);
+    let limit = inputs.threshold.limit(inputs.site_urls);
+    let (decision, reason) = if inputs.first_run {
+        match inputs.first_run_mode {
+            FirstRun::Baseline => (Decision::Nothing, Reason::FirstRunBaseline),
+            FirstRun::Everything if inputs.changes.is_empty() => {
+                (Decision::Nothing, Reason::NoChanges)
+            }
+            FirstRun::Everything => (Decision::Everything, Reason::FirstRun),
+        }
+    } else if inputs.content_rules_changed {
+        (Decision::Everything, Reason::ContentRulesChanged)
+    } else if inputs.base_urls_changed {
+        (Decision::Everything, Reason::BaseUrlsChanged)
+    } else if inputs.changes.is_empty() {
+        (Decision::Nothing, Reason::NoChanges)
+    } else if urls.len() > limit {
+        (Decision::Everything, Reason::Threshold)
+    } else {
+        (Decision::Urls, Reason::Changes)
+    };
+    Plan {
+        decision,
+        reason,
+        urls,
+        limit,
+        site_urls: inputs.site_urls,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::urls::BaseUrl;
+
+    fn rules() -> UrlRules {
+        UrlRules {
+            base_urls: vec![BaseUrl::parse("https://example.com/").expect("base")],
+            ..Default::default()
+        }
+    }
+
+    fn changes(modified: &[&str]) -> ChangeSet {
+        ChangeSet {
+            modified: modified.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn inputs<'a>(c: &'a ChangeSet, r: &'a UrlRules, site_urls: usize) -> Inputs<'a> {
+        Inputs {
+            changes: c,
+            rules: r,
+            site_urls,
+            threshold: Threshold::default(),
+            first_run: false,
+            first_run_mode: FirstRun::Everything,
+            content_rules_changed: false,
+            base_urls_changed: false,
+        }
+    }
+
+    #[test]
+    fn parses_thresholds() {
+        assert_eq!("200".parse(), Ok(Threshold::Count(200)));
+        assert_eq!("50%".parse(), Ok(Threshold::Percent(50.0)));
+        assert_eq!(" 12.5% ".parse(), Ok(Threshold::Percent(12.5)));
+        assert!("150%".parse::<Threshold>().is_err());
+        assert!("-1".parse::<Threshold>().is_err());
+        assert!("lots".parse::<Threshold>().is_err());
+    }
+
+    #[test]
+    fn percent_threshold_scales_with_the_site() {
+        assert_eq!(Threshold::Percent(50.0).limit(10), 5);
+        assert_eq!(Threshold::Percent(50.0).limit(7), 3);
+        assert_eq!(Threshold::Count(30).limit(1_000_000), 30);
+    }
+
+    #[test]
+    fn nothing_changed_plans_nothing() {
+        let (c, r) = (ChangeSet::default(), rules());
+        let p = plan(inputs(&c, &r, 100));
+        assert_eq!(
+            (p.decision, p.reason),
+            (Decision::Nothing, Reason::NoChanges)
+        );
+        assert!(p.urls.is_empty());
+    }
+
+    #[test]
+    fn changes_within_the_threshold_plan_their_urls() {
+        let (c, r) = (changes(&["about/index.html", "a.css"]), rules());
+        let p = plan(inputs(&c, &r, 100));
+        assert_eq!((p.decision, p.reason), (Decision::Urls, Reason::Changes));
+        let urls: Vec<&str> = p.urls.iter().map(|u| u.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://example.com/a.css",
+                "https://example.com/about/",
+                "https://example.com/about/index.html"
+            ]
+        );
+        assert_eq!(p.urls[1].path, "about/index.html");
+        assert_eq!(p.urls[1].change, Change::Modified);
+    }
+
+    #[test]
+    fn crossing_the_threshold_plans_everything() {
+        let (c, r) = (changes(&["a/index.html", "b/index.html", "c.css"]), rules());
+        // 5 URLs changed; 50% of 9 is 4.
+        let p = plan(inputs(&c, &r, 9));
+        assert_eq!(
+            (p.decision, p.reason),
+            (Decision::Everything, Reason::Threshold)
+        );
+        // Exactly at the limit is still a URL purge.
+        let p = plan(inputs(&c, &r, 10));
+        assert_eq!(p.decision, Decision::Urls);
+        let mut i = inputs(&c, &r, 1000);
+        i.threshold = Threshold::Count(4);
+        assert_eq!(plan(i).decision, Decision::Everything);
+    }
+
+    #[test]
+    fn first_run_purges_everything_unless_told_to_baseline() {
+        let (c, r) = (changes(&["a.css"]), rules());
+        let mut i = inputs(&c, &r, 10);
+        i.first_run = true;
+        assert_eq!(plan(i).reason, Reason::FirstRun);
+        assert_eq!(plan(i).decision, Decision::Everything);
+        i.first_run_mode = FirstRun::Baseline;
+        assert_eq!(plan(i).decision, Decision::Nothing);
+        assert_eq!(plan(i).reason, Reason::FirstRunBaseline);
+    }
+
+    #[test]
+    fn changed_content_rules_plan_everything_even_without_changes() {
+        let (c, r) = (ChangeSet::default(), rules());
+        let mut i = inputs(&c, &r, 10);
+        i.content_rules_changed = true;
+        let p = plan(i);
+        assert_eq!(
+            (p.decision, p.reason),
+            (Decision::Everything, Reason::ContentRulesChanged)
+        );
+        assert!(p.explain().contains("sitepurge baseline"));
+    }
+
+    #[test]
+    fn changed_base_urls_plan_everything() {
+        let (c, r) = (changes(&["a.css"]), rules());
+        let mut i = inputs(&c, &r, 10);
+        i.base_urls_changed = true;
+        assert_eq!(plan(i).reason, Reason::BaseUrlsChanged);
+    }
+}

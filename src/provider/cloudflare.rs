@@ -1,0 +1,544 @@
+//! Cloudflare v4 API: a thin client for the three calls sitepurge makes (purge, zone lookup,
+//! token verify), the envelope rules (`success: false` is a failure even with HTTP 200), and hints
+//! for the error codes people actually hit.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, Failure, FailureKind, Purger, Request};
+use crate::secret::Secret;
+
+pub const DEFAULT_API_BASE: &str = "https://api.cloudflare.com/client/v4";
+
+/// How requests prove who sends them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// An API token, sent as `Authorization: Bearer` (preferred).
+    Token(Secret),
+    /// The legacy global API key with the account's e-mail address.
+    Key { email: String, key: Secret },
+}
+
+impl Auth {
+    fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let mut sensitive = |name: &'static str, value: &str| {
+            if let Ok(mut v) = HeaderValue::from_str(value) {
+                v.set_sensitive(true);
+                headers.insert(name, v);
+            }
+        };
+        match self {
+            Auth::Token(token) => sensitive("authorization", &format!("Bearer {}", token.expose())),
+            Auth::Key { email, key } => {
+                sensitive("x-auth-email", email);
+                sensitive("x-auth-key", key.expose());
+            }
+        }
+        headers
+    }
+
+    /// How the credentials are described to the user (never the secret).
+    pub fn describe(&self) -> String {
+        match self {
+            Auth::Token(_) => "API token (CLOUDFLARE_API_TOKEN or token_file)".into(),
+            Auth::Key { email, .. } => format!("global API key of {email}"),
+        }
+    }
+}
+
+/// The zone as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneRef {
+    Id(String),
+    Name(String),
+}
+
+impl ZoneRef {
+    pub fn parse(text: &str) -> ZoneRef {
+        let t = text.trim();
+        if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            ZoneRef::Id(t.to_ascii_lowercase())
+        } else {
+            ZoneRef::Name(t.trim_end_matches('.').to_ascii_lowercase())
+        }
+    }
+}
+
+/// The registrable domain of a host (`www.blog.example.co.uk` -> `example.co.uk`): the zone
+/// name when none is given.
+pub fn registrable_domain(host: &str) -> Option<String> {
+    psl::domain_str(host).map(str::to_string)
+}
+
+/// Checks the API base URL: https, or plain http only to a loopback host (a local test server
+/// or proxy), since credentials travel in its headers.
+pub fn check_api_base(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{text:?} is plain http to a host that is not loopback: credentials would travel unencrypted"
+            ));
+        }
+        _ => return Err(format!("{text:?} is not an http(s) URL")),
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// The Cloudflare API, authenticated.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    auth: Auth,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStatus {
+    pub id: String,
+    pub status: String,
+    pub expires_on: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    success: Option<bool>,
+    #[serde(default)]
+    errors: Vec<ApiError>,
+    #[serde(default)]
+    result: Value,
+}
+
+impl Api {
+    pub fn new(base: &str, auth: Auth, timeout: Duration) -> Result<Api, String> {
+        // reqwest is built without a default TLS crypto provider; ring is ours.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("sitepurge/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(Api {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, Failure> {
+        let url = url::Url::parse_with_params(&format!("{}{path}", self.base), query)
+            .map_err(|e| Failure::new(FailureKind::Rejected, None, format!("bad API URL: {e}")))?;
+        let mut req = self.http.request(method, url).headers(self.auth.headers());
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(transport_failure)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let text = resp.text().await.map_err(transport_failure)?;
+        classify(status, retry_after, &text)
+    }
+
+    /// `POST /zones/{id}/purge_cache`.
+    pub async fn purge(&self, zone_id: &str, request: &Request) -> Result<(), Failure> {
+        let body = purge_body(request);
+        self.call(
+            reqwest::Method::POST,
+            &format!("/zones/{zone_id}/purge_cache"),
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|mut f| {
+            if f.status == Some(400) && f.errors.iter().any(|e| e.code == 7003) {
+                f.kind = FailureKind::Credentials;
+            }
+            f
+        })
+    }
+
+    /// `GET /zones?name=`: the zone of that name visible to these credentials.
+    pub async fn find_zone(&self, name: &str) -> Result<Option<Zone>, Failure> {
+        let result = self
+            .call(reqwest::Method::GET, "/zones", &[("name", name)], None)
+            .await
+            .map_err(|mut f| {
+                if matches!(f.status, Some(401 | 403)) {
+                    f.hint = Some(format!(
+                        "looking up a zone by name needs the \"Zone Read\" permission on {name}; \
+                         grant it to the token, or give the zone's 32-hex id instead (--zone or CLOUDFLARE_ZONE_ID)"
+                    ));
+                }
+                f
+            })?;
+        let zones = result.as_array().cloned().unwrap_or_default();
+        Ok(zones
+            .iter()
+            .find(|z| z["name"].as_str() == Some(name))
+            .map(|z| Zone {
+                id: z["id"].as_str().unwrap_or_default().to_string(),
+                name: name.to_string(),
+                status: z["status"].as_str().unwrap_or("unknown").to_string(),
+            }))
+    }
+
+    /// `GET /user/tokens/verify`: whether the API token is valid and active.
+    pub async fn verify_token(&self) -> Result<TokenStatus, Failure> {
+        let result = self
+            .call(reqwest::Method::GET, "/user/tokens/verify", &[], None)
+            .await?;
+        Ok(TokenStatus {
+            id: result["id"].as_str().unwrap_or_default().to_string(),
+            status: result["status"].as_str().unwrap_or("unknown").to_string(),
+            expires_on: result["expires_on"].as_str().map(str::to_string),
+        })
+    }
+}
+
+/// The JSON body for one purge request: exactly one purge key.
+pub fn purge_body(request: &Request) -> Value {
+    match request {
+        Request::Files(entries) => {
+            let files: Vec<Value> = entries
+                .iter()
+                .map(|e| {
+                    if e.headers.is_empty() {
+                        Value::String(e.url.clone())
+                    } else {
+                        json!({ "url": e.url, "headers": e.headers })
+                    }
+                })
+                .collect();
+            json!({ "files": files })
+        }
+        Request::Hosts(hosts) => json!({ "hosts": hosts }),
+        Request::Prefixes(prefixes) => json!({ "prefixes": prefixes }),
+        Request::Everything => json!({ "purge_everything": true }),
+    }
+}
+
+fn transport_failure(e: reqwest::Error) -> Failure {
+    let detail = if e.is_timeout() {
+        "no answer in time (timeout)".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect: {}", root_cause(&e))
+    } else {
+        format!("connection failed: {}", root_cause(&e))
+    };
+    Failure::new(FailureKind::Transient, None, detail)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Turns an HTTP answer into the result or a classified failure.
+pub fn classify(status: u16, retry_after: Option<Duration>, body: &str) -> Result<Value, Failure> {
+    let envelope: Option<Envelope> = serde_json::from_str(body).ok();
+    let success = envelope.as_ref().and_then(|e| e.success);
+    if (200..300).contains(&status) && success == Some(true) {
+        return Ok(envelope.map(|e| e.result).unwrap_or(Value::Null));
+    }
+    let errors = envelope.map(|e| e.errors).unwrap_or_default();
+    let kind = match status {
+        429 | 408 | 500..=599 => FailureKind::Transient,
+        401 | 403 => FailureKind::Credentials,
+        _ if errors.iter().any(|e| is_credentials_code(e.code)) => FailureKind::Credentials,
+        _ => FailureKind::Rejected,
+    };
+    let detail = if (200..300).contains(&status) {
+        if success == Some(false) {
+            "the API answered success: false".to_string()
+        } else {
+            "the answer is not a Cloudflare API envelope".to_string()
+        }
+    } else if errors.is_empty() {
+        let snippet: String = body.chars().take(200).collect();
+        snippet.trim().to_string()
+    } else {
+        String::new()
+    };
+    let mut failure = Failure::new(kind, Some(status), detail);
+    failure.hint = errors
+        .iter()
+        .find_map(|e| hint_for(e.code))
+        .map(str::to_string);
+    if failure.hint.is_none() && kind == FailureKind::Credentials {
+        failure.hint = Some(
+            "check the credentials: `sitepurge verify` tells what the API thinks of them".into(),
+        );
+    }
+    failure.errors = errors;
+    failure.rate_limited = status == 429;
+    failure.retry_after = retry_after;
+    Err(failure)
+}
+
+fn is_credentials_code(code: i64) -> bool {
+    matches!(
+        code,
+        10000 | 6003 | 6103 | 6111 | 9103 | 9106 | 9109 | 1000 | 7003
+    )
+}
+
+/// What to do about the error codes people hit.
+pub fn hint_for(code: i64) -> Option<&'static str> {
+    Some(match code {
+        10000 => {
+            "the API token lacks the \"Cache Purge\" permission on this zone (or the token is for another account): edit the token's permissions in the dashboard"
+        }
+        6003 | 6103 | 6111 => {
+            "a global API key header is malformed: an API token goes in CLOUDFLARE_API_TOKEN, not CLOUDFLARE_API_KEY"
+        }
+        9103 | 9106 => {
+            "no valid credentials were sent: set CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY)"
+        }
+        9109 | 1000 => "the API token is invalid or revoked: create a new one with \"Cache Purge\"",
+        7003 => {
+            "the zone id is wrong: copy it from the zone's Overview page in the dashboard (--zone or CLOUDFLARE_ZONE_ID)"
+        }
+        1012 | 1014 => {
+            "Cloudflare refused the request body: this is a sitepurge bug, please report it with the output of -vv"
+        }
+        _ => return None,
+    })
+}
+
+/// Cloudflare as a [`Purger`] for one zone.
+#[derive(Debug, Clone)]
+pub struct Cloudflare {
+    pub api: Api,
+    pub zone_id: String,
+    pub batch_size: usize,
+    /// What "everything" means: the site's hosts (and path prefixes), or the whole zone.
+    pub everything: Vec<Request>,
+}
+
+impl Purger for Cloudflare {
+    fn name(&self) -> &'static str {
+        "cloudflare"
+    }
+
+    fn target(&self) -> String {
+        format!("zone {}", self.zone_id)
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    fn everything(&self) -> Vec<Request> {
+        self.everything.clone()
+    }
+
+    async fn send(&self, request: &Request) -> Result<(), Failure> {
+        self.api.purge(&self.zone_id, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::FileEntry;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn success_false_is_a_failure_even_with_http_200() {
+        let body = r#"{"success":false,"errors":[{"code":1234,"message":"nope"}],"messages":[],"result":null}"#;
+        let f = classify(200, None, body).expect_err("failure");
+        assert_eq!(f.kind, FailureKind::Rejected);
+        assert_eq!(f.errors[0].code, 1234);
+    }
+
+    #[test]
+    fn success_true_returns_the_result() {
+        let body = r#"{"success":true,"errors":[],"messages":[],"result":{"id":"abc"}}"#;
+        assert_eq!(classify(200, None, body).expect("ok")["id"], "abc");
+    }
+
+    #[test]
+    fn classifies_retryable_and_final_statuses() {
+        for status in [429, 408, 500, 502, 503, 504] {
+            assert_eq!(
+                classify(status, None, "").expect_err("x").kind,
+                FailureKind::Transient,
+                "{status}"
+            );
+        }
+        let auth = r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#;
+        let f = classify(403, None, auth).expect_err("x");
+        assert_eq!(f.kind, FailureKind::Credentials);
+        assert!(
+            f.hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("Cache Purge")
+        );
+        assert_eq!(f.to_string(), "HTTP 403: 10000 Authentication error");
+        let zone = r#"{"success":false,"errors":[{"code":7003,"message":"Could not route"}],"messages":[],"result":null}"#;
+        assert_eq!(
+            classify(400, None, zone).expect_err("x").kind,
+            FailureKind::Credentials
+        );
+        let body = r#"{"success":false,"errors":[{"code":1012,"message":"bad"}],"messages":[],"result":null}"#;
+        let f = classify(400, None, body).expect_err("x");
+        assert_eq!(f.kind, FailureKind::Rejected);
+        assert!(f.hint.as_deref().unwrap_or_default().contains("bug"));
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after() {
+        let f = classify(429, Some(Duration::from_secs(3)), "").expect_err("x");
+        assert!(f.rate_limited);
+        assert_eq!(f.retry_after, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn hints_cover_the_common_codes() {
+        for code in [10000, 6003, 6103, 9106, 7003, 1012, 1014] {
+            assert!(hint_for(code).is_some(), "{code}");
+        }
+        assert!(
+            hint_for(6003)
+                .unwrap_or_default()
+                .contains("CLOUDFLARE_API_TOKEN")
+        );
+    }
+
+    #[test]
+    fn parses_retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        // Wed, 21 Oct 2015 07:28:00 GMT is 1445412480.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn purge_bodies_have_exactly_one_key() {
+        let plain = Request::Files(vec![FileEntry {
+            url: "https://example.com/a".into(),
+            headers: BTreeMap::new(),
+        }]);
+        assert_eq!(
+            purge_body(&plain),
+            json!({"files": ["https://example.com/a"]})
+        );
+        let with_headers = Request::Files(vec![FileEntry {
+            url: "https://example.com/a".into(),
+            headers: BTreeMap::from([("CF-Device-Type".into(), "mobile".into())]),
+        }]);
+        assert_eq!(
+            purge_body(&with_headers),
+            json!({"files": [{"url": "https://example.com/a", "headers": {"CF-Device-Type": "mobile"}}]})
+        );
+        assert_eq!(
+            purge_body(&Request::Hosts(vec!["example.com".into()])),
+            json!({"hosts": ["example.com"]})
+        );
+        assert_eq!(
+            purge_body(&Request::Everything),
+            json!({"purge_everything": true})
+        );
+    }
+
+    #[test]
+    fn zone_is_an_id_or_a_name() {
+        assert_eq!(
+            ZoneRef::parse("0123456789ABCDEF0123456789abcdef"),
+            ZoneRef::Id("0123456789abcdef0123456789abcdef".into())
+        );
+        assert_eq!(
+            ZoneRef::parse("Example.com."),
+            ZoneRef::Name("example.com".into())
+        );
+        assert_eq!(
+            registrable_domain("www.blog.example.co.uk").as_deref(),
+            Some("example.co.uk")
+        );
+        assert_eq!(
+            registrable_domain("example.com").as_deref(),
+            Some("example.com")
+        );
+    }
+
+    #[test]
+    fn plain_http_api_only_on_loopback() {
+        assert!(check_api_base("http://127.0.0.1:8080/client/v4").is_ok());
+        assert!(check_api_base("http://localhost:1/client/v4/").is_ok());
+        assert!(check_api_base("http://[::1]:1/client/v4").is_ok());
+        assert!(check_api_base("https://api.cloudflare.com/client/v4").is_ok());
+        assert!(check_api_base("http://api.example.com/client/v4").is_err());
+        assert!(check_api_base("ftp://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn auth_headers_are_sensitive_and_debug_hides_secrets() {
+        let auth = Auth::Token(Secret::new("tok-123"));
+        let h = auth.headers();
+        assert_eq!(h["authorization"], "Bearer tok-123");
+        assert!(h["authorization"].is_sensitive());
+        assert!(!format!("{h:?} {auth:?}").contains("tok-123"));
+        let key = Auth::Key {
+            email: "me@example.com".into(),
+            key: Secret::new("k-456"),
+        };
+        assert_eq!(key.headers()["x-auth-key"], "k-456");
+        assert!(!format!("{key:?}").contains("k-456"));
+    }
+}

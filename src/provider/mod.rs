@@ -1,0 +1,147 @@
+//! CDN providers behind one trait. A provider only knows how to send one purge request and how
+//! to classify the answer; batching, retries, concurrency and state live in [`crate::purge`].
+
+pub mod cloudflare;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One purge request, as the shared executor hands it to a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// These URLs (at most the provider's batch size).
+    Files(Vec<FileEntry>),
+    /// Everything cached for these host names.
+    Hosts(Vec<String>),
+    /// Everything cached below these `host/path` prefixes (a site under a path).
+    Prefixes(Vec<String>),
+    /// Everything the provider holds for the site's zone.
+    Everything,
+}
+
+/// A URL to purge, optionally for one set of cache-key headers (e.g. `CF-Device-Type: mobile`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FileEntry {
+    pub url: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// An error object from the provider's API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ApiError {
+    pub code: i64,
+    pub message: String,
+}
+
+/// What kind of failure, which decides whether to retry and how the run exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// Worth retrying: rate limit, timeout, server error, dropped connection.
+    Transient,
+    /// The credentials or zone are wrong: retrying cannot help, the user must act.
+    Credentials,
+    /// The request was refused for another reason.
+    Rejected,
+}
+
+/// A failed request: everything a user needs to see what went wrong, and never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// HTTP status, if an answer came back.
+    pub status: Option<u16>,
+    /// The API's own error codes and messages.
+    pub errors: Vec<ApiError>,
+    /// What happened, in words (e.g. `connection closed before any answer`).
+    pub detail: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// For 429 and 503: how long the server asked us to wait.
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+    /// The answer was a rate limit (429): slow down from now on.
+    #[serde(skip)]
+    pub rate_limited: bool,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, status: Option<u16>, detail: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            status,
+            errors: Vec::new(),
+            detail: detail.into(),
+            hint: None,
+            retry_after: None,
+            rate_limited: false,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(status) = self.status {
+            write!(f, "HTTP {status}")?;
+            if !self.errors.is_empty() || !self.detail.is_empty() {
+                f.write_str(": ")?;
+            }
+        }
+        let codes: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| format!("{} {}", e.code, e.message))
+            .collect();
+        f.write_str(&codes.join("; "))?;
+        if !self.detail.is_empty() {
+            if !codes.is_empty() {
+                f.write_str(" (")?;
+                f.write_str(&self.detail)?;
+                f.write_str(")")?;
+            } else {
+                f.write_str(&self.detail)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A CDN that can purge URLs and everything of a site.
+pub trait Purger: Sync {
+    /// The provider's name, for messages (`cloudflare`).
+    fn name(&self) -> &'static str;
+    /// What the provider calls the object a purge acts on, for messages (`zone 0123…`).
+    fn target(&self) -> String;
+    /// The most file entries one request may carry.
+    fn batch_size(&self) -> usize;
+    /// The requests that purge everything of the site.
+    fn everything(&self) -> Vec<Request>;
+    /// Sends one request and classifies the answer.
+    fn send(&self, request: &Request) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reads_as_status_code_and_message() {
+        let mut f = Failure::new(FailureKind::Credentials, Some(403), "");
+        f.errors.push(ApiError {
+            code: 10000,
+            message: "Authentication error".into(),
+        });
+        assert_eq!(f.to_string(), "HTTP 403: 10000 Authentication error");
+        let f = Failure::new(
+            FailureKind::Transient,
+            None,
+            "connection closed before any answer",
+        );
+        assert_eq!(f.to_string(), "connection closed before any answer");
+    }
+}

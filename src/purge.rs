@@ -1,0 +1,435 @@
+//! Carries out a plan through any [`Purger`]: splits URLs into batches, sends a few at once,
+//! retries what is worth retrying with backoff (honouring `Retry-After`), slows to one request
+//! at a time after a rate limit, and reports which URLs were purged and which are pending.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::provider::{Failure, FailureKind, FileEntry, Purger, Request};
+
+/// The longest `Retry-After` we wait for, so a confused server cannot park a run for hours.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Requests in flight at once (before any rate limit is seen).
+    pub concurrency: usize,
+    /// Retries of one request after its first attempt.
+    pub retries: u32,
+    /// First backoff delay; doubles each retry, with jitter.
+    pub first_delay: Duration,
+    /// Backoff cap.
+    pub max_delay: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            concurrency: 4,
+            retries: 5,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One request to send, and the URLs it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub request: Request,
+    pub urls: BTreeSet<String>,
+}
+
+/// Splits URLs into `Files` requests of at most `batch_size` entries. With header sets, each URL
+/// becomes one entry per set; all of a URL's entries go in consecutive batches.
+pub fn batches(
+    urls: &[String],
+    header_sets: &[BTreeMap<String, String>],
+    batch_size: usize,
+) -> Vec<Job> {
+    let entries: Vec<FileEntry> = urls
+        .iter()
+        .flat_map(|url| {
+            let sets: Vec<BTreeMap<String, String>> = if header_sets.is_empty() {
+                vec![BTreeMap::new()]
+            } else {
+                header_sets.to_vec()
+            };
+            sets.into_iter().map(move |headers| FileEntry {
+                url: url.clone(),
+                headers,
+            })
+        })
+        .collect();
+    entries
+        .chunks(batch_size.max(1))
+        .map(|chunk| Job {
+            urls: chunk.iter().map(|e| e.url.clone()).collect(),
+            request: Request::Files(chunk.to_vec()),
+        })
+        .collect()
+}
+
+/// What happened to one job.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    pub job: Job,
+    pub attempts: u32,
+    pub result: Result<(), Failure>,
+}
+
+/// The outcome of a whole purge.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub results: Vec<JobResult>,
+}
+
+impl Outcome {
+    /// URLs whose every request succeeded.
+    pub fn purged(&self) -> BTreeSet<String> {
+        let failed = self.pending();
+        self.results
+            .iter()
+            .filter(|r| r.result.is_ok())
+            .flat_map(|r| r.job.urls.iter().cloned())
+            .filter(|u| !failed.contains(u))
+            .collect()
+    }
+
+    /// URLs with at least one failed request.
+    pub fn pending(&self) -> BTreeSet<String> {
+        self.results
+            .iter()
+            .filter(|r| r.result.is_err())
+            .flat_map(|r| r.job.urls.iter().cloned())
+            .collect()
+    }
+
+    pub fn all_ok(&self) -> bool {
+        self.results.iter().all(|r| r.result.is_ok())
+    }
+
+    /// Requests sent, counting retries.
+    pub fn requests(&self) -> u32 {
+        self.results.iter().map(|r| r.attempts).sum()
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = (&Job, &Failure)> {
+        self.results
+            .iter()
+            .filter_map(|r| r.result.as_ref().err().map(|f| (&r.job, f)))
+    }
+}
+
+/// Shared between the jobs of one purge: after a rate limit, everybody waits and slows down.
+struct Gate {
+    permits: Semaphore,
+    /// Permits still to retire so that only one request is in flight.
+    to_retire: AtomicUsize,
+    throttled: AtomicBool,
+    pause_until: Mutex<Option<Instant>>,
+}
+
+impl Gate {
+    fn slow_down(&self, concurrency: usize, wait: Duration) {
+        if !self.throttled.swap(true, Ordering::SeqCst) {
+            self.to_retire
+                .store(concurrency.saturating_sub(1), Ordering::SeqCst);
+        }
+        if let Ok(mut until) = self.pause_until.lock() {
+            let candidate = Instant::now() + wait;
+            if until.is_none_or(|u| u < candidate) {
+                *until = Some(candidate);
+            }
+        }
+    }
+
+    async fn wait_for_pause(&self) {
+        let until = self.pause_until.lock().ok().and_then(|u| *u);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+/// Sends every job through `purger`, a few at once, retrying per `policy`. `note` receives one
+/// line per retry, for the user.
+pub async fn execute<P: Purger>(
+    purger: &P,
+    jobs: Vec<Job>,
+    policy: &Policy,
+    note: &(dyn Fn(String) + Sync),
+) -> Outcome {
+    let concurrency = policy.concurrency.max(1);
+    let gate = Gate {
+        permits: Semaphore::new(concurrency),
+        to_retire: AtomicUsize::new(0),
+        throttled: AtomicBool::new(false),
+        pause_until: Mutex::new(None),
+    };
+    let total = jobs.len();
+    let mut results: Vec<(usize, JobResult)> =
+        futures_util::stream::iter(jobs.into_iter().enumerate())
+            .map(|(i, job)| {
+                let gate = &gate;
+                async move {
+                    (
+                        i,
+                        send_with_retries(purger, job, i, total, policy, gate, note).await,
+                    )
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    results.sort_by_key(|(i, _)| *i);
+    Outcome {
+        results: results.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+async fn send_with_retries<P: Purger>(
+    purger: &P,
+    job: Job,
+    index: usize,
+    total: usize,
+    policy: &Policy,
+    gate: &Gate,
+    note: &(dyn Fn(String) + Sync),
+) -> JobResult {
+    let mut backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(policy.first_delay)
+        .with_max_delay(policy.max_delay)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(policy.retries as usize)
+        .build();
+    let mut attempts = 0;
+    loop {
+        gate.wait_for_pause().await;
+        let result = match gate.permits.acquire().await {
+            Ok(permit) => {
+                attempts += 1;
+                let result = purger.send(&job.request).await;
+                let retire = gate
+                    .to_retire
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if retire {
+                    permit.forget();
+                }
+                result
+            }
+            Err(_) => Err(Failure::new(
+                FailureKind::Rejected,
+                None,
+                "purge was cancelled",
+            )),
+        };
+        let failure = match result {
+            Ok(()) => {
+                return JobResult {
+                    job,
+                    attempts,
+                    result: Ok(()),
+                };
+            }
+            Err(f) => f,
+        };
+        let delay = match (failure.kind, backoff.next()) {
+            (FailureKind::Transient, Some(delay)) => failure
+                .retry_after
+                .map_or(delay, |d| d.min(LONGEST_RETRY_AFTER)),
+            _ => {
+                return JobResult {
+                    job,
+                    attempts,
+                    result: Err(failure),
+                };
+            }
+        };
+        if failure.rate_limited {
+            gate.slow_down(policy.concurrency, delay);
+        }
+        note(format!(
+            "{} request {} of {}: {failure}; retrying in {:.1}s (retry {} of {})",
+            purger.name(),
+            index + 1,
+            total,
+            delay.as_secs_f64(),
+            attempts,
+            policy.retries
+        ));
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A provider that answers from a script and records what it was sent.
+    struct Scripted {
+        answers: Mutex<VecDeque<Result<(), Failure>>>,
+        sent: Mutex<Vec<(Request, Instant)>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<Result<(), Failure>>) -> Scripted {
+            Scripted {
+                answers: Mutex::new(answers.into()),
+                sent: Mutex::new(Vec::new()),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: AtomicUsize::new(0),
+            }
+        }
+        fn sent(&self) -> Vec<(Request, Instant)> {
+            self.sent.lock().expect("lock").clone()
+        }
+    }
+
+    impl Purger for Scripted {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+        fn target(&self) -> String {
+            "site".into()
+        }
+        fn batch_size(&self) -> usize {
+            3
+        }
+        fn everything(&self) -> Vec<Request> {
+            vec![Request::Everything]
+        }
+        async fn send(&self, request: &Request) -> Result<(), Failure> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            self.sent
+                .lock()
+                .expect("lock")
+                .push((request.clone(), Instant::now()));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.answers
+                .lock()
+                .expect("lock")
+                .pop_front()
+                .unwrap_or(Ok(()))
+        }
+    }
+
+    fn transient(status: u16) -> Failure {
+        Failure::new(FailureKind::Transient, Some(status), "")
+    }
+
+    fn urls(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("https://example.com/{i:02}"))
+            .collect()
+    }
+
+    fn quick() -> Policy {
+        Policy {
+            concurrency: 4,
+            retries: 3,
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn batches_never_exceed_the_size_and_cover_every_url() {
+        let jobs = batches(&urls(95), &[], 30);
+        let sizes: Vec<usize> = jobs.iter().map(|j| j.urls.len()).collect();
+        assert_eq!(sizes, [30, 30, 30, 5]);
+        let all: BTreeSet<String> = jobs.iter().flat_map(|j| j.urls.clone()).collect();
+        assert_eq!(all, urls(95).into_iter().collect());
+    }
+
+    #[test]
+    fn header_sets_multiply_entries() {
+        let mobile = BTreeMap::from([("CF-Device-Type".to_string(), "mobile".to_string())]);
+        let desktop = BTreeMap::from([("CF-Device-Type".to_string(), "desktop".to_string())]);
+        let jobs = batches(&urls(2), &[mobile.clone(), desktop], 3);
+        assert_eq!(jobs.len(), 2);
+        let Request::Files(first) = &jobs[0].request else {
+            panic!("files")
+        };
+        assert_eq!(first.len(), 3);
+        assert_eq!(first[0].headers, mobile);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_transient_failures_then_succeeds() {
+        let p = Scripted::new(vec![Err(transient(500)), Err(transient(500))]);
+        let out = execute(&p, batches(&urls(1), &[], 3), &quick(), &|_| {}).await;
+        assert!(out.all_ok());
+        assert_eq!(out.requests(), 3);
+        assert_eq!(out.purged().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_retries_a_rejection() {
+        let p = Scripted::new(vec![Err(Failure::new(
+            FailureKind::Credentials,
+            Some(403),
+            "",
+        ))]);
+        let out = execute(&p, batches(&urls(1), &[], 3), &quick(), &|_| {}).await;
+        assert!(!out.all_ok());
+        assert_eq!(out.requests(), 1);
+        assert_eq!(out.pending().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_after_the_retries() {
+        let p = Scripted::new((0..10).map(|_| Err(transient(503))).collect());
+        let out = execute(&p, batches(&urls(1), &[], 3), &quick(), &|_| {}).await;
+        assert_eq!(out.requests(), 4);
+        assert!(out.purged().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn honours_retry_after_and_slows_to_one_request_at_a_time() {
+        let mut limited = transient(429);
+        limited.retry_after = Some(Duration::from_secs(7));
+        limited.rate_limited = true;
+        let p = Scripted::new(vec![Err(limited)]);
+        let start = Instant::now();
+        let out = execute(&p, batches(&urls(30), &[], 3), &quick(), &|_| {}).await;
+        assert!(out.all_ok());
+        let sent = p.sent();
+        assert_eq!(sent.len(), 11);
+        // The retry waited for the whole Retry-After.
+        let retry = sent.iter().skip(1).map(|(_, t)| *t).max().expect("sent");
+        assert!(retry - start >= Duration::from_secs(7));
+        // Once the limit was seen, requests went one at a time.
+        let after: Vec<Instant> = sent
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|t| *t - start >= Duration::from_secs(7))
+            .collect();
+        for pair in after.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(10), "{:?}", pair);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_a_few_requests_at_once() {
+        let p = Scripted::new(vec![]);
+        let out = execute(&p, batches(&urls(30), &[], 3), &quick(), &|_| {}).await;
+        assert!(out.all_ok());
+        assert_eq!(p.max_in_flight.load(Ordering::SeqCst), 4);
+    }
+}

@@ -1,0 +1,258 @@
+//! What sitepurge tells the user: a short human summary (with every URL at `-v`), or one JSON
+//! object with `--json`. Written to any `impl Write`, so tests read exactly what users see.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::config::Output;
+use crate::diff::ChangeSet;
+use crate::plan::{Decision, PurgeUrl, Reason};
+
+/// The outcome of one command, as printed with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `plan`, `baseline` or `run`.
+    pub command: &'static str,
+    pub dir: String,
+    pub state: String,
+    /// When the state compared against was written; null on a first run.
+    pub state_written_at: Option<String>,
+    pub first_run: bool,
+    pub files_scanned: usize,
+    pub changes: ChangeSet,
+    pub decision: Decision,
+    pub reason: Reason,
+    pub explanation: String,
+    pub threshold: ThresholdReport,
+    /// Every URL of every changed file (also when everything is purged).
+    pub urls: Vec<PurgeUrl>,
+    /// Whether this command wrote the state file.
+    pub state_saved: bool,
+    pub warnings: Vec<String>,
+    /// What the purge did (`run` only; null when nothing was sent).
+    pub purge: Option<PurgeReport>,
+}
+
+/// The purge as carried out.
+#[derive(Debug, Clone, Serialize)]
+pub struct PurgeReport {
+    /// `cloudflare`.
+    pub provider: &'static str,
+    /// What was purged on: `zone 0123…`.
+    pub target: String,
+    /// `files`, or for everything `hosts`, `prefixes` and/or `purge_everything`.
+    pub kinds: Vec<&'static str>,
+    /// Host names / prefixes purged whole, when everything was purged that way.
+    pub hosts: Vec<String>,
+    pub prefixes: Vec<String>,
+    /// Requests sent, retries included.
+    pub requests: u32,
+    /// URLs confirmed purged (all of them when everything was purged).
+    pub urls_purged: usize,
+    /// URLs still pending: the state keeps their files for the next run.
+    pub urls_pending: Vec<String>,
+    pub failures: Vec<crate::provider::Failure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdReport {
+    /// As set: `50%` or `200`.
+    pub setting: String,
+    /// The setting as a number of URLs for this site.
+    pub limit: usize,
+    /// How many URLs the whole site has.
+    pub site_urls: usize,
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Prints the report the way `output` asks.
+pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result<()> {
+    if output.json {
+        serde_json::to_writer_pretty(&mut *out, report)?;
+        return writeln!(out);
+    }
+    if output.verbosity < 0 {
+        return Ok(());
+    }
+    let since = match &report.state_written_at {
+        Some(t) => format!("state of {t}"),
+        None => "no state yet".into(),
+    };
+    writeln!(
+        out,
+        "scanned {} in {} ({since})",
+        plural(report.files_scanned, "file", "files"),
+        report.dir
+    )?;
+    if report.command == "baseline" {
+        return writeln!(
+            out,
+            "recorded {} in {}; nothing purged",
+            plural(report.files_scanned, "file", "files"),
+            report.state
+        );
+    }
+    let c = &report.changes;
+    writeln!(
+        out,
+        "changes: {} added, {} modified, {} removed",
+        c.added.len(),
+        c.modified.len(),
+        c.removed.len()
+    )?;
+    let what = match report.decision {
+        Decision::Nothing => "nothing to purge".to_string(),
+        Decision::Urls => format!("purge {}", plural(report.urls.len(), "URL", "URLs")),
+        Decision::Everything => "purge everything".to_string(),
+    };
+    writeln!(out, "plan: {what}: {}", report.explanation)?;
+    if output.verbosity >= 1 {
+        for u in &report.urls {
+            writeln!(out, "  {:<8}  {}  <- {}", u.change.as_str(), u.url, u.path)?;
+        }
+    }
+    if let Some(p) = &report.purge {
+        let requests = plural(p.requests as usize, "request", "requests");
+        if p.failures.is_empty() {
+            if report.decision == Decision::Everything {
+                let mut scope: Vec<String> = Vec::new();
+                if !p.hosts.is_empty() {
+                    scope.push(format!("hosts {}", p.hosts.join(", ")));
+                }
+                if !p.prefixes.is_empty() {
+                    scope.push(format!("prefixes {}", p.prefixes.join(", ")));
+                }
+                if scope.is_empty() {
+                    scope.push("the whole zone".into());
+                }
+                writeln!(
+                    out,
+                    "purged everything ({}) with {requests} to {} {}",
+                    scope.join("; "),
+                    p.provider,
+                    p.target
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "purged {} with {requests} to {} {}",
+                    plural(p.urls_purged, "URL", "URLs"),
+                    p.provider,
+                    p.target
+                )?;
+            }
+        } else {
+            writeln!(
+                out,
+                "purge failed: {} purged, {} still pending (kept in the state for the next run)",
+                plural(p.urls_purged, "URL", "URLs"),
+                plural(p.urls_pending.len(), "URL", "URLs")
+            )?;
+        }
+    }
+    if report.command == "run" {
+        writeln!(
+            out,
+            "state {}: {}",
+            if report.state_saved {
+                "saved"
+            } else {
+                "unchanged"
+            },
+            report.state
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Change;
+
+    fn sample() -> Report {
+        Report {
+            command: "plan",
+            dir: "_site".into(),
+            state: ".sitepurge/state.json".into(),
+            state_written_at: Some("2026-01-01T00:00:00Z".into()),
+            first_run: false,
+            files_scanned: 3,
+            changes: ChangeSet {
+                modified: vec!["a.css".into()],
+                ..Default::default()
+            },
+            decision: Decision::Urls,
+            reason: Reason::Changes,
+            explanation: "1 URL of changed files".into(),
+            threshold: ThresholdReport {
+                setting: "50%".into(),
+                limit: 1,
+                site_urls: 3,
+            },
+            urls: vec![PurgeUrl {
+                url: "https://example.com/a.css".into(),
+                path: "a.css".into(),
+                change: Change::Modified,
+            }],
+            state_saved: false,
+            warnings: vec![],
+            purge: None,
+        }
+    }
+
+    fn render(output: Output) -> String {
+        let mut buf = Vec::new();
+        print(&sample(), output, &mut buf).expect("print");
+        String::from_utf8(buf).expect("utf8")
+    }
+
+    #[test]
+    fn summary_is_short_and_lists_urls_only_when_verbose() {
+        let text = render(Output::default());
+        assert_eq!(
+            text,
+            "scanned 3 files in _site (state of 2026-01-01T00:00:00Z)\n\
+             changes: 0 added, 1 modified, 0 removed\n\
+             plan: purge 1 URL: 1 URL of changed files\n"
+        );
+        let verbose = render(Output {
+            json: false,
+            verbosity: 1,
+        });
+        assert!(
+            verbose.ends_with("  modified  https://example.com/a.css  <- a.css\n"),
+            "{verbose}"
+        );
+    }
+
+    #[test]
+    fn quiet_prints_nothing() {
+        assert_eq!(
+            render(Output {
+                json: false,
+                verbosity: -1
+            }),
+            ""
+        );
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let text = render(Output {
+            json: true,
+            verbosity: 0,
+        });
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["decision"], "urls");
+        assert_eq!(v["reason"], "changes");
+        assert_eq!(v["changes"]["modified"][0], "a.css");
+        assert_eq!(v["urls"][0]["url"], "https://example.com/a.css");
+        assert_eq!(v["urls"][0]["change"], "modified");
+        assert_eq!(v["threshold"]["limit"], 1);
+    }
+}

@@ -1,0 +1,443 @@
+//! Walks the output folder and hashes every file into a [`Snapshot`]. This is the only module that
+//! reads the site's files. Hashing runs on every core; the walk feeds the hashers as it goes.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use globset::GlobSet;
+use rayon::prelude::*;
+use regex::bytes::Regex;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Path (relative to the output folder, `/`-separated) -> SHA-256 of its content, lower-case hex.
+pub type Hashes = BTreeMap<String, String>;
+
+/// What the output folder held at scan time.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub files: Hashes,
+    /// Things skipped on the way (links leaving the folder, loops, non-UTF-8 names), sorted.
+    pub warnings: Vec<String>,
+}
+
+/// Build noise to blank out before hashing: every match of every rule is removed from text files.
+#[derive(Debug, Clone, Default)]
+pub struct ContentRules {
+    pub patterns: Vec<Regex>,
+    /// File extensions (lower case, no dot) that count as text.
+    pub extensions: Vec<String>,
+}
+
+impl ContentRules {
+    fn applies_to(&self, rel: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        match name.rsplit_once('.') {
+            Some((_, ext)) => self.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)),
+            None => false,
+        }
+    }
+
+    /// A fingerprint of the rules: state written under other rules holds hashes that don't compare.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for p in &self.patterns {
+            hasher.update(b"pattern\0");
+            hasher.update(p.as_str().as_bytes());
+            hasher.update(b"\0");
+        }
+        if !self.patterns.is_empty() {
+            let mut exts: Vec<String> = self.extensions.iter().map(|e| e.to_lowercase()).collect();
+            exts.sort();
+            exts.dedup();
+            for e in exts {
+                hasher.update(b"ext\0");
+                hasher.update(e.as_bytes());
+                hasher.update(b"\0");
+            }
+        }
+        hex(&hasher.finalize())
+    }
+}
+
+/// How to scan: which paths to leave out and which noise to blank.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub ignore: GlobSet,
+    pub content: ContentRules,
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// Scans `root`. A missing folder or an unreadable file is an error naming the path; links that
+/// leave the folder, link loops and non-UTF-8 names are skipped with a warning.
+pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Snapshot> {
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::SiteRead {
+                path: root.to_path_buf(),
+                source: std::io::Error::other("not a directory"),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::MissingSite {
+                path: root.to_path_buf(),
+            });
+        }
+        Err(source) => {
+            return Err(Error::SiteRead {
+                path: root.to_path_buf(),
+                source,
+            });
+        }
+    }
+    let canon_root = std::fs::canonicalize(root).map_err(|source| Error::SiteRead {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let warnings = Mutex::new(Vec::new());
+    let warn = |msg: String| {
+        if let Ok(mut w) = warnings.lock() {
+            w.push(msg);
+        }
+    };
+
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|entry| {
+            if entry.depth() == 0 {
+                return true;
+            }
+            if entry.file_name().to_str().is_none() {
+                warn(format!(
+                    "skipped {}: its name is not UTF-8, so it has no URL",
+                    entry.path().to_string_lossy()
+                ));
+                return false;
+            }
+            if entry.path_is_symlink() {
+                if let Ok(target) = std::fs::canonicalize(entry.path()) {
+                    if !target.starts_with(&canon_root) {
+                        warn(format!(
+                            "skipped link {}: it points outside the output folder (to {})",
+                            entry.path().display(),
+                            target.display()
+                        ));
+                        return false;
+                    }
+                }
+            }
+            true
+        });
+
+    let hashed: Vec<Option<(String, String)>> = walker
+        .par_bridge()
+        .map(|item| -> Result<Option<(String, String)>> {
+            let entry = match item {
+                Ok(entry) => entry,
+                Err(err) => return skip_or_fail(err, &warn),
+            };
+            if !entry.file_type().is_file() {
+                return Ok(None);
+            }
+            // Names were checked to be UTF-8 by the filter above.
+            let rel = match entry.path().strip_prefix(root).ok().and_then(Path::to_str) {
+                Some(rel) => rel.replace(std::path::MAIN_SEPARATOR, "/"),
+                None => return Ok(None),
+            };
+            if opts.ignore.is_match(&rel) {
+                return Ok(None);
+            }
+            let digest = hash_file(
+                entry.path(),
+                opts.content.applies_to(&rel).then_some(&opts.content),
+            )?;
+            Ok(Some((rel, digest)))
+        })
+        .collect::<Result<_>>()?;
+
+    let mut warnings = warnings.into_inner().unwrap_or_default();
+    warnings.sort();
+    Ok(Snapshot {
+        files: hashed.into_iter().flatten().collect(),
+        warnings,
+    })
+}
+
+/// A walk error is fatal unless it is about a link (loop, dangling, unreadable target).
+fn skip_or_fail(err: walkdir::Error, warn: &impl Fn(String)) -> Result<Option<(String, String)>> {
+    let path = err.path().map(Path::to_path_buf).unwrap_or_default();
+    if let Some(ancestor) = err.loop_ancestor() {
+        warn(format!(
+            "skipped link {}: it loops back to {}",
+            path.display(),
+            ancestor.display()
+        ));
+        return Ok(None);
+    }
+    let is_link = std::fs::symlink_metadata(&path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false);
+    if is_link && err.depth() > 0 {
+        let why = err
+            .io_error()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| err.to_string());
+        warn(format!(
+            "skipped link {}: its target cannot be read ({why})",
+            path.display()
+        ));
+        return Ok(None);
+    }
+    let source = err
+        .into_io_error()
+        .unwrap_or_else(|| std::io::Error::other("walk failed"));
+    Err(Error::SiteRead { path, source })
+}
+
+fn hash_file(path: &Path, noise: Option<&ContentRules>) -> Result<String> {
+    let fail = |source| Error::SiteRead {
+        path: PathBuf::from(path),
+        source,
+    };
+    let mut file = File::open(path).map_err(fail)?;
+    let mut hasher = Sha256::new();
+    match noise {
+        Some(rules) => {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(fail)?;
+            let mut text = std::borrow::Cow::Borrowed(&bytes[..]);
+            for rule in &rules.patterns {
+                if let std::borrow::Cow::Owned(replaced) = rule.replace_all(&text, &b""[..]) {
+                    text = std::borrow::Cow::Owned(replaced);
+                }
+            }
+            hasher.update(&text);
+        }
+        None => {
+            let mut buf = [0u8; 64 * 1024];
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(fail(e)),
+                };
+                hasher.update(&buf[..n]);
+            }
+        }
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    fn site() -> tempfile::TempDir {
+        tempfile::tempdir().expect("tempdir")
+    }
+
+    fn write(root: &Path, rel: &str, body: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, body).expect("write");
+    }
+
+    fn sha(body: &str) -> String {
+        hex(&Sha256::digest(body.as_bytes()))
+    }
+
+    #[test]
+    fn hashes_every_file_by_relative_path() {
+        let dir = site();
+        write(dir.path(), "index.html", "home");
+        write(dir.path(), "a/b/index.html", "deep");
+        write(dir.path(), "css/site.css", "body{}");
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let paths: Vec<&str> = snap.files.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["a/b/index.html", "css/site.css", "index.html"]);
+        assert_eq!(snap.files["index.html"], sha("home"));
+        assert!(snap.warnings.is_empty());
+    }
+
+    #[test]
+    fn empty_folder_gives_an_empty_snapshot() {
+        let dir = site();
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        assert!(snap.files.is_empty());
+        assert!(snap.warnings.is_empty());
+    }
+
+    #[test]
+    fn missing_folder_is_an_error_naming_it() {
+        let dir = site();
+        let missing = dir.path().join("_site");
+        let err = scan(&missing, &ScanOptions::default()).expect_err("missing");
+        assert!(matches!(err, Error::MissingSite { ref path } if path == &missing));
+        assert!(err.to_string().contains("_site"));
+    }
+
+    #[test]
+    fn link_to_a_file_inside_is_hashed_as_that_file() {
+        let dir = site();
+        write(dir.path(), "real.html", "content");
+        symlink(dir.path().join("real.html"), dir.path().join("alias.html")).expect("link");
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        assert_eq!(snap.files["alias.html"], sha("content"));
+        assert_eq!(snap.files["real.html"], sha("content"));
+        assert!(snap.warnings.is_empty());
+    }
+
+    #[test]
+    fn link_escaping_the_folder_is_skipped_with_a_warning() {
+        let outside = site();
+        write(outside.path(), "secret.txt", "nope");
+        let dir = site();
+        write(dir.path(), "index.html", "home");
+        symlink(
+            outside.path().join("secret.txt"),
+            dir.path().join("leak.txt"),
+        )
+        .expect("link");
+        symlink(outside.path(), dir.path().join("leakdir")).expect("link");
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["index.html"]);
+        assert_eq!(snap.warnings.len(), 2, "{:?}", snap.warnings);
+        assert!(
+            snap.warnings
+                .iter()
+                .all(|w| w.contains("outside the output folder"))
+        );
+        assert!(snap.warnings.iter().any(|w| w.contains("leak.txt")));
+    }
+
+    #[test]
+    fn link_loops_are_skipped_with_a_warning() {
+        let dir = site();
+        write(dir.path(), "a/page.html", "p");
+        symlink(dir.path().join("a"), dir.path().join("a/again")).expect("link");
+        symlink("self", dir.path().join("self")).expect("link");
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["a/page.html"]);
+        assert_eq!(snap.warnings.len(), 2, "{:?}", snap.warnings);
+        assert!(
+            snap.warnings
+                .iter()
+                .any(|w| w.contains("again") && w.contains("loops"))
+        );
+        assert!(snap.warnings.iter().any(|w| w.contains("self")));
+    }
+
+    #[test]
+    fn non_utf8_names_are_skipped_with_a_lossy_warning() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = site();
+        write(dir.path(), "ok.html", "ok");
+        fs::write(dir.path().join(OsStr::from_bytes(b"bad\xff.html")), "x").expect("write");
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["ok.html"]);
+        assert_eq!(snap.warnings.len(), 1);
+        assert!(
+            snap.warnings[0].contains("bad\u{FFFD}.html"),
+            "{}",
+            snap.warnings[0]
+        );
+        assert!(snap.warnings[0].contains("not UTF-8"));
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error_naming_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = site();
+        write(dir.path(), "locked.html", "x");
+        let locked = dir.path().join("locked.html");
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).expect("chmod");
+        if File::open(&locked).is_ok() {
+            // Running as root: permissions do not stop us. The end-to-end suite covers this case
+            // by running the binary as an unprivileged user.
+            return;
+        }
+        let err = scan(dir.path(), &ScanOptions::default()).expect_err("unreadable");
+        assert!(
+            matches!(err, Error::SiteRead { ref path, .. } if path == &locked),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ignored_paths_are_not_tracked() {
+        let dir = site();
+        write(dir.path(), "index.html", "home");
+        write(dir.path(), "css/app.css.map", "map");
+        write(dir.path(), "drafts/x/index.html", "draft");
+        let mut b = globset::GlobSetBuilder::new();
+        b.add(globset::Glob::new("*.map").expect("glob"));
+        b.add(globset::Glob::new("drafts/**").expect("glob"));
+        let opts = ScanOptions {
+            ignore: b.build().expect("set"),
+            ..Default::default()
+        };
+        let snap = scan(dir.path(), &opts).expect("scan");
+        assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["index.html"]);
+    }
+
+    #[test]
+    fn content_rules_blank_build_noise_in_text_files_only() {
+        let rules = ContentRules {
+            patterns: vec![Regex::new(r"<time>[^<]*</time>").expect("re")],
+            extensions: vec!["html".into(), "xml".into()],
+        };
+        let opts = ScanOptions {
+            content: rules,
+            ..Default::default()
+        };
+        let a = site();
+        write(a.path(), "p.html", "x<time>10:00</time>y");
+        write(a.path(), "p.css", "x<time>10:00</time>y");
+        let b = site();
+        write(b.path(), "p.html", "x<time>11:30</time>y");
+        write(b.path(), "p.css", "x<time>11:30</time>y");
+        let sa = scan(a.path(), &opts).expect("scan");
+        let sb = scan(b.path(), &opts).expect("scan");
+        assert_eq!(sa.files["p.html"], sb.files["p.html"]);
+        assert_eq!(sa.files["p.html"], sha("xy"));
+        assert_ne!(sa.files["p.css"], sb.files["p.css"]);
+    }
+
+    #[test]
+    fn fingerprint_changes_with_the_rules() {
+        let none = ContentRules::default();
+        let one = ContentRules {
+            patterns: vec![Regex::new("a").expect("re")],
+            extensions: vec!["html".into()],
+        };
+        let other = ContentRules {
+            patterns: vec![Regex::new("b").expect("re")],
+            extensions: vec!["html".into()],
+        };
+        assert_ne!(none.fingerprint(), one.fingerprint());
+        assert_ne!(one.fingerprint(), other.fingerprint());
+        assert_eq!(one.fingerprint(), one.clone().fingerprint());
+    }
+}
