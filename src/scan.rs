@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use globset::GlobSet;
-use rayon::prelude::*;
 use regex::bytes::Regex;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -111,105 +111,209 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Snapshot> {
         path: root.to_path_buf(),
         source,
     })?;
-    let warnings = Mutex::new(Vec::new());
-    let warn = |msg: String| {
-        if let Ok(mut w) = warnings.lock() {
-            w.push(msg);
+    let walker = Walker {
+        canon_root: canon_root.clone(),
+        opts,
+        warnings: Mutex::new(Vec::new()),
+    };
+    let hashed: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let failed = AtomicBool::new(false);
+    let fail = |e: Error| {
+        failed.store(true, Ordering::Relaxed);
+        if let Ok(mut f) = failure.lock() {
+            f.get_or_insert(e);
         }
     };
-
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .into_iter()
-        .filter_entry(|entry| {
-            if entry.depth() == 0 {
-                return true;
-            }
-            if entry.file_name().to_str().is_none() {
-                warn(format!(
-                    "skipped {}: its name is not UTF-8, so it has no URL",
-                    entry.path().to_string_lossy()
-                ));
-                return false;
-            }
-            if entry.path_is_symlink() {
-                if let Ok(target) = std::fs::canonicalize(entry.path()) {
-                    if !target.starts_with(&canon_root) {
-                        warn(format!(
-                            "skipped link {}: it points outside the output folder (to {})",
-                            entry.path().display(),
-                            target.display()
-                        ));
-                        return false;
-                    }
+    // One thread walks while the others hash: the walk mostly waits on the kernel, so it gets
+    // a thread of its own on top of one per core.
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cores + 1)
+        .build()
+        .map_err(|e| Error::SiteRead {
+            path: root.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+    pool.scope(|scope| {
+        let hash_batch = |batch: Vec<(String, PathBuf)>| {
+            let mut done = Vec::with_capacity(batch.len());
+            for (rel, path) in batch {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let noise = opts.content.applies_to(&rel).then_some(&opts.content);
+                match hash_file(&path, noise) {
+                    Ok(digest) => done.push((rel, digest)),
+                    Err(e) => return fail(e),
                 }
             }
-            true
+            if let Ok(mut all) = hashed.lock() {
+                all.extend(done);
+            }
+        };
+        let mut batch: Vec<(String, PathBuf)> = Vec::with_capacity(BATCH);
+        let mut chain = vec![canon_root.clone()];
+        let walked = walker.walk(root, "", &mut chain, &mut |rel, path| {
+            batch.push((rel, path));
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                scope.spawn(move |_| hash_batch(full));
+            }
+            !failed.load(Ordering::Relaxed)
         });
-
-    let hashed: Vec<Option<(String, String)>> = walker
-        .par_bridge()
-        .map(|item| -> Result<Option<(String, String)>> {
-            let entry = match item {
-                Ok(entry) => entry,
-                Err(err) => return skip_or_fail(err, &warn),
-            };
-            if !entry.file_type().is_file() {
-                return Ok(None);
-            }
-            // Names were checked to be UTF-8 by the filter above.
-            let rel = match entry.path().strip_prefix(root).ok().and_then(Path::to_str) {
-                Some(rel) => rel.replace(std::path::MAIN_SEPARATOR, "/"),
-                None => return Ok(None),
-            };
-            if opts.ignore.is_match(&rel) {
-                return Ok(None);
-            }
-            let digest = hash_file(
-                entry.path(),
-                opts.content.applies_to(&rel).then_some(&opts.content),
-            )?;
-            Ok(Some((rel, digest)))
-        })
-        .collect::<Result<_>>()?;
-
-    let mut warnings = warnings.into_inner().unwrap_or_default();
+        if let Err(e) = walked {
+            fail(e);
+        }
+        scope.spawn(move |_| hash_batch(batch));
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let mut warnings = walker.warnings.into_inner().unwrap_or_default();
     warnings.sort();
     Ok(Snapshot {
-        files: hashed.into_iter().flatten().collect(),
+        files: hashed
+            .into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         warnings,
     })
 }
 
-/// A walk error is fatal unless it is about a link (loop, dangling, unreadable target).
-fn skip_or_fail(err: walkdir::Error, warn: &impl Fn(String)) -> Result<Option<(String, String)>> {
-    let path = err.path().map(Path::to_path_buf).unwrap_or_default();
-    if let Some(ancestor) = err.loop_ancestor() {
-        warn(format!(
-            "skipped link {}: it loops back to {}",
-            path.display(),
-            ancestor.display()
-        ));
-        return Ok(None);
+/// Files handed to a hashing task at a time.
+const BATCH: usize = 64;
+
+/// ELOOP: too many levels of symbolic links.
+const ELOOP: i32 = 40;
+
+struct Walker<'a> {
+    canon_root: PathBuf,
+    opts: &'a ScanOptions,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Walker<'_> {
+    fn warn(&self, message: String) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(message);
+        }
     }
-    let is_link = std::fs::symlink_metadata(&path)
-        .map(|m| m.file_type().is_symlink())
-        .unwrap_or(false);
-    if is_link && err.depth() > 0 {
-        let why = err
-            .io_error()
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| err.to_string());
-        warn(format!(
-            "skipped link {}: its target cannot be read ({why})",
-            path.display()
-        ));
-        return Ok(None);
+
+    /// Walks `dir`, whose files are named `prefix` + their path below it, and hands every file
+    /// to `emit` (which returns false to stop). Entries are not stat'ed: the file type comes
+    /// from the directory listing, and only symbolic links are resolved. `chain` holds the
+    /// folders entered through links, to catch loops.
+    fn walk(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        chain: &mut Vec<PathBuf>,
+        emit: &mut dyn FnMut(String, PathBuf) -> bool,
+    ) -> Result<()> {
+        let mut entries = walkdir::WalkDir::new(dir)
+            .follow_links(false)
+            .min_depth(1)
+            .into_iter();
+        while let Some(item) = entries.next() {
+            let entry = item.map_err(|err| {
+                let path = err
+                    .path()
+                    .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
+                let source = err
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("walk failed"));
+                Error::SiteRead { path, source }
+            })?;
+            let kind = entry.file_type();
+            let Some(below) = entry.path().strip_prefix(dir).ok().and_then(Path::to_str) else {
+                self.warn(format!(
+                    "skipped {}: its name is not UTF-8, so it has no URL",
+                    entry.path().to_string_lossy()
+                ));
+                if kind.is_dir() {
+                    entries.skip_current_dir();
+                }
+                continue;
+            };
+            let rel = format!("{prefix}{}", below.replace(std::path::MAIN_SEPARATOR, "/"));
+            if kind.is_dir() {
+                // Skip a folder whose every possible child is ignored (`drafts/**`): probe with
+                // a child name no real file has.
+                if self.opts.ignore.is_match(format!("{rel}/\u{1}")) {
+                    entries.skip_current_dir();
+                }
+                continue;
+            }
+            if self.opts.ignore.is_match(&rel) {
+                continue;
+            }
+            if kind.is_file() {
+                if !emit(rel, entry.into_path()) {
+                    return Ok(());
+                }
+            } else if kind.is_symlink() {
+                self.follow(entry.path(), rel, chain, emit)?;
+            }
+        }
+        Ok(())
     }
-    let source = err
-        .into_io_error()
-        .unwrap_or_else(|| std::io::Error::other("walk failed"));
-    Err(Error::SiteRead { path, source })
+
+    /// A link inside the site is hashed as its target, when the target is inside too.
+    fn follow(
+        &self,
+        link: &Path,
+        rel: String,
+        chain: &mut Vec<PathBuf>,
+        emit: &mut dyn FnMut(String, PathBuf) -> bool,
+    ) -> Result<()> {
+        let target = match std::fs::canonicalize(link) {
+            Ok(t) => t,
+            Err(e) => {
+                let why = if e.raw_os_error() == Some(ELOOP) {
+                    "it loops".to_string()
+                } else {
+                    format!("its target cannot be read ({e})")
+                };
+                self.warn(format!("skipped link {}: {why}", link.display()));
+                return Ok(());
+            }
+        };
+        if !target.starts_with(&self.canon_root) {
+            self.warn(format!(
+                "skipped link {}: it points outside the output folder (to {})",
+                link.display(),
+                target.display()
+            ));
+            return Ok(());
+        }
+        let meta = std::fs::metadata(&target).map_err(|source| Error::SiteRead {
+            path: link.to_path_buf(),
+            source,
+        })?;
+        if meta.is_file() {
+            emit(rel, link.to_path_buf());
+        } else if meta.is_dir() {
+            let location = link
+                .parent()
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .unwrap_or_default();
+            if location.starts_with(&target) || chain.contains(&target) {
+                self.warn(format!(
+                    "skipped link {}: it loops back to {}",
+                    link.display(),
+                    target.display()
+                ));
+                return Ok(());
+            }
+            chain.push(target);
+            let walked = self.walk(link, &format!("{rel}/"), chain, emit);
+            chain.pop();
+            walked?;
+        }
+        Ok(())
+    }
 }
 
 fn hash_file(path: &Path, noise: Option<&ContentRules>) -> Result<String> {
@@ -309,6 +413,36 @@ mod tests {
     }
 
     #[test]
+    fn link_to_a_folder_inside_is_walked_under_the_link_name() {
+        let dir = site();
+        write(dir.path(), "v2/guide/index.html", "guide");
+        symlink("v2", dir.path().join("latest")).expect("link");
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        assert_eq!(
+            snap.files.keys().collect::<Vec<_>>(),
+            ["latest/guide/index.html", "v2/guide/index.html"]
+        );
+        assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+    }
+
+    #[test]
+    fn links_looping_through_two_folders_are_caught() {
+        let dir = site();
+        write(dir.path(), "a/x.html", "x");
+        write(dir.path(), "b/y.html", "y");
+        symlink("../b", dir.path().join("a/to-b")).expect("link");
+        symlink("../a", dir.path().join("b/to-a")).expect("link");
+        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        assert!(snap.files.contains_key("a/x.html") && snap.files.contains_key("a/to-b/y.html"));
+        assert!(!snap.warnings.is_empty());
+        assert!(
+            snap.warnings.iter().all(|w| w.contains("loops")),
+            "{:?}",
+            snap.warnings
+        );
+    }
+
+    #[test]
     fn link_escaping_the_folder_is_skipped_with_a_warning() {
         let outside = site();
         write(outside.path(), "secret.txt", "nope");
@@ -391,6 +525,7 @@ mod tests {
         write(dir.path(), "index.html", "home");
         write(dir.path(), "css/app.css.map", "map");
         write(dir.path(), "drafts/x/index.html", "draft");
+        write(dir.path(), "drafts.html", "not a draft");
         let mut b = globset::GlobSetBuilder::new();
         b.add(globset::Glob::new("*.map").expect("glob"));
         b.add(globset::Glob::new("drafts/**").expect("glob"));
@@ -399,7 +534,37 @@ mod tests {
             ..Default::default()
         };
         let snap = scan(dir.path(), &opts).expect("scan");
+        assert_eq!(
+            snap.files.keys().collect::<Vec<_>>(),
+            ["drafts.html", "index.html"]
+        );
+    }
+
+    #[test]
+    fn ignored_folders_are_not_even_read() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = site();
+        write(dir.path(), "index.html", "home");
+        write(dir.path(), "drafts/x/a.html", "x");
+        // Read, this folder would raise a warning; skipped, it says nothing.
+        fs::write(
+            dir.path()
+                .join("drafts/x")
+                .join(OsStr::from_bytes(b"bad\xff")),
+            "x",
+        )
+        .expect("write");
+        symlink("loop", dir.path().join("drafts/loop")).expect("link");
+        let mut b = globset::GlobSetBuilder::new();
+        b.add(globset::Glob::new("drafts/**").expect("glob"));
+        let opts = ScanOptions {
+            ignore: b.build().expect("set"),
+            ..Default::default()
+        };
+        let snap = scan(dir.path(), &opts).expect("scan");
         assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["index.html"]);
+        assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
     }
 
     #[test]
