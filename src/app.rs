@@ -64,7 +64,20 @@ fn warn_all(settings: &Settings, warnings: &[String], console: &mut Console<'_>)
 }
 
 /// Scans the site, loads the state and plans. Touches nothing.
-pub fn survey(settings: Settings, console: &mut Console<'_>) -> Result<Survey> {
+/// How to treat a state file that cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadState {
+    /// Stop with the error (plan, run).
+    Fail,
+    /// Warn and carry on as on a first run: `baseline` is the way out of a damaged state.
+    Replace,
+}
+
+pub fn survey(
+    settings: Settings,
+    bad_state: BadState,
+    console: &mut Console<'_>,
+) -> Result<Survey> {
     debug(
         &settings,
         console,
@@ -95,17 +108,34 @@ pub fn survey(settings: Settings, console: &mut Console<'_>) -> Result<Survey> {
         &settings,
         console,
         format_args!(
-            "scanned {} files in {:.0?}",
+            "scanned {} file{} in {:.0?}",
             snapshot.files.len(),
+            if snapshot.files.len() == 1 { "" } else { "s" },
             started.elapsed()
         ),
     );
     warn_all(&settings, &snapshot.warnings, console);
 
-    let previous = manifest::load(&settings.state)?;
-    let empty = scan::Hashes::new();
-    let old = previous.as_ref().map_or(&empty, |m| &m.files);
-    let changes = diff::diff(old, &snapshot.files);
+    let previous = match (manifest::load(&settings.state), bad_state) {
+        (Ok(p), _) => p,
+        (Err(e), BadState::Replace) if e.exit() == Exit::State => {
+            if settings.output.verbosity >= 0 {
+                let _ = writeln!(console.err, "warning: replacing the unusable state: {e}");
+            }
+            None
+        }
+        (Err(e), _) => return Err(e),
+    };
+    // Files the state recorded before an `ignore` rule covered them are no longer tracked:
+    // they are neither changed nor removed.
+    let old: Hashes = previous.as_ref().map_or_else(Hashes::new, |m| {
+        m.files
+            .iter()
+            .filter(|(p, _)| !settings.scan.ignore.is_match(p.as_str()))
+            .map(|(p, h)| (p.clone(), h.clone()))
+            .collect()
+    });
+    let changes = diff::diff(&old, &snapshot.files);
     let fingerprint = settings.scan.content.fingerprint();
     let content_rules_changed = previous
         .as_ref()
@@ -187,7 +217,7 @@ fn print(report: &Report, settings: &Settings, console: &mut Console<'_>) -> Res
 /// `sitepurge plan`: what a run would purge, and why.
 pub fn plan(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve(flags, ctx, true)?;
-    let survey = survey(settings, console)?;
+    let survey = survey(settings, BadState::Fail, console)?;
     let report = report_of("plan", &survey, ctx, false);
     print(&report, &survey.settings, console)
 }
@@ -195,7 +225,7 @@ pub fn plan(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<
 /// `sitepurge baseline`: record the site as it is; purge nothing.
 pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve(flags, ctx, false)?;
-    let survey = survey(settings, console)?;
+    let survey = survey(settings, BadState::Replace, console)?;
     let s = &survey.settings;
     let manifest = Manifest::new(
         ctx.now,
@@ -357,7 +387,7 @@ fn print_failures(outcome: &Outcome, purger: &Cloudflare, console: &mut Console<
 /// `sitepurge run`: plan, purge, then record what was purged.
 pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve(flags, ctx, true)?;
-    let survey = survey(settings, console)?;
+    let survey = survey(settings, BadState::Fail, console)?;
     let s = &survey.settings;
     let bases: Vec<String> = s
         .rules
