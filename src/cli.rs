@@ -21,8 +21,8 @@ Examples:
 
   Settings can live in ./sitepurge.toml instead of flags (see the README).
 
-Exit codes: 0 ok, 1 purge failed (URLs still pending), 2 usage or config error,
-3 state file unusable, 4 output folder unreadable.";
+Exit codes: 0 ok, 1 purge failed (URLs still pending), 2 usage, config or credentials
+error, 3 state file unusable, 4 output folder unreadable.";
 
 /// Purge exactly the CDN URLs that a static site build changed.
 ///
@@ -66,7 +66,7 @@ pub struct RunArgs {
 #[derive(Debug, Args, Default, Clone)]
 pub struct Common {
     /// The site's output folder [default: `_site` or `public`, whichever exists]
-    #[arg(value_name = "DIR", env = "SITEPURGE_DIR")]
+    #[arg(value_name = "DIR", env = "SITEPURGE_DIR", hide_env_values = true)]
     pub dir: Option<PathBuf>,
 
     /// Public base URL of the site. Repeat it for each host (apex and www) or give a path
@@ -74,22 +74,22 @@ pub struct Common {
     #[arg(
         long = "base-url",
         value_name = "URL",
-        env = "SITEPURGE_BASE_URL",
+        env = "SITEPURGE_BASE_URL", hide_env_values = true,
         value_delimiter = ','
     )]
     pub base_urls: Vec<String>,
 
     /// State file recording the last purged state [default: .sitepurge/state.json]
-    #[arg(long, value_name = "PATH", env = "SITEPURGE_STATE")]
+    #[arg(long, value_name = "PATH", env = "SITEPURGE_STATE", hide_env_values = true)]
     pub state: Option<PathBuf>,
 
     /// Above this many changed URLs, purge everything instead: a number (200) or a share of
     /// the site's URLs (50%) [default: 50%]
-    #[arg(long, value_name = "N|N%", env = "SITEPURGE_THRESHOLD")]
+    #[arg(long, value_name = "N|N%", env = "SITEPURGE_THRESHOLD", hide_env_values = true)]
     pub threshold: Option<String>,
 
     /// Config file [default: ./sitepurge.toml when present]
-    #[arg(long, value_name = "PATH", env = "SITEPURGE_CONFIG")]
+    #[arg(long, value_name = "PATH", env = "SITEPURGE_CONFIG", hide_env_values = true)]
     pub config: Option<PathBuf>,
 
     /// What a run does when there is no state yet [default: everything]
@@ -98,7 +98,7 @@ pub struct Common {
 
     /// Cloudflare zone: its 32-hex id, or its domain name (looked up; needs "Zone Read")
     /// [default: the registrable domain of the first base URL]
-    #[arg(long, value_name = "ID|NAME", env = "CLOUDFLARE_ZONE_ID")]
+    #[arg(long, value_name = "ID|NAME", env = "CLOUDFLARE_ZONE_ID", hide_env_values = true)]
     pub zone: Option<String>,
 
     /// What "purge everything" sends: the site's host names, or the whole zone [default: hosts]
