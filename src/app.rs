@@ -3,23 +3,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::Common;
 use crate::config::Everything;
 use crate::config::{self, Settings};
 use crate::diff::{self, ChangeSet};
 use crate::error::{Error, Exit, Result};
+use crate::lock;
 use crate::manifest::{self, Manifest};
 use crate::plan::Decision;
 use crate::plan::{self, Plan};
 use crate::provider::cloudflare::{self, Api, Cloudflare, ZoneRef};
 use crate::provider::{FailureKind, Purger, Request};
-use crate::purge::{self, Job, Outcome};
+use crate::purge::{self, Job, Outcome, Stop};
 use crate::report::PurgeReport;
 use crate::report::{self, Report, ThresholdReport};
 use crate::scan::Hashes;
 use crate::scan::{self, Snapshot};
+use crate::watch;
 
 /// What the pipeline reads from its surroundings, passed in so tests control it.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Survey {
     pub settings: Settings,
     pub snapshot: Snapshot,
     pub previous: Option<Manifest>,
+    /// The previous state's hashes, less the paths now ignored.
+    pub old: Hashes,
     pub changes: ChangeSet,
     pub plan: Plan,
 }
@@ -136,6 +140,7 @@ pub fn survey(
             .collect()
     });
     let changes = diff::diff(&old, &snapshot.files);
+
     let fingerprint = settings.scan.content.fingerprint();
     let content_rules_changed = previous
         .as_ref()
@@ -170,6 +175,7 @@ pub fn survey(
         settings,
         snapshot,
         previous,
+        old,
         changes,
         plan,
     })
@@ -225,6 +231,7 @@ pub fn plan(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<
 /// `sitepurge baseline`: record the site as it is; purge nothing.
 pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve(flags, ctx, false)?;
+    let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
     let survey = survey(settings, BadState::Replace, console)?;
     let s = &survey.settings;
     let manifest = Manifest::new(
@@ -387,6 +394,21 @@ fn print_failures(outcome: &Outcome, purger: &Cloudflare, console: &mut Console<
 /// `sitepurge run`: plan, purge, then record what was purged.
 pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve(flags, ctx, true)?;
+    let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
+    let output = settings.output;
+    let (report, exit) = run_once(settings, ctx, &Stop::never(), console).await?;
+    let _ = report::print(&report, output, console.out);
+    Ok(exit)
+}
+
+/// One pass of the pipeline (what `run` does, and what `watch` does on each cycle): plan, purge,
+/// save the state for what was purged. The caller holds the lock and prints the report.
+pub async fn run_once(
+    settings: Settings,
+    ctx: &Context,
+    stop: &Stop,
+    console: &mut Console<'_>,
+) -> Result<(Report, Exit)> {
     let survey = survey(settings, BadState::Fail, console)?;
     let s = &survey.settings;
     let bases: Vec<String> = s
@@ -396,11 +418,7 @@ pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Re
         .map(|b| b.as_str().to_string())
         .collect();
     let fingerprint = s.scan.content.fingerprint();
-    let old = survey
-        .previous
-        .as_ref()
-        .map(|m| m.files.clone())
-        .unwrap_or_default();
+    let old = &survey.old;
 
     let mut exit = Exit::Ok;
     let mut purge_report = None;
@@ -442,7 +460,7 @@ pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Re
                     n.push(line);
                 }
             };
-            let outcome = purge::execute(&purger, jobs, &s.cloudflare.policy, &note).await;
+            let outcome = purge::execute(&purger, jobs, &s.cloudflare.policy, stop, &note).await;
             if verbose {
                 for line in notes.into_inner().unwrap_or_default() {
                     let _ = writeln!(console.err, "note: {line}");
@@ -494,7 +512,7 @@ pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Re
                 (true, false, _) => None,
                 (false, _, Some(m)) => Some((
                     advance(
-                        &old,
+                        old,
                         &survey.snapshot.files,
                         &survey.changes,
                         &s.rules,
@@ -519,8 +537,7 @@ pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Re
     }
     let mut report = report_of("run", &survey, ctx, saved);
     report.purge = purge_report;
-    print(&report, s, console)?;
-    Ok(exit)
+    Ok((report, exit))
 }
 
 /// `sitepurge verify`: check credentials and zone, print what was found.
@@ -594,6 +611,197 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
             console.out,
             "ok: these credentials can be used by `sitepurge run`"
         );
+    }
+    Ok(Exit::Ok)
+}
+
+/// How long a stopped watcher lets an in-flight purge finish.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// SIGINT or SIGTERM.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// The one line (or JSON object) a watch cycle prints.
+fn cycle_line(report: &Report, exit: Exit, took: Duration, json: bool, now: SystemTime) -> String {
+    let time = humantime::format_rfc3339_seconds(now).to_string();
+    let c = &report.changes;
+    let changed = c.added.len() + c.modified.len() + c.removed.len();
+    let purge = report.purge.as_ref();
+    let purged = purge.map_or(0, |p| p.urls_purged);
+    let pending = purge.map_or(0, |p| p.urls_pending.len());
+    let requests = purge.map_or(0, |p| p.requests);
+    if json {
+        return serde_json::json!({
+            "time": time,
+            "files_changed": changed,
+            "added": c.added.len(),
+            "modified": c.modified.len(),
+            "removed": c.removed.len(),
+            "decision": report.decision,
+            "reason": report.reason,
+            "urls_purged": purged,
+            "urls_pending": pending,
+            "requests": requests,
+            "seconds": (took.as_secs_f64() * 1000.0).round() / 1000.0,
+            "ok": exit == Exit::Ok,
+        })
+        .to_string();
+    }
+    let files = format!(
+        "{changed} file{} changed ({} added, {} modified, {} removed)",
+        if changed == 1 { "" } else { "s" },
+        c.added.len(),
+        c.modified.len(),
+        c.removed.len()
+    );
+    let what = match (report.decision, exit) {
+        (Decision::Nothing, _) => "nothing to purge".to_string(),
+        (_, Exit::Ok) if report.decision == Decision::Everything => format!(
+            "everything purged ({})",
+            report.explanation.split(':').next().unwrap_or_default()
+        ),
+        (_, Exit::Ok) => format!(
+            "{purged} URL{} purged with {requests} request{}",
+            if purged == 1 { "" } else { "s" },
+            if requests == 1 { "" } else { "s" }
+        ),
+        _ => format!(
+            "purge failed: {pending} URL{} pending",
+            if pending == 1 { "" } else { "s" }
+        ),
+    };
+    format!("{time} {files}; {what}; {:.2}s", took.as_secs_f64())
+}
+
+/// `sitepurge watch`: run a cycle whenever the output folder settles after changes.
+pub async fn watch(
+    args: &crate::cli::WatchArgs,
+    ctx: &Context,
+    console: &mut Console<'_>,
+) -> Result<Exit> {
+    let settings = config::resolve(&args.common, ctx, true)?;
+    let timing = config::resolve_watch(args, ctx)?;
+    let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
+    let quiet = settings.output.verbosity < 0;
+    let json = settings.output.json;
+    let own = vec![settings.state.clone(), lock::lock_path(&settings.state)];
+    let (mut folder, mut events) = watch::FolderWatch::start(
+        &settings.dir,
+        own,
+        timing.poll,
+        timing.settle.max(Duration::from_millis(500)),
+    )
+    .map_err(|e| Error::Setting {
+        setting: "dir",
+        message: format!("cannot watch {}: {e}", settings.dir.display()),
+        hint: None,
+    })?;
+    if let Some(why) = &folder.polling {
+        let _ = writeln!(
+            console.err,
+            "note: {why}; polling every {:?} instead",
+            timing.settle.max(Duration::from_millis(500))
+        );
+    }
+    let mut signals = Signals::new().map_err(|e| Error::Setting {
+        setting: "watch",
+        message: format!("cannot listen for signals: {e}"),
+        hint: None,
+    })?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = Stop::new(stop_rx);
+    let debounce = watch::Timing {
+        settle: timing.settle,
+        max_wait: timing.max_wait,
+    };
+    let mut said_waiting = false;
+    // The first cycle runs at once: whatever changed while sitepurge was not running.
+    let mut wake = watch::Wake::Changes;
+    loop {
+        if wake == watch::Wake::Closed {
+            break;
+        }
+        folder.refresh();
+        let now = SystemTime::now();
+        let cycle_ctx = Context { now, ..ctx.clone() };
+        let started = Instant::now();
+        let outcome = {
+            let cycle = run_once(settings.clone(), &cycle_ctx, &stop, console);
+            tokio::pin!(cycle);
+            tokio::select! {
+                outcome = &mut cycle => outcome,
+                () = signals.next() => {
+                    // Stop: no new requests; let those in flight finish, briefly.
+                    let _ = stop_tx.send(true);
+                    tokio::select! {
+                        _ = tokio::time::timeout(STOP_GRACE, &mut cycle) => {}
+                        () = signals.next() => std::process::exit(Exit::Ok.code().into()),
+                    }
+                    return Ok(Exit::Ok);
+                }
+            }
+        };
+        let pending = match outcome {
+            Ok((report, exit)) => {
+                said_waiting = false;
+                if !quiet {
+                    let _ = writeln!(
+                        console.out,
+                        "{}",
+                        cycle_line(&report, exit, started.elapsed(), json, now)
+                    );
+                }
+                exit != Exit::Ok
+            }
+            Err(Error::MissingSite { path }) => {
+                if !said_waiting && !quiet {
+                    let _ = writeln!(
+                        console.err,
+                        "note: waiting for {} to appear",
+                        display(&path, &ctx.cwd)
+                    );
+                }
+                said_waiting = true;
+                false
+            }
+            Err(e) => {
+                let _ = writeln!(console.err, "error: {e}");
+                if let Some(hint) = e.hint() {
+                    let _ = writeln!(console.err, "hint: {hint}");
+                }
+                matches!(e.exit(), Exit::PurgeFailed | Exit::Site | Exit::Usage)
+            }
+        };
+        let _ = console.out.flush();
+        let retry = pending.then_some(timing.retry_every);
+        wake = tokio::select! {
+            wake = watch::next_cycle(&mut events, debounce, retry, |touch: &watch::Touch| {
+                if touch.folder {
+                    folder.refresh();
+                }
+            }) => wake,
+            () = signals.next() => return Ok(Exit::Ok),
+        };
     }
     Ok(Exit::Ok)
 }

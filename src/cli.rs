@@ -51,6 +51,12 @@ pub enum Command {
     Run(RunArgs),
     /// Check the Cloudflare credentials and zone, and print what was found (never the secret).
     Verify(Common),
+    /// Run until stopped, purging as soon as a build or deploy settles.
+    ///
+    /// Each cycle is `sitepurge run`: the hashes decide what changed, file events only say when
+    /// to look. Survives the output folder being deleted and recreated or renamed into place;
+    /// retries pending URLs; SIGINT/SIGTERM stop it cleanly (a second one at once).
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +66,25 @@ pub struct RunArgs {
     /// Only show the plan (same as `sitepurge plan`): nothing is sent, the state is not touched.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Run a cycle once no file event came for this long (500ms, 2s, 1m) [default: 2s]
+    #[arg(long, value_name = "DURATION")]
+    pub settle: Option<String>,
+    /// ...but never later than this after the first event of a burst [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    pub max_wait: Option<String>,
+    /// While URLs are pending after a failed purge, retry this often [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    pub retry_every: Option<String>,
+    /// Poll the folder instead of using inotify (for network file systems; chosen
+    /// automatically on NFS, SMB, sshfs...)
+    #[arg(long)]
+    pub poll: bool,
 }
 
 /// Flags every command shares. Each one overrides the same setting in the config file.
@@ -74,22 +99,38 @@ pub struct Common {
     #[arg(
         long = "base-url",
         value_name = "URL",
-        env = "SITEPURGE_BASE_URL", hide_env_values = true,
+        env = "SITEPURGE_BASE_URL",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     pub base_urls: Vec<String>,
 
     /// State file recording the last purged state [default: .sitepurge/state.json]
-    #[arg(long, value_name = "PATH", env = "SITEPURGE_STATE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SITEPURGE_STATE",
+        hide_env_values = true
+    )]
     pub state: Option<PathBuf>,
 
     /// Above this many changed URLs, purge everything instead: a number (200) or a share of
     /// the site's URLs (50%) [default: 50%]
-    #[arg(long, value_name = "N|N%", env = "SITEPURGE_THRESHOLD", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "N|N%",
+        env = "SITEPURGE_THRESHOLD",
+        hide_env_values = true
+    )]
     pub threshold: Option<String>,
 
     /// Config file [default: ./sitepurge.toml when present]
-    #[arg(long, value_name = "PATH", env = "SITEPURGE_CONFIG", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SITEPURGE_CONFIG",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
 
     /// What a run does when there is no state yet [default: everything]
@@ -98,7 +139,12 @@ pub struct Common {
 
     /// Cloudflare zone: its 32-hex id, or its domain name (looked up; needs "Zone Read")
     /// [default: the registrable domain of the first base URL]
-    #[arg(long, value_name = "ID|NAME", env = "CLOUDFLARE_ZONE_ID", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "ID|NAME",
+        env = "CLOUDFLARE_ZONE_ID",
+        hide_env_values = true
+    )]
     pub zone: Option<String>,
 
     /// What "purge everything" sends: the site's host names, or the whole zone [default: hosts]

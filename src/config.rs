@@ -51,6 +51,59 @@ pub struct FileConfig {
     pub retry_delay: Option<String>,
     pub max_retry_delay: Option<String>,
     pub timeout: Option<String>,
+    pub settle: Option<String>,
+    pub max_wait: Option<String>,
+    pub retry_every: Option<String>,
+}
+
+/// Watch-mode settings, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchSettings {
+    pub settle: Duration,
+    pub max_wait: Duration,
+    pub retry_every: Duration,
+    pub poll: bool,
+}
+
+/// Resolves watch settings: flags > config file > defaults.
+pub fn resolve_watch(args: &crate::cli::WatchArgs, ctx: &Context) -> Result<WatchSettings> {
+    let (file, _) = load_file(args.common.config.as_deref(), &ctx.cwd)?;
+    let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+    let settle = duration(
+        "settle",
+        pick(&args.settle, &file.settle).as_deref(),
+        Duration::from_secs(2),
+    )?;
+    let max_wait = duration(
+        "max_wait",
+        pick(&args.max_wait, &file.max_wait).as_deref(),
+        Duration::from_secs(60),
+    )?;
+    let retry_every = duration(
+        "retry_every",
+        pick(&args.retry_every, &file.retry_every).as_deref(),
+        Duration::from_secs(60),
+    )?;
+    if max_wait < settle {
+        return Err(setting(
+            "max_wait",
+            format!("{max_wait:?} is shorter than the settle time {settle:?}"),
+            None,
+        ));
+    }
+    if retry_every.is_zero() {
+        return Err(setting(
+            "retry_every",
+            "must be longer than 0s".into(),
+            None,
+        ));
+    }
+    Ok(WatchSettings {
+        settle,
+        max_wait,
+        retry_every,
+        poll: args.poll,
+    })
 }
 
 /// What "purge everything" sends.

@@ -17,6 +17,8 @@ pub enum Exit {
     State = 3,
     /// The output folder could not be read (missing folder, unreadable file).
     Site = 4,
+    /// Another sitepurge holds the state file's lock.
+    Locked = 5,
 }
 
 impl Exit {
@@ -83,6 +85,8 @@ pub enum Error {
         action: String,
         failure: crate::provider::Failure,
     },
+    #[error("another sitepurge{} is using the state file {}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default(), state.display())]
+    Locked { state: PathBuf, holder: Option<u32> },
     #[error("the state file {state} is inside the output folder {dir}")]
     StateInsideSite { state: PathBuf, dir: PathBuf },
 }
@@ -97,6 +101,7 @@ impl Error {
             | Error::AmbiguousOutputFolder { .. }
             | Error::StateInsideSite { .. } => Exit::Usage,
             Error::MissingSite { .. } | Error::SiteRead { .. } => Exit::Site,
+            Error::Locked { .. } => Exit::Locked,
             Error::Api { failure, .. } => match failure.kind {
                 crate::provider::FailureKind::Transient => Exit::PurgeFailed,
                 _ => Exit::Usage,
@@ -128,6 +133,10 @@ impl Error {
                 "upgrade sitepurge, or run `sitepurge baseline` to record the site again in this version's format"
                     .into(),
             ),
+            Error::Locked { .. } => Some(
+                "wait for it to finish (a `sitepurge watch` runs until stopped), or give this run its own --state"
+                    .into(),
+            ),
             Error::StateInsideSite { .. } => Some(
                 "generators wipe their output folder; keep the state outside it (`--state` or `state = ...`)"
                     .into(),
@@ -150,6 +159,7 @@ mod tests {
         assert_eq!(Exit::Usage.code(), 2);
         assert_eq!(Exit::State.code(), 3);
         assert_eq!(Exit::Site.code(), 4);
+        assert_eq!(Exit::Locked.code(), 5);
     }
 
     #[test]

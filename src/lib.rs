@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod provider;
@@ -16,6 +17,7 @@ pub mod report;
 pub mod scan;
 pub mod secret;
 pub mod urls;
+pub mod watch;
 
 use std::io::Write;
 
@@ -33,6 +35,7 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
         Command::Run(args) if args.dry_run => app::plan(&args.common, ctx, &mut console),
         Command::Run(args) => app::run(&args.common, ctx, &mut console).await,
         Command::Verify(flags) => app::verify(flags, ctx, &mut console).await,
+        Command::Watch(args) => app::watch(args, ctx, &mut console).await,
     };
     match result {
         Ok(exit) => exit,

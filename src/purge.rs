@@ -17,6 +17,35 @@ use crate::provider::{Failure, FailureKind, FileEntry, Purger, Request};
 /// The longest `Retry-After` we wait for, so a confused server cannot park a run for hours.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(600);
 
+/// Tells a purge to stop: requests not yet sent are skipped (their URLs stay pending), requests
+/// in flight finish. Set by the first SIGINT/SIGTERM in watch mode.
+#[derive(Debug, Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    pub fn new(rx: tokio::sync::watch::Receiver<bool>) -> Stop {
+        Stop(rx)
+    }
+
+    /// A stop that never comes.
+    pub fn never() -> Stop {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        // Keep the sender alive so the receiver never reports a closed channel.
+        std::mem::forget(tx);
+        Stop(rx)
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the stop is set.
+    pub async fn wait(&self) {
+        let mut rx = self.0.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
 /// How hard to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -166,6 +195,7 @@ pub async fn execute<P: Purger>(
     purger: &P,
     jobs: Vec<Job>,
     policy: &Policy,
+    stop: &Stop,
     note: &(dyn Fn(String) + Sync),
 ) -> Outcome {
     let concurrency = policy.concurrency.max(1);
@@ -180,12 +210,15 @@ pub async fn execute<P: Purger>(
         futures_util::stream::iter(jobs.into_iter().enumerate())
             .map(|(i, job)| {
                 let gate = &gate;
-                async move {
-                    (
-                        i,
-                        send_with_retries(purger, job, i, total, policy, gate, note).await,
-                    )
-                }
+                let run = Run {
+                    purger,
+                    policy,
+                    gate,
+                    stop,
+                    note,
+                    total,
+                };
+                async move { (i, run.send_with_retries(job, i).await) }
             })
             .buffer_unordered(concurrency)
             .collect()
@@ -196,79 +229,106 @@ pub async fn execute<P: Purger>(
     }
 }
 
-async fn send_with_retries<P: Purger>(
-    purger: &P,
-    job: Job,
-    index: usize,
+/// What every job of one purge shares.
+struct Run<'a, P> {
+    purger: &'a P,
+    policy: &'a Policy,
+    gate: &'a Gate,
+    stop: &'a Stop,
+    note: &'a (dyn Fn(String) + Sync),
+    /// Jobs in the purge, for messages.
     total: usize,
-    policy: &Policy,
-    gate: &Gate,
-    note: &(dyn Fn(String) + Sync),
-) -> JobResult {
-    let mut backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(policy.first_delay)
-        .with_max_delay(policy.max_delay)
-        .with_factor(2.0)
-        .with_jitter()
-        .with_max_times(policy.retries as usize)
-        .build();
-    let mut attempts = 0;
-    loop {
-        gate.wait_for_pause().await;
-        let result = match gate.permits.acquire().await {
-            Ok(permit) => {
-                attempts += 1;
-                let result = purger.send(&job.request).await;
-                let retire = gate
-                    .to_retire
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                if retire {
-                    permit.forget();
-                }
-                result
-            }
-            Err(_) => Err(Failure::new(
-                FailureKind::Rejected,
-                None,
-                "purge was cancelled",
-            )),
-        };
-        let failure = match result {
-            Ok(()) => {
-                return JobResult {
-                    job,
-                    attempts,
-                    result: Ok(()),
-                };
-            }
-            Err(f) => f,
-        };
-        let delay = match (failure.kind, backoff.next()) {
-            (FailureKind::Transient, Some(delay)) => failure
-                .retry_after
-                .map_or(delay, |d| d.min(LONGEST_RETRY_AFTER)),
-            _ => {
-                return JobResult {
-                    job,
-                    attempts,
-                    result: Err(failure),
-                };
-            }
-        };
-        if failure.rate_limited {
-            gate.slow_down(policy.concurrency, delay);
-        }
-        note(format!(
-            "{} request {} of {}: {failure}; retrying in {:.1}s (retry {} of {})",
-            purger.name(),
-            index + 1,
+}
+
+impl<P: Purger> Run<'_, P> {
+    async fn send_with_retries(&self, job: Job, index: usize) -> JobResult {
+        let Run {
+            purger,
+            policy,
+            gate,
+            stop,
+            note,
             total,
-            delay.as_secs_f64(),
-            attempts,
-            policy.retries
-        ));
-        tokio::time::sleep(delay).await;
+        } = *self;
+        let mut backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(policy.first_delay)
+            .with_max_delay(policy.max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(policy.retries as usize)
+            .build();
+        let mut attempts = 0;
+        let stopped = || Failure::new(FailureKind::Transient, None, "stopped before it was sent");
+        loop {
+            tokio::select! {
+                () = gate.wait_for_pause() => {}
+                () = stop.wait() => return JobResult { job, attempts, result: Err(stopped()) },
+            }
+            if stop.is_set() {
+                return JobResult {
+                    job,
+                    attempts,
+                    result: Err(stopped()),
+                };
+            }
+            let result = match gate.permits.acquire().await {
+                Ok(permit) => {
+                    attempts += 1;
+                    let result = purger.send(&job.request).await;
+                    let retire = gate
+                        .to_retire
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if retire {
+                        permit.forget();
+                    }
+                    result
+                }
+                Err(_) => Err(Failure::new(
+                    FailureKind::Rejected,
+                    None,
+                    "purge was cancelled",
+                )),
+            };
+            let failure = match result {
+                Ok(()) => {
+                    return JobResult {
+                        job,
+                        attempts,
+                        result: Ok(()),
+                    };
+                }
+                Err(f) => f,
+            };
+            let delay = match (failure.kind, backoff.next()) {
+                (FailureKind::Transient, Some(delay)) => failure
+                    .retry_after
+                    .map_or(delay, |d| d.min(LONGEST_RETRY_AFTER)),
+                _ => {
+                    return JobResult {
+                        job,
+                        attempts,
+                        result: Err(failure),
+                    };
+                }
+            };
+            if failure.rate_limited {
+                gate.slow_down(policy.concurrency, delay);
+            }
+            note(format!(
+                "{} request {} of {}: {failure}; retrying in {:.1}s (retry {} of {})",
+                purger.name(),
+                index + 1,
+                total,
+                delay.as_secs_f64(),
+                attempts,
+                policy.retries
+            ));
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop.wait() => {}
+            }
+        }
     }
 }
 
@@ -373,7 +433,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_transient_failures_then_succeeds() {
         let p = Scripted::new(vec![Err(transient(500)), Err(transient(500))]);
-        let out = execute(&p, batches(&urls(1), &[], 3), &quick(), &|_| {}).await;
+        let out = execute(
+            &p,
+            batches(&urls(1), &[], 3),
+            &quick(),
+            &Stop::never(),
+            &|_| {},
+        )
+        .await;
         assert!(out.all_ok());
         assert_eq!(out.requests(), 3);
         assert_eq!(out.purged().len(), 1);
@@ -386,7 +453,14 @@ mod tests {
             Some(403),
             "",
         ))]);
-        let out = execute(&p, batches(&urls(1), &[], 3), &quick(), &|_| {}).await;
+        let out = execute(
+            &p,
+            batches(&urls(1), &[], 3),
+            &quick(),
+            &Stop::never(),
+            &|_| {},
+        )
+        .await;
         assert!(!out.all_ok());
         assert_eq!(out.requests(), 1);
         assert_eq!(out.pending().len(), 1);
@@ -395,7 +469,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn gives_up_after_the_retries() {
         let p = Scripted::new((0..10).map(|_| Err(transient(503))).collect());
-        let out = execute(&p, batches(&urls(1), &[], 3), &quick(), &|_| {}).await;
+        let out = execute(
+            &p,
+            batches(&urls(1), &[], 3),
+            &quick(),
+            &Stop::never(),
+            &|_| {},
+        )
+        .await;
         assert_eq!(out.requests(), 4);
         assert!(out.purged().is_empty());
     }
@@ -407,7 +488,14 @@ mod tests {
         limited.rate_limited = true;
         let p = Scripted::new(vec![Err(limited)]);
         let start = Instant::now();
-        let out = execute(&p, batches(&urls(30), &[], 3), &quick(), &|_| {}).await;
+        let out = execute(
+            &p,
+            batches(&urls(30), &[], 3),
+            &quick(),
+            &Stop::never(),
+            &|_| {},
+        )
+        .await;
         assert!(out.all_ok());
         let sent = p.sent();
         assert_eq!(sent.len(), 11);
@@ -426,9 +514,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_stop_skips_what_was_not_sent_and_lets_in_flight_requests_finish() {
+        let p = Scripted::new(vec![]);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stop = Stop::new(rx);
+        let policy = quick();
+        let run = execute(&p, batches(&urls(30), &[], 3), &policy, &stop, &|_| {});
+        let stopper = async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let _ = tx.send(true);
+        };
+        let (out, ()) = tokio::join!(run, stopper);
+        // The first four requests (3 URLs each) were in flight when the stop came, and finished.
+        assert_eq!(out.purged().len(), 12);
+        assert_eq!(out.pending().len(), 18);
+        assert_eq!(p.sent().len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn sends_a_few_requests_at_once() {
         let p = Scripted::new(vec![]);
-        let out = execute(&p, batches(&urls(30), &[], 3), &quick(), &|_| {}).await;
+        let out = execute(
+            &p,
+            batches(&urls(30), &[], 3),
+            &quick(),
+            &Stop::never(),
+            &|_| {},
+        )
+        .await;
         assert!(out.all_ok());
         assert_eq!(p.max_in_flight.load(Ordering::SeqCst), 4);
     }

@@ -97,12 +97,12 @@ fn spellings(path: &str, rules: &UrlRules) -> Vec<String> {
         }
         return out;
     }
-    if rules.clean_urls {
-        if let Some(stem) = encoded.strip_suffix(".html") {
-            if !stem.is_empty() && !stem.ends_with('/') {
-                return vec![encoded.clone(), stem.to_string()];
-            }
-        }
+    if rules.clean_urls
+        && let Some(stem) = encoded.strip_suffix(".html")
+        && !stem.is_empty()
+        && !stem.ends_with('/')
+    {
+        return vec![encoded.clone(), stem.to_string()];
     }
     vec![encoded]
 }

@@ -1427,13 +1427,13 @@ fn check_purge_body(req: &Incoming, max_files: usize) -> Vec<ApiError> {
             check_string_list(key, list, &mut errors);
         }
     }
-    if let Some(everything) = obj.get("purge_everything") {
-        if everything != &Value::Bool(true) {
-            errors.push(ApiError::new(
-                1012,
-                format!("\"purge_everything\" must be true, found {everything}"),
-            ));
-        }
+    if let Some(everything) = obj.get("purge_everything")
+        && everything != &Value::Bool(true)
+    {
+        errors.push(ApiError::new(
+            1012,
+            format!("\"purge_everything\" must be true, found {everything}"),
+        ));
     }
     errors
 }

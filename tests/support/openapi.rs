@@ -326,10 +326,10 @@ fn check(schema: &Value, instance: &Value, path: &str, errors: &mut Vec<SchemaEr
                 }
             }
             "minimum" | "maximum" => {
-                if let (Some(limit), Some(n)) = (kw.as_f64(), instance.as_f64()) {
-                    if (key == "minimum" && n < limit) || (key == "maximum" && n > limit) {
-                        push(errors, path, key, format!("{instance} violates {key} {kw}"));
-                    }
+                if let (Some(limit), Some(n)) = (kw.as_f64(), instance.as_f64())
+                    && ((key == "minimum" && n < limit) || (key == "maximum" && n > limit))
+                {
+                    push(errors, path, key, format!("{instance} violates {key} {kw}"));
                 }
             }
             "pattern" => {
@@ -352,17 +352,17 @@ fn check(schema: &Value, instance: &Value, path: &str, errors: &mut Vec<SchemaEr
                 }
             }
             "uniqueItems" => {
-                if kw.as_bool() == Some(true) {
-                    if let Some(list) = instance.as_array() {
-                        for (i, a) in list.iter().enumerate() {
-                            if list[..i].iter().any(|b| json_eq(a, b)) {
-                                push(
-                                    errors,
-                                    &format!("{path}/{i}"),
-                                    "uniqueItems",
-                                    "duplicate array item".into(),
-                                );
-                            }
+                if kw.as_bool() == Some(true)
+                    && let Some(list) = instance.as_array()
+                {
+                    for (i, a) in list.iter().enumerate() {
+                        if list[..i].iter().any(|b| json_eq(a, b)) {
+                            push(
+                                errors,
+                                &format!("{path}/{i}"),
+                                "uniqueItems",
+                                "duplicate array item".into(),
+                            );
                         }
                     }
                 }

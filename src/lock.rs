@@ -1,0 +1,114 @@
+//! One sitepurge per state file at a time. The lock is an advisory `flock` on `<state>.lock`,
+//! which the kernel releases when its holder dies, so a stale lock is simply taken over; the
+//! file also holds the holder's pid, so a refused user is told who holds it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// How long a second sitepurge waits for the lock before giving up.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(3);
+
+/// Held while a command may write the state; released on drop or process exit.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl StateLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The lock file that guards `state`.
+pub fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+/// Takes the lock on `state`, waiting up to `wait` for another holder to finish.
+pub fn acquire(state: &Path, wait: Duration) -> Result<StateLock> {
+    let path = lock_path(state);
+    let fail = |source| Error::StateWrite {
+        path: path.clone(),
+        source,
+    };
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(fail)?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(fail)?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(Error::Locked {
+                    state: state.to_path_buf(),
+                    holder: holder.trim().parse().ok(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(fail(e)),
+        }
+    }
+    let pid = std::process::id();
+    file.set_len(0).map_err(fail)?;
+    file.seek(SeekFrom::Start(0)).map_err(fail)?;
+    writeln!(file, "{pid}").map_err(fail)?;
+    Ok(StateLock { _file: file, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_file_sits_beside_the_state() {
+        assert_eq!(
+            lock_path(Path::new("/x/.sitepurge/state.json")),
+            PathBuf::from("/x/.sitepurge/state.json.lock")
+        );
+    }
+
+    #[test]
+    fn second_holder_is_refused_with_the_first_ones_pid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("s/state.json");
+        let first = acquire(&state, Duration::ZERO).expect("first");
+        let err = acquire(&state, Duration::from_millis(120)).expect_err("second");
+        let pid = std::process::id();
+        assert!(
+            matches!(err, Error::Locked { holder: Some(p), .. } if p == pid),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&pid.to_string()));
+        drop(first);
+        acquire(&state, Duration::ZERO).expect("free again");
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_dead_process_is_taken_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.json");
+        std::fs::write(lock_path(&state), "999999999\n").expect("stale");
+        let lock = acquire(&state, Duration::ZERO).expect("taken over");
+        let text = std::fs::read_to_string(lock.path()).expect("read");
+        assert_eq!(text.trim(), std::process::id().to_string());
+    }
+}

@@ -1,0 +1,443 @@
+//! Watch mode: file events -> a quiet period -> one cycle of the `run` pipeline. Events only say
+//! *when* to look; the hashes decide what changed, so a lost or merged event costs nothing.
+//!
+//! The watcher follows the output folder's parent (non-recursively) as well as the folder
+//! itself, because generators delete and recreate their output folder and deploys rename a new
+//! one into place; when the folder itself appears again it is watched anew.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::time::{Instant, sleep_until};
+
+/// When to run a cycle after file events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Run once no event came for this long.
+    pub settle: Duration,
+    /// ...but never later than this after the first event of a burst.
+    pub max_wait: Duration,
+}
+
+/// What woke the watcher up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Files changed and then settled (or `max_wait` passed).
+    Changes,
+    /// Nothing changed, but URLs are pending and the retry timer fired.
+    Retry,
+    /// The event source is gone.
+    Closed,
+}
+
+/// Waits for the next reason to run a cycle: the first event, then a quiet period of
+/// `timing.settle` (at most `timing.max_wait` from that first event); or, with no event, the
+/// retry timer when one is given. Events already queued (e.g. written during the previous cycle)
+/// start a burst at once, so they bring exactly one more cycle.
+pub async fn next_cycle<E>(
+    events: &mut UnboundedReceiver<E>,
+    timing: Timing,
+    retry_in: Option<Duration>,
+    mut on_event: impl FnMut(&E),
+) -> Wake {
+    let first = match retry_in {
+        Some(wait) => tokio::select! {
+            event = events.recv() => event,
+            () = tokio::time::sleep(wait) => return Wake::Retry,
+        },
+        None => events.recv().await,
+    };
+    let Some(first) = first else {
+        return Wake::Closed;
+    };
+    on_event(&first);
+    let deadline = Instant::now() + timing.max_wait;
+    let mut quiet_from = Instant::now();
+    loop {
+        let wake_at = (quiet_from + timing.settle).min(deadline);
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(e) => {
+                    on_event(&e);
+                    quiet_from = Instant::now();
+                }
+                None => return Wake::Changes,
+            },
+            () = sleep_until(wake_at) => return Wake::Changes,
+        }
+    }
+}
+
+/// A file event that matters, already filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touch {
+    /// The output folder itself appeared, vanished or was renamed: watch it anew.
+    pub folder: bool,
+}
+
+/// Names that editors, rsync and sitepurge itself use for temporary files.
+pub fn is_temporary(name: &str) -> bool {
+    let editor = name.starts_with(".#")
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".swo")
+        || name.ends_with(".tmp")
+        || name == "4913";
+    // rsync writes `.name.XXXXXX` and renames it into place.
+    let rsync = name.starts_with('.')
+        && name.rsplit_once('.').is_some_and(|(head, tail)| {
+            head.len() > 1 && tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+    editor || rsync
+}
+
+/// Whether an event on `path` concerns the output folder `dir`, and how.
+pub fn classify(path: &Path, dir: &Path, own: &[PathBuf]) -> Option<Touch> {
+    if own.iter().any(|o| path.starts_with(o)) {
+        return None;
+    }
+    if path == dir {
+        return Some(Touch { folder: true });
+    }
+    if !path.starts_with(dir) {
+        return None;
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if is_temporary(name) {
+        return None;
+    }
+    Some(Touch { folder: false })
+}
+
+/// File systems where inotify sees no changes made by other machines.
+const NETWORK_FILE_SYSTEMS: [&str; 12] = [
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "afs",
+    "ceph",
+    "glusterfs",
+    "fuse.sshfs",
+    "fuse.s3fs",
+    "davfs",
+];
+
+/// The file system type holding `path`, from the kernel's mount table.
+pub fn file_system_of(path: &Path) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let path = std::fs::canonicalize(path).ok()?;
+    let mut best: Option<(usize, String)> = None;
+    for line in table.lines() {
+        // id parent major:minor root mountpoint options... - fstype source superoptions
+        let mut fields = line.split(' ');
+        let mount_point = fields.nth(4)?.replace("\\040", " ");
+        let fs_type = line.split(" - ").nth(1)?.split(' ').next()?.to_string();
+        if path.starts_with(&mount_point)
+            && best
+                .as_ref()
+                .is_none_or(|(len, _)| mount_point.len() >= *len)
+        {
+            best = Some((mount_point.len(), fs_type));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// Why polling is used instead of inotify, if it is.
+pub fn needs_polling(path: &Path) -> Option<String> {
+    let fs = file_system_of(path)?;
+    NETWORK_FILE_SYSTEMS
+        .contains(&fs.as_str())
+        .then(|| format!("{} is on a network file system ({fs}), where file events from other machines are not seen", path.display()))
+}
+
+/// The live watch on the output folder and its parent.
+pub struct FolderWatch {
+    watcher: Box<dyn Watcher + Send>,
+    dir: PathBuf,
+    parent: PathBuf,
+    /// Whether the recursive watch on `dir` is in place.
+    watching_dir: bool,
+    /// Set by the event handler when `dir` itself changed.
+    folder_changed: Arc<AtomicBool>,
+    pub polling: Option<String>,
+}
+
+impl FolderWatch {
+    /// Starts watching; events that matter are sent on the returned channel. `poll` forces the
+    /// polling watcher (every `interval`); it is also used, with a reason, when inotify cannot be.
+    pub fn start(
+        dir: &Path,
+        own: Vec<PathBuf>,
+        poll: bool,
+        interval: Duration,
+    ) -> notify::Result<(FolderWatch, UnboundedReceiver<Touch>)> {
+        let (tx, rx) = unbounded_channel();
+        let folder_changed = Arc::new(AtomicBool::new(false));
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let reason = if poll {
+            Some("polling was asked for (--poll)".to_string())
+        } else {
+            needs_polling(&parent)
+        };
+        let handler = handler(
+            tx.clone(),
+            dir.to_path_buf(),
+            own.clone(),
+            folder_changed.clone(),
+        );
+        let (watcher, polling): (Box<dyn Watcher + Send>, Option<String>) = match reason {
+            Some(why) => (
+                Box::new(poller(tx.clone(), dir, &own, &folder_changed, interval)?),
+                Some(why),
+            ),
+            None => match notify::recommended_watcher(handler) {
+                Ok(w) => (Box::new(w), None),
+                Err(e) => (
+                    Box::new(poller(tx.clone(), dir, &own, &folder_changed, interval)?),
+                    Some(format!("inotify is not available ({e})")),
+                ),
+            },
+        };
+        let mut watch = FolderWatch {
+            watcher,
+            dir: dir.to_path_buf(),
+            parent,
+            watching_dir: false,
+            folder_changed,
+            polling,
+        };
+        if let Err(e) = watch
+            .watcher
+            .watch(&watch.parent, RecursiveMode::NonRecursive)
+        {
+            if watch.polling.is_some() {
+                return Err(e);
+            }
+            // Typically: the inotify watch limit. Polling always works.
+            watch.watcher = Box::new(poller(tx, dir, &own, &watch.folder_changed, interval)?);
+            watch.polling = Some(format!(
+                "inotify cannot watch {} ({e})",
+                watch.parent.display()
+            ));
+            watch
+                .watcher
+                .watch(&watch.parent, RecursiveMode::NonRecursive)?;
+        }
+        watch.refresh();
+        Ok((watch, rx))
+    }
+
+    /// Puts the recursive watch on the output folder (again) when it (re)appeared.
+    pub fn refresh(&mut self) {
+        let changed = self.folder_changed.swap(false, Ordering::SeqCst);
+        if self.watching_dir && !changed {
+            return;
+        }
+        if self.watching_dir {
+            let _ = self.watcher.unwatch(&self.dir);
+        }
+        self.watching_dir = self.dir.is_dir()
+            && self
+                .watcher
+                .watch(&self.dir, RecursiveMode::Recursive)
+                .is_ok();
+    }
+}
+
+fn handler(
+    tx: UnboundedSender<Touch>,
+    dir: PathBuf,
+    own: Vec<PathBuf>,
+    folder_changed: Arc<AtomicBool>,
+) -> impl FnMut(notify::Result<notify::Event>) + Send + 'static {
+    move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else {
+            // An overflowed or failed watch: look anyway, the hashes will tell.
+            let _ = tx.send(Touch { folder: true });
+            folder_changed.store(true, Ordering::SeqCst);
+            return;
+        };
+        if event.kind.is_access() {
+            return;
+        }
+        for path in &event.paths {
+            if let Some(touch) = classify(path, &dir, &own) {
+                if touch.folder {
+                    folder_changed.store(true, Ordering::SeqCst);
+                }
+                let _ = tx.send(touch);
+            }
+        }
+    }
+}
+
+fn poller(
+    tx: UnboundedSender<Touch>,
+    dir: &Path,
+    own: &[PathBuf],
+    folder_changed: &Arc<AtomicBool>,
+    interval: Duration,
+) -> notify::Result<notify::PollWatcher> {
+    notify::PollWatcher::new(
+        handler(tx, dir.to_path_buf(), own.to_vec(), folder_changed.clone()),
+        notify::Config::default().with_poll_interval(interval),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMING: Timing = Timing {
+        settle: Duration::from_secs(2),
+        max_wait: Duration::from_secs(60),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_then_quiet_makes_one_cycle_after_the_settle() {
+        let (tx, mut rx) = unbounded_channel();
+        let start = Instant::now();
+        let feeder = async {
+            for _ in 0..50 {
+                let _ = tx.send(());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let (wake, ()) = tokio::join!(next_cycle(&mut rx, TIMING, None, |_| {}), feeder);
+        assert_eq!(wake, Wake::Changes);
+        // Last event at 490 ms, then 2 s of quiet.
+        assert_eq!(start.elapsed(), Duration::from_millis(2490));
+        // Nothing queued: the next wait does not end before a new event.
+        let next = tokio::time::timeout(
+            Duration::from_secs(600),
+            next_cycle(&mut rx, TIMING, None, |_| {}),
+        )
+        .await;
+        assert!(next.is_err(), "a cycle without events");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_endless_stream_is_cut_at_max_wait() {
+        let (tx, mut rx) = unbounded_channel();
+        let start = Instant::now();
+        let feeder = async {
+            for _ in 0..1000 {
+                let _ = tx.send(());
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        tokio::select! {
+            wake = next_cycle(&mut rx, TIMING, None, |_| {}) => assert_eq!(wake, Wake::Changes),
+            () = feeder => panic!("the stream ended first"),
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_during_a_cycle_bring_exactly_one_more_cycle() {
+        let (tx, mut rx) = unbounded_channel();
+        let _ = tx.send(());
+        assert_eq!(
+            next_cycle(&mut rx, TIMING, None, |_| {}).await,
+            Wake::Changes
+        );
+        // The cycle runs; meanwhile the generator writes three more files.
+        for _ in 0..3 {
+            let _ = tx.send(());
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let start = Instant::now();
+        assert_eq!(
+            next_cycle(&mut rx, TIMING, None, |_| {}).await,
+            Wake::Changes
+        );
+        assert_eq!(start.elapsed(), TIMING.settle);
+        let after = tokio::time::timeout(
+            Duration::from_secs(600),
+            next_cycle(&mut rx, TIMING, None, |_| {}),
+        )
+        .await;
+        assert!(after.is_err(), "a third cycle");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pending_urls_are_retried_on_the_timer_without_events() {
+        let (_tx, mut rx) = unbounded_channel::<()>();
+        let start = Instant::now();
+        let wake = next_cycle(&mut rx, TIMING, Some(Duration::from_secs(60)), |_| {}).await;
+        assert_eq!(wake, Wake::Retry);
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_source_ends_the_wait() {
+        let (tx, mut rx) = unbounded_channel::<()>();
+        drop(tx);
+        assert_eq!(
+            next_cycle(&mut rx, TIMING, None, |_| {}).await,
+            Wake::Closed
+        );
+    }
+
+    #[test]
+    fn temporary_files_are_recognised() {
+        for name in [
+            ".index.html.swp",
+            "a.html~",
+            ".#a.html",
+            ".a.html.Xy12Ab",
+            "4913",
+            ".state-x.tmp",
+        ] {
+            assert!(is_temporary(name), "{name}");
+        }
+        for name in ["index.html", ".htaccess", "a.min.js", ".well-known"] {
+            assert!(!is_temporary(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_events_in_the_output_folder_count() {
+        let dir = Path::new("/srv/www/public");
+        let own = [PathBuf::from("/srv/www/.sitepurge")];
+        assert_eq!(
+            classify(Path::new("/srv/www/public/a/index.html"), dir, &own),
+            Some(Touch { folder: false })
+        );
+        assert_eq!(classify(dir, dir, &own), Some(Touch { folder: true }));
+        assert_eq!(
+            classify(Path::new("/srv/www/public.new/a.html"), dir, &own),
+            None
+        );
+        assert_eq!(
+            classify(Path::new("/srv/www/.sitepurge/state.json"), dir, &own),
+            None
+        );
+        assert_eq!(
+            classify(Path::new("/srv/www/public/.a.html.swp"), dir, &own),
+            None
+        );
+        assert_eq!(classify(Path::new("/srv/www/other.txt"), dir, &own), None);
+    }
+
+    #[test]
+    fn finds_the_file_system_of_a_path() {
+        // Whatever the machine, the root is on some file system.
+        assert!(file_system_of(Path::new("/")).is_some_and(|t| !t.is_empty()));
+    }
+}
