@@ -1,6 +1,7 @@
 //! One sitepurge per state file at a time. The lock is an advisory `flock` on `<state>.lock`,
 //! which the kernel releases when its holder dies, so a stale lock is simply taken over; the
-//! file also holds the holder's pid, so a refused user is told who holds it.
+//! file also holds the holder's pid, so a refused user is told who holds it. The holder removes
+//! the file when done; a waiter that wins the lock on a file already removed tries again.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -17,6 +18,18 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(3);
 pub struct StateLock {
     _file: File,
     path: PathBuf,
+    /// The state's folder, when taking the lock created it (removed again if still empty).
+    created_folder: Option<PathBuf>,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock, so nobody locks a file that is about to vanish.
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(folder) = &self.created_folder {
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
 }
 
 impl StateLock {
@@ -39,20 +52,28 @@ pub fn acquire(state: &Path, wait: Duration) -> Result<StateLock> {
         path: path.clone(),
         source,
     };
+    let mut created_folder = None;
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !folder.exists() {
+            created_folder = Some(folder.to_path_buf());
+        }
         std::fs::create_dir_all(folder).map_err(fail)?;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(fail)?;
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+    };
+    let mut file = open().map_err(fail)?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
-            Ok(()) => break,
+            Ok(()) if still_linked(&file, &path) => break,
+            // The holder removed the file as we waited for it: lock the current one.
+            Ok(()) => file = open().map_err(fail)?,
             Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -71,7 +92,20 @@ pub fn acquire(state: &Path, wait: Duration) -> Result<StateLock> {
     file.set_len(0).map_err(fail)?;
     file.seek(SeekFrom::Start(0)).map_err(fail)?;
     writeln!(file, "{pid}").map_err(fail)?;
-    Ok(StateLock { _file: file, path })
+    Ok(StateLock {
+        _file: file,
+        path,
+        created_folder,
+    })
+}
+
+/// Whether `path` still names the file we hold open.
+fn still_linked(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +144,33 @@ mod tests {
         let lock = acquire(&state, Duration::ZERO).expect("taken over");
         let text = std::fs::read_to_string(lock.path()).expect("read");
         assert_eq!(text.trim(), std::process::id().to_string());
+    }
+
+    #[test]
+    fn releasing_removes_the_lock_file_and_a_folder_it_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join(".sitepurge/state.json");
+        let lock = acquire(&state, Duration::ZERO).expect("lock");
+        assert!(lock_path(&state).exists());
+        drop(lock);
+        assert!(!dir.path().join(".sitepurge").exists());
+        std::fs::create_dir(dir.path().join(".sitepurge")).expect("mkdir");
+        std::fs::write(&state, "{}").expect("state");
+        drop(acquire(&state, Duration::ZERO).expect("lock"));
+        assert!(state.exists() && !lock_path(&state).exists());
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_after_the_holder_releases_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.json");
+        let first = acquire(&state, Duration::ZERO).expect("first");
+        let waiter = {
+            let state = state.clone();
+            std::thread::spawn(move || acquire(&state, Duration::from_secs(5)).map(|_| ()))
+        };
+        std::thread::sleep(Duration::from_millis(150));
+        drop(first);
+        waiter.join().expect("join").expect("second gets it");
     }
 }
