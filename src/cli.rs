@@ -22,7 +22,7 @@ Examples:
   Settings can live in ./sitepurge.toml instead of flags (see the README).
 
 Exit codes: 0 ok, 1 purge failed (URLs still pending), 2 usage, config or credentials
-error, 3 state file unusable, 4 output folder unreadable.";
+error, 3 state file unusable, 4 output folder unreadable, 5 state locked by another sitepurge.";
 
 /// Purge exactly the CDN URLs that a static site build changed.
 ///
