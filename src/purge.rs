@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::BackoffBuilder;
@@ -161,18 +161,15 @@ impl Outcome {
 /// Shared between the jobs of one purge: after a rate limit, everybody waits and slows down.
 struct Gate {
     permits: Semaphore,
-    /// Permits still to retire so that only one request is in flight.
-    to_retire: AtomicUsize,
+    /// Set by the first rate limit: from then on every attempt also takes `serial`.
     throttled: AtomicBool,
+    serial: tokio::sync::Mutex<()>,
     pause_until: Mutex<Option<Instant>>,
 }
 
 impl Gate {
-    fn slow_down(&self, concurrency: usize, wait: Duration) {
-        if !self.throttled.swap(true, Ordering::SeqCst) {
-            self.to_retire
-                .store(concurrency.saturating_sub(1), Ordering::SeqCst);
-        }
+    fn slow_down(&self, wait: Duration) {
+        self.throttled.store(true, Ordering::SeqCst);
         if let Ok(mut until) = self.pause_until.lock() {
             let candidate = Instant::now() + wait;
             if until.is_none_or(|u| u < candidate) {
@@ -201,8 +198,8 @@ pub async fn execute<P: Purger>(
     let concurrency = policy.concurrency.max(1);
     let gate = Gate {
         permits: Semaphore::new(concurrency),
-        to_retire: AtomicUsize::new(0),
         throttled: AtomicBool::new(false),
+        serial: tokio::sync::Mutex::new(()),
         pause_until: Mutex::new(None),
     };
     let total = jobs.len();
@@ -272,17 +269,16 @@ impl<P: Purger> Run<'_, P> {
                 };
             }
             let result = match gate.permits.acquire().await {
-                Ok(permit) => {
+                Ok(_permit) => {
+                    // After a rate limit, one request at a time (retries in backoff included).
+                    let _serial = if gate.throttled.load(Ordering::SeqCst) {
+                        Some(gate.serial.lock().await)
+                    } else {
+                        None
+                    };
+                    gate.wait_for_pause().await;
                     attempts += 1;
-                    let result = purger.send(&job.request).await;
-                    let retire = gate
-                        .to_retire
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                        .is_ok();
-                    if retire {
-                        permit.forget();
-                    }
-                    result
+                    purger.send(&job.request).await
                 }
                 Err(_) => Err(Failure::new(
                     FailureKind::Rejected,
@@ -313,7 +309,7 @@ impl<P: Purger> Run<'_, P> {
                 }
             };
             if failure.rate_limited {
-                gate.slow_down(policy.concurrency, delay);
+                gate.slow_down(delay);
             }
             note(format!(
                 "{} request {} of {}: {failure}; retrying in {:.1}s (retry {} of {})",
@@ -336,6 +332,7 @@ impl<P: Purger> Run<'_, P> {
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+    use std::sync::atomic::AtomicUsize;
 
     /// A provider that answers from a script and records what it was sent.
     struct Scripted {
