@@ -103,6 +103,13 @@ pub fn survey(
         console,
         format_args!("state file: {}", settings.state.display()),
     );
+    for p in &settings.scan.content.patterns {
+        debug(
+            &settings,
+            console,
+            format_args!("ignore_content: {}", p.as_str()),
+        );
+    }
     for b in &settings.rules.base_urls {
         debug(&settings, console, format_args!("base URL: {}", b.as_str()));
     }
@@ -193,6 +200,10 @@ fn report_of(command: &'static str, survey: &Survey, ctx: &Context, state_saved:
     let s = &survey.settings;
     Report {
         command,
+        generator: s.generator.map(|(g, from)| report::GeneratorReport {
+            name: g.name(),
+            detected_from: from,
+        }),
         dir: display(&s.dir, &ctx.cwd),
         state: display(&s.state, &ctx.cwd),
         state_written_at: survey.previous.as_ref().map(|m| m.written_at.clone()),

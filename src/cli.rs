@@ -105,6 +105,11 @@ pub struct Common {
     )]
     pub base_urls: Vec<String>,
 
+    /// Generator preset: its output folder and its known build noise (hugo, jekyll, zola,
+    /// eleventy, or none) [default: detected from the current folder's config files]
+    #[arg(long, value_name = "NAME")]
+    pub generator: Option<crate::generator::Generator>,
+
     /// State file recording the last purged state [default: .sitepurge/state.json]
     #[arg(
         long,

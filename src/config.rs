@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::app::Context;
 use crate::cli::Common;
 use crate::error::{Error, Result};
+use crate::generator::{self, Generator};
 use crate::plan::{FirstRun, Threshold};
 use crate::provider::cloudflare::{self, Auth, ZoneRef};
 use crate::purge::Policy;
@@ -31,6 +32,7 @@ pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<Vec<String>>,
     pub state: Option<PathBuf>,
@@ -144,6 +146,8 @@ pub enum ThresholdValue {
 /// Everything a command needs, resolved and validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The generator preset in force, and the config file it was detected from (if detected).
+    pub generator: Option<(Generator, Option<&'static str>)>,
     pub dir: PathBuf,
     pub state: PathBuf,
     pub rules: UrlRules,
@@ -230,9 +234,16 @@ fn resolve_with(
         .and_then(Path::parent)
         .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
 
+    let generator = match flags.generator.or(file.generator) {
+        Some(Generator::None) => None,
+        Some(g) => Some((g, None)),
+        None => generator::detect(cwd).map(|(g, from)| (g, Some(from))),
+    };
+    let preset_dir = generator.and_then(|(g, _)| g.output_dir());
     let dir = match (&flags.dir, &file.dir) {
         (Some(d), _) => cwd.join(d),
         (None, Some(d)) => file_base.join(d),
+        (None, None) if preset_dir.is_some() => cwd.join(preset_dir.unwrap_or_default()),
         (None, None) if need_site => default_dir(cwd)?,
         (None, None) => default_dir(cwd).unwrap_or_else(|_| cwd.join(DEFAULT_DIRS[0])),
     };
@@ -274,13 +285,13 @@ fn resolve_with(
     .map_err(|m| setting("threshold", m, None))?;
 
     let ignore = build_globs(file.ignore.as_deref().unwrap_or_default())?;
-    let patterns = file
-        .ignore_content
-        .as_deref()
-        .unwrap_or_default()
+    let preset_rules = generator.map_or(&[][..], |(g, _)| g.noise());
+    let patterns = preset_rules
         .iter()
+        .map(|r| r.pattern.to_string())
+        .chain(file.ignore_content.iter().flatten().cloned())
         .map(|p| {
-            regex::bytes::Regex::new(p).map_err(|e| {
+            regex::bytes::Regex::new(&p).map_err(|e| {
                 setting(
                     "ignore_content",
                     format!("{p:?} is not a valid regular expression: {e}"),
@@ -301,6 +312,7 @@ fn resolve_with(
         .collect();
 
     Ok(Settings {
+        generator,
         dir,
         state,
         rules: UrlRules {
@@ -551,6 +563,47 @@ mod tests {
             &env(&[]),
         )
         .expect("defaults")
+    }
+
+    #[test]
+    fn a_detected_generator_sets_the_folder_and_the_noise_rules() {
+        let cwd = tmp();
+        std::fs::write(cwd.path().join("_config.yml"), "title: x\n").expect("write");
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "ignore_content = ['<!-- built .* -->']\n",
+        )
+        .expect("write");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.generator, Some((Generator::Jekyll, Some("_config.yml"))));
+        assert_eq!(s.dir, cwd.path().join("_site"));
+        let patterns: Vec<&str> = s.scan.content.patterns.iter().map(|p| p.as_str()).collect();
+        let mut expected: Vec<&str> = Generator::Jekyll
+            .noise()
+            .iter()
+            .map(|r| r.pattern)
+            .collect();
+        expected.push("<!-- built .* -->");
+        assert_eq!(patterns, expected);
+    }
+
+    #[test]
+    fn generator_can_be_set_or_turned_off() {
+        let cwd = tmp();
+        std::fs::write(cwd.path().join("_config.yml"), "title: x\n").expect("write");
+        let mut f = flags();
+        f.generator = Some(Generator::Hugo);
+        let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.generator, Some((Generator::Hugo, None)));
+        assert_eq!(s.dir, cwd.path().join("public"));
+        f.generator = Some(Generator::None);
+        std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+        let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.generator, None);
+        assert!(s.scan.content.patterns.is_empty());
+        std::fs::write(cwd.path().join("sitepurge.toml"), "generator = \"zola\"\n").expect("write");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.generator, Some((Generator::Zola, None)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod generator;
 pub mod lock;
 pub mod manifest;
 pub mod plan;

@@ -14,6 +14,8 @@ use crate::plan::{Decision, PurgeUrl, Reason};
 pub struct Report {
     /// `plan`, `baseline` or `run`.
     pub command: &'static str,
+    /// The generator preset in force: `{name, detected_from}` (null: none).
+    pub generator: Option<GeneratorReport>,
     pub dir: String,
     pub state: String,
     /// When the state compared against was written; null on a first run.
@@ -56,6 +58,13 @@ pub struct PurgeReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct GeneratorReport {
+    pub name: &'static str,
+    /// The config file it was detected from; null when set explicitly.
+    pub detected_from: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct ThresholdReport {
     /// As set: `50%` or `200`.
     pub setting: String,
@@ -78,10 +87,18 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
     if output.verbosity < 0 {
         return Ok(());
     }
-    let since = match &report.state_written_at {
+    let mut since = match &report.generator {
+        Some(GeneratorReport {
+            name,
+            detected_from: Some(from),
+        }) => format!("{name} preset, detected from {from}; "),
+        Some(GeneratorReport { name, .. }) => format!("{name} preset; "),
+        None => String::new(),
+    };
+    since.push_str(&match &report.state_written_at {
         Some(t) => format!("state of {t}"),
         None => "no state yet".into(),
-    };
+    });
     writeln!(
         out,
         "scanned {} in {} ({since})",
@@ -177,6 +194,7 @@ mod tests {
     fn sample() -> Report {
         Report {
             command: "plan",
+            generator: None,
             dir: "_site".into(),
             state: ".sitepurge/state.json".into(),
             state_written_at: Some("2026-01-01T00:00:00Z".into()),

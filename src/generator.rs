@@ -1,0 +1,230 @@
+//! Generator presets: the output folder each static site generator writes, and the build noise it
+//! is known to put into unchanged pages (timestamps, version tags), blanked before hashing so a
+//! rebuild with no change purges nothing. Detected from the current folder's config files.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Generator {
+    Hugo,
+    Jekyll,
+    Zola,
+    Eleventy,
+    /// No preset: no default folder beyond `_site`/`public`, no noise rules.
+    None,
+}
+
+/// One noise rule: what it removes and why, for the README and `-vv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoiseRule {
+    pub pattern: &'static str,
+    pub why: &'static str,
+}
+
+const GENERATOR_META: &str = r#"<meta name="generator" content="[^"]*"\s*/?>"#;
+
+const JEKYLL: &[NoiseRule] = &[
+    NoiseRule {
+        pattern: r"<updated>[^<]*</updated>",
+        why: "jekyll-feed writes the build time (site.time) into feed.xml's <updated> on every build",
+    },
+    NoiseRule {
+        pattern: r"<lastmod>[^<]*</lastmod>",
+        why: "jekyll-sitemap writes source files' modification times into <lastmod>: they change on every fresh checkout",
+    },
+    NoiseRule {
+        pattern: GENERATOR_META,
+        why: "jekyll-seo-tag prints the Jekyll version into every page: an upgrade is not a content change",
+    },
+    NoiseRule {
+        pattern: r#"<generator uri="https://jekyllrb.com/" version="[^"]*">Jekyll</generator>"#,
+        why: "jekyll-feed prints the Jekyll version into feed.xml",
+    },
+];
+
+const HUGO: &[NoiseRule] = &[
+    NoiseRule {
+        pattern: GENERATOR_META,
+        why: "{{ hugo.Generator }} prints the Hugo version into every page: an upgrade is not a content change",
+    },
+    NoiseRule {
+        pattern: r"<lastmod>[^<]*</lastmod>",
+        why: "with lastmod taken from file times (frontmatter lastmod = [':fileModTime']) or git (enableGitInfo on a shallow CI clone), sitemap.xml's <lastmod> changes on every checkout",
+    },
+];
+
+const ZOLA: &[NoiseRule] = &[NoiseRule {
+    pattern: GENERATOR_META,
+    why: "themes print the Zola version into every page: an upgrade is not a content change",
+}];
+
+const ELEVENTY: &[NoiseRule] = &[
+    NoiseRule {
+        pattern: GENERATOR_META,
+        why: "{{ eleventy.generator }} prints the Eleventy version into every page",
+    },
+    NoiseRule {
+        pattern: r"<lastmod>[^<]*</lastmod>",
+        why: "a template without a date is dated by its file's creation time, so sitemap <lastmod> changes on every fresh checkout",
+    },
+    NoiseRule {
+        pattern: r"<updated>[^<]*</updated>",
+        why: "the feed's <updated> follows those file dates too",
+    },
+];
+
+impl Generator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Generator::Hugo => "hugo",
+            Generator::Jekyll => "jekyll",
+            Generator::Zola => "zola",
+            Generator::Eleventy => "eleventy",
+            Generator::None => "none",
+        }
+    }
+
+    /// The folder the generator writes by default, relative to the site source.
+    pub fn output_dir(self) -> Option<&'static str> {
+        match self {
+            Generator::Hugo | Generator::Zola => Some("public"),
+            Generator::Jekyll | Generator::Eleventy => Some("_site"),
+            Generator::None => None,
+        }
+    }
+
+    /// The build noise this generator is known to produce.
+    pub fn noise(self) -> &'static [NoiseRule] {
+        match self {
+            Generator::Hugo => HUGO,
+            Generator::Jekyll => JEKYLL,
+            Generator::Zola => ZOLA,
+            Generator::Eleventy => ELEVENTY,
+            Generator::None => &[],
+        }
+    }
+}
+
+/// Finds the generator whose config file is in `dir`, and the file that told.
+pub fn detect(dir: &Path) -> Option<(Generator, &'static str)> {
+    for name in ["hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json"] {
+        if dir.join(name).is_file() {
+            return Some((Generator::Hugo, name));
+        }
+    }
+    for name in ["_config.yml", "_config.yaml", "_config.toml"] {
+        if dir.join(name).is_file() {
+            return Some((Generator::Jekyll, name));
+        }
+    }
+    for name in [
+        "eleventy.config.js",
+        "eleventy.config.mjs",
+        "eleventy.config.cjs",
+        ".eleventy.js",
+    ] {
+        if dir.join(name).is_file() {
+            return Some((Generator::Eleventy, name));
+        }
+    }
+    // Hugo (before 0.110) and Zola both read config.toml: Zola's says base_url, Hugo's baseURL.
+    if let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) {
+        let key = |k: &str| {
+            text.lines()
+                .any(|l| l.trim_start().split(['=', ' ']).next() == Some(k))
+        };
+        if key("base_url") {
+            return Some((Generator::Zola, "config.toml"));
+        }
+        if key("baseURL") || key("baseurl") {
+            return Some((Generator::Hugo, "config.toml"));
+        }
+    }
+    for name in ["config.yaml", "config.yml", "config.json"] {
+        if dir.join(name).is_file() {
+            return Some((Generator::Hugo, name));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, body) in files {
+            std::fs::write(dir.path().join(name), body).expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn detects_each_generator_from_its_config_file() {
+        let cases: &[(&[(&str, &str)], Option<(Generator, &str)>)] = &[
+            (
+                &[("hugo.toml", "baseURL = 'x'")],
+                Some((Generator::Hugo, "hugo.toml")),
+            ),
+            (
+                &[("_config.yml", "title: x")],
+                Some((Generator::Jekyll, "_config.yml")),
+            ),
+            (
+                &[("config.toml", "base_url = \"https://x\"")],
+                Some((Generator::Zola, "config.toml")),
+            ),
+            (
+                &[("config.toml", "baseURL = \"https://x\"")],
+                Some((Generator::Hugo, "config.toml")),
+            ),
+            (
+                &[(".eleventy.js", "module.exports = {}")],
+                Some((Generator::Eleventy, ".eleventy.js")),
+            ),
+            (&[("README.md", "hi")], None),
+        ];
+        for (files, expected) in cases {
+            let dir = folder(files);
+            assert_eq!(detect(dir.path()), *expected, "{files:?}");
+        }
+    }
+
+    #[test]
+    fn every_noise_rule_is_a_valid_regex_with_a_reason() {
+        for g in [
+            Generator::Hugo,
+            Generator::Jekyll,
+            Generator::Zola,
+            Generator::Eleventy,
+        ] {
+            for rule in g.noise() {
+                assert!(
+                    regex::bytes::Regex::new(rule.pattern).is_ok(),
+                    "{}",
+                    rule.pattern
+                );
+                assert!(!rule.why.is_empty());
+            }
+        }
+        assert!(Generator::None.noise().is_empty());
+    }
+
+    #[test]
+    fn jekyll_rules_blank_the_feed_time_but_not_the_content() {
+        let feed = r#"<feed><generator uri="https://jekyllrb.com/" version="4.3.1">Jekyll</generator><updated>2026-11-29T07:35:06+00:00</updated><title>Blog</title></feed>"#;
+        let mut text = feed.as_bytes().to_vec();
+        for rule in Generator::Jekyll.noise() {
+            let re = regex::bytes::Regex::new(rule.pattern).expect("regex");
+            text = re.replace_all(&text, &b""[..]).into_owned();
+        }
+        assert_eq!(
+            String::from_utf8(text).expect("utf8"),
+            "<feed><title>Blog</title></feed>"
+        );
+    }
+}
