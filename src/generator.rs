@@ -165,7 +165,9 @@ mod tests {
 
     #[test]
     fn detects_each_generator_from_its_config_file() {
-        let cases: &[(&[(&str, &str)], Option<(Generator, &str)>)] = &[
+        // (files in the folder, what should be detected)
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<(Generator, &'a str)>);
+        let cases: &[Case] = &[
             (
                 &[("hugo.toml", "baseURL = 'x'")],
                 Some((Generator::Hugo, "hugo.toml")),
