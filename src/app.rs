@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::Common;
 use crate::config::Everything;
+use crate::config::ProviderName;
 use crate::config::{self, Settings};
 use crate::diff::{self, ChangeSet};
 use crate::error::{Error, Exit, Result};
@@ -14,6 +15,7 @@ use crate::lock;
 use crate::manifest::{self, Manifest};
 use crate::plan::Decision;
 use crate::plan::{self, Plan};
+use crate::provider::AnyPurger;
 use crate::provider::cloudflare::{self, Api, Cloudflare, ZoneRef};
 use crate::provider::{FailureKind, Purger, Request};
 use crate::purge::{self, Job, Outcome, Stop};
@@ -28,7 +30,7 @@ use crate::watch;
 pub struct Context {
     pub cwd: PathBuf,
     pub now: SystemTime,
-    /// The environment variables sitepurge reads (`CLOUDFLARE_*`).
+    /// The environment (`CLOUDFLARE_*`, and variables named by `[http_purge]` headers).
     pub env: BTreeMap<String, String>,
 }
 
@@ -263,8 +265,31 @@ pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Res
     print(&report, &survey.settings, console)
 }
 
-/// Reads the credentials, finds the zone and sets up Cloudflare for this site.
+/// Sets up the configured provider for this site.
 pub async fn connect(
+    settings: &Settings,
+    ctx: &Context,
+    console: &mut Console<'_>,
+) -> Result<AnyPurger> {
+    match settings.provider {
+        ProviderName::Cloudflare => connect_cloudflare(settings, ctx, console)
+            .await
+            .map(AnyPurger::Cloudflare),
+        ProviderName::HttpPurge => {
+            let mut purger = config::http_purge(settings, ctx)?;
+            purger.scopes = settings.rules.scopes();
+            debug(
+                settings,
+                console,
+                format_args!("http-purge to {}", purger.target()),
+            );
+            Ok(AnyPurger::HttpPurge(purger))
+        }
+    }
+}
+
+/// Reads the credentials, finds the zone and sets up Cloudflare for this site.
+pub async fn connect_cloudflare(
     settings: &Settings,
     ctx: &Context,
     console: &mut Console<'_>,
@@ -377,7 +402,7 @@ pub fn advance(
     next
 }
 
-fn print_failures(outcome: &Outcome, purger: &Cloudflare, console: &mut Console<'_>) {
+fn print_failures(outcome: &Outcome, purger: &AnyPurger, console: &mut Console<'_>) {
     // One line per distinct failure, not one per batch.
     let mut seen: Vec<(String, Option<String>, usize)> = Vec::new();
     for (job, failure) in outcome.failures() {
@@ -446,7 +471,19 @@ pub async fn run_once(
             let all_urls: BTreeSet<String> =
                 survey.plan.urls.iter().map(|u| u.url.clone()).collect();
             let everything = survey.plan.decision == Decision::Everything;
-            let jobs: Vec<Job> = if everything {
+            // A provider with no "clear the site" request purges every URL of the site instead.
+            let one_by_one = everything && purger.everything().is_empty();
+            let jobs: Vec<Job> = if one_by_one {
+                let site: BTreeSet<String> = survey
+                    .snapshot
+                    .files
+                    .keys()
+                    .chain(survey.changes.removed.iter())
+                    .flat_map(|p| s.rules.urls_for(p))
+                    .collect();
+                let urls: Vec<String> = site.into_iter().collect();
+                purge::batches(&urls, &s.cloudflare.cache_key_headers, purger.batch_size())
+            } else if everything {
                 purger
                     .everything()
                     .into_iter()
@@ -497,6 +534,7 @@ pub async fn run_once(
             }
             kinds.dedup();
             purge_report = Some(PurgeReport {
+                one_by_one,
                 provider: purger.name(),
                 target: purger.target(),
                 kinds,
@@ -520,8 +558,9 @@ pub async fn run_once(
             match (everything, outcome.all_ok(), &survey.previous) {
                 (true, true, _) => Some((survey.snapshot.files.clone(), bases, fingerprint)),
                 // Everything failed: the old state (rules and base URLs too) stays in force.
-                (true, false, _) => None,
-                (false, _, Some(m)) => Some((
+                (true, false, _) if !one_by_one => None,
+                // Partly done, URL by URL: files whose URLs all went advance.
+                (_, _, Some(m)) => Some((
                     advance(
                         old,
                         &survey.snapshot.files,
@@ -532,7 +571,7 @@ pub async fn run_once(
                     m.base_urls.clone(),
                     m.content_rules.clone(),
                 )),
-                (false, _, None) => None,
+                (_, _, None) => None,
             }
         }
     };
@@ -554,6 +593,25 @@ pub async fn run_once(
 /// `sitepurge verify`: check credentials and zone, print what was found.
 pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve_without_site(flags, ctx)?;
+    if settings.provider == ProviderName::HttpPurge {
+        // Nothing to ask a cache before purging; check that the settings resolve.
+        let purger = config::http_purge(&settings, ctx)?;
+        if settings.output.verbosity >= 0 {
+            let _ =
+                writeln!(
+                    console.out,
+                    "http-purge: {} requests to {}; {} extra header(s); everything: {}",
+                    purger.method,
+                    purger.target(),
+                    purger.headers.len(),
+                    purger.everything.as_ref().map_or(
+                        "every URL one by one".to_string(),
+                        |e| format!("{} request", e.method)
+                    )
+                );
+        }
+        return Ok(Exit::Ok);
+    }
     let cf = &settings.cloudflare;
     let auth = config::credentials(cf, ctx)?;
     let described = auth.describe();

@@ -142,6 +142,11 @@ pub struct Common {
     #[arg(long, value_name = "MODE")]
     pub first_run: Option<FirstRun>,
 
+    /// Which cache to purge: the Cloudflare API, or `PURGE` requests to a cache or CDN that
+    /// takes them (Varnish, nginx, Squid, Fastly; see [http_purge] in the README) [default: cloudflare]
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<crate::config::ProviderName>,
+
     /// Cloudflare zone: its 32-hex id, or its domain name (looked up; needs "Zone Read")
     /// [default: the registrable domain of the first base URL]
     #[arg(

@@ -32,6 +32,8 @@ pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    pub provider: Option<ProviderName>,
+    pub http_purge: Option<HttpPurgeFile>,
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<Vec<String>>,
@@ -108,6 +110,45 @@ pub fn resolve_watch(args: &crate::cli::WatchArgs, ctx: &Context) -> Result<Watc
     })
 }
 
+/// Which cache to purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderName {
+    /// The Cloudflare API.
+    #[default]
+    Cloudflare,
+    /// `PURGE <url>` requests: Varnish, nginx, Squid, Fastly...
+    HttpPurge,
+}
+
+/// A header value in `[http_purge]`: text, or `{ env = "NAME" }` to read it from the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderSpec {
+    Text(String),
+    Env { env: String },
+}
+
+/// `[http_purge]` in sitepurge.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpPurgeFile {
+    pub endpoint: Option<String>,
+    pub method: Option<String>,
+    pub headers: Option<BTreeMap<String, HeaderSpec>>,
+    pub everything: Option<EverythingFile>,
+    pub concurrency: Option<usize>,
+}
+
+/// `[http_purge.everything]`: the request that clears the whole site.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EverythingFile {
+    pub method: String,
+    pub path: Option<String>,
+    pub headers: Option<BTreeMap<String, HeaderSpec>>,
+}
+
 /// What "purge everything" sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -157,7 +198,10 @@ pub struct Settings {
     pub output: Output,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    pub provider: ProviderName,
     pub cloudflare: CloudflareSettings,
+    /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
+    pub http_purge: HttpPurgeFile,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -331,7 +375,9 @@ fn resolve_with(
         },
         output: Output::from_flags(flags),
         config_file,
+        provider: flags.provider.or(file.provider).unwrap_or_default(),
         cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
+        http_purge: file.http_purge.clone().unwrap_or_default(),
     })
 }
 
@@ -379,11 +425,19 @@ fn resolve_cloudflare(
             Some("30 works on every plan; some plans accept 100 or 500 URLs per request"),
         ));
     }
-    let concurrency = file.concurrency.unwrap_or(4);
-    if !(1..=16).contains(&concurrency) {
+    let concurrency = match flags.provider.or(file.provider).unwrap_or_default() {
+        ProviderName::Cloudflare => file.concurrency.unwrap_or(4),
+        ProviderName::HttpPurge => file
+            .http_purge
+            .as_ref()
+            .and_then(|h| h.concurrency)
+            .or(file.concurrency)
+            .unwrap_or(8),
+    };
+    if !(1..=64).contains(&concurrency) {
         return Err(setting(
             "concurrency",
-            format!("{concurrency} is not between 1 and 16"),
+            format!("{concurrency} is not between 1 and 64"),
             None,
         ));
     }
@@ -417,6 +471,81 @@ fn resolve_cloudflare(
         policy,
         timeout: duration("timeout", file.timeout.as_deref(), Duration::from_secs(30))?,
     })
+}
+
+/// The HTTP PURGE provider, with header values read from the environment where asked.
+pub fn http_purge(
+    settings: &Settings,
+    ctx: &Context,
+) -> Result<crate::provider::http_purge::HttpPurge> {
+    use crate::provider::http_purge::{EverythingRequest, HttpPurge};
+    let hp = &settings.http_purge;
+    let endpoint = match &hp.endpoint {
+        None => None,
+        Some(text) => {
+            let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+                setting(
+                    "http_purge.endpoint",
+                    format!("{text:?} is not a URL ({e})"),
+                    Some("write it like http://127.0.0.1:6081"),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(setting(
+                    "http_purge.endpoint",
+                    format!("{text:?} is not an http(s) URL with a host"),
+                    None,
+                ));
+            }
+            Some(url)
+        }
+    };
+    let method = |text: &str, key: &'static str| {
+        reqwest::Method::from_bytes(text.trim().as_bytes())
+            .map_err(|_| setting(key, format!("{text:?} is not an HTTP method"), None))
+    };
+    let headers = |specs: &Option<BTreeMap<String, HeaderSpec>>, key: &'static str| {
+        let mut out = Vec::new();
+        for (name, spec) in specs.iter().flatten() {
+            let header = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| setting(key, format!("{name:?} is not a header name"), None))?;
+            let value = match spec {
+                HeaderSpec::Text(t) => t.clone(),
+                HeaderSpec::Env { env } => ctx.env.get(env).cloned().ok_or_else(|| {
+                    setting(
+                        key,
+                        format!("the header {name} is to come from the environment variable {env}, which is not set"),
+                        Some("export it before running sitepurge (its value is never printed)"),
+                    )
+                })?,
+            };
+            if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                return Err(setting(
+                    key,
+                    format!("the value of header {name} is not a valid header value"),
+                    None,
+                ));
+            }
+            out.push((header, Secret::new(value)));
+        }
+        Ok::<_, Error>(out)
+    };
+    let everything = match &hp.everything {
+        None => None,
+        Some(e) => Some(EverythingRequest {
+            method: method(&e.method, "http_purge.everything.method")?,
+            path: e.path.clone(),
+            headers: headers(&e.headers, "http_purge.everything.headers")?,
+        }),
+    };
+    HttpPurge::new(
+        endpoint,
+        method(hp.method.as_deref().unwrap_or("PURGE"), "http_purge.method")?,
+        headers(&hp.headers, "http_purge.headers")?,
+        everything,
+        settings.cloudflare.timeout,
+    )
+    .map_err(|m| setting("http_purge", m, None))
 }
 
 /// The Cloudflare credentials: `CLOUDFLARE_API_TOKEN`, else the token file, else the legacy

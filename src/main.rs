@@ -10,9 +10,8 @@ fn main() -> ExitCode {
         Ok(cwd) => Context {
             cwd,
             now: std::time::SystemTime::now(),
-            env: std::env::vars()
-                .filter(|(k, _)| k.starts_with("CLOUDFLARE_"))
-                .collect(),
+            // Read once, here; header values may name any variable ([http_purge] headers).
+            env: std::env::vars().collect(),
         },
         Err(e) => {
             eprintln!("error: cannot read the current folder: {e}");

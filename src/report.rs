@@ -39,7 +39,10 @@ pub struct Report {
 /// The purge as carried out.
 #[derive(Debug, Clone, Serialize)]
 pub struct PurgeReport {
-    /// `cloudflare`.
+    /// "Everything" was done by purging every URL of the site, one by one (the provider has
+    /// no request that clears a site).
+    pub one_by_one: bool,
+    /// `cloudflare` or `http-purge`.
     pub provider: &'static str,
     /// What was purged on: `zone 0123…`.
     pub target: String,
@@ -143,7 +146,12 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
                 if !p.prefixes.is_empty() {
                     scope.push(format!("prefixes {}", p.prefixes.join(", ")));
                 }
-                if scope.is_empty() {
+                if p.one_by_one {
+                    scope = vec![format!(
+                        "every one of the site's {} URLs, one by one: no `everything` request is configured",
+                        p.urls_purged
+                    )];
+                } else if scope.is_empty() {
                     scope.push("the whole zone".into());
                 }
                 writeln!(

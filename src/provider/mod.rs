@@ -2,6 +2,7 @@
 //! to classify the answer; batching, retries, concurrency and state live in [`crate::purge`].
 
 pub mod cloudflare;
+pub mod http_purge;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -123,6 +124,50 @@ pub trait Purger: Sync {
     fn everything(&self) -> Vec<Request>;
     /// Sends one request and classifies the answer.
     fn send(&self, request: &Request) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+/// The providers sitepurge can use, behind one type.
+#[derive(Debug, Clone)]
+pub enum AnyPurger {
+    Cloudflare(cloudflare::Cloudflare),
+    HttpPurge(http_purge::HttpPurge),
+}
+
+impl Purger for AnyPurger {
+    fn name(&self) -> &'static str {
+        match self {
+            AnyPurger::Cloudflare(p) => p.name(),
+            AnyPurger::HttpPurge(p) => p.name(),
+        }
+    }
+
+    fn target(&self) -> String {
+        match self {
+            AnyPurger::Cloudflare(p) => p.target(),
+            AnyPurger::HttpPurge(p) => p.target(),
+        }
+    }
+
+    fn batch_size(&self) -> usize {
+        match self {
+            AnyPurger::Cloudflare(p) => p.batch_size(),
+            AnyPurger::HttpPurge(p) => p.batch_size(),
+        }
+    }
+
+    fn everything(&self) -> Vec<Request> {
+        match self {
+            AnyPurger::Cloudflare(p) => p.everything(),
+            AnyPurger::HttpPurge(p) => p.everything(),
+        }
+    }
+
+    async fn send(&self, request: &Request) -> Result<(), Failure> {
+        match self {
+            AnyPurger::Cloudflare(p) => p.send(request).await,
+            AnyPurger::HttpPurge(p) => p.send(request).await,
+        }
+    }
 }
 
 #[cfg(test)]
