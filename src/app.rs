@@ -277,7 +277,13 @@ pub async fn connect(
             .map(AnyPurger::Cloudflare),
         ProviderName::HttpPurge => {
             let mut purger = config::http_purge(settings, ctx)?;
-            purger.scopes = settings.rules.scopes();
+            purger.scopes = settings.rules.scopes_by(crate::urls::BaseUrl::authority);
+            purger.schemes = settings
+                .rules
+                .base_urls
+                .iter()
+                .map(|b| (b.authority().to_string(), b.scheme().to_string()))
+                .collect();
             debug(
                 settings,
                 console,
@@ -415,7 +421,7 @@ fn print_failures(outcome: &Outcome, purger: &AnyPurger, console: &mut Console<'
     for (line, hint, urls) in seen {
         let _ = writeln!(
             console.err,
-            "error: {} refused the purge of {} ({} URL{}): {line}",
+            "error: {} purge via {} failed ({} URL{}): {line}",
             purger.name(),
             purger.target(),
             urls,

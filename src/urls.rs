@@ -27,6 +27,8 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
 pub struct BaseUrl {
     prefix: String,
     host: String,
+    /// `host[:port]`, as a `Host` header carries it.
+    authority: String,
 }
 
 impl BaseUrl {
@@ -58,9 +60,14 @@ impl BaseUrl {
             let path = format!("{}/", url.path());
             url.set_path(&path);
         }
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
         Ok(BaseUrl {
             prefix: url.to_string(),
             host,
+            authority,
         })
     }
 
@@ -72,6 +79,16 @@ impl BaseUrl {
     /// The host name (lower case, without port), for host-wide purges.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// `host[:port]`.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        self.prefix.split_once("://").map_or("https", |(s, _)| s)
     }
 }
 
@@ -141,17 +158,22 @@ impl UrlRules {
     /// root, and `host/path` prefixes of base URLs below a path (so other apps on the same host
     /// keep their cache).
     pub fn scopes(&self) -> (Vec<String>, Vec<String>) {
+        self.scopes_by(BaseUrl::host)
+    }
+
+    /// [`scopes`](Self::scopes) naming each host by `name` (e.g. with its port).
+    pub fn scopes_by(&self, name: impl Fn(&BaseUrl) -> &str) -> (Vec<String>, Vec<String>) {
         let mut hosts: Vec<String> = Vec::new();
         let mut prefixes: Vec<String> = Vec::new();
         for b in &self.base_urls {
             let after_scheme = b.as_str().split_once("://").map_or(b.as_str(), |(_, r)| r);
             let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
             if path == "/" {
-                if !hosts.iter().any(|h| h == b.host()) {
-                    hosts.push(b.host().to_string());
+                if !hosts.iter().any(|h| h == name(b)) {
+                    hosts.push(name(b).to_string());
                 }
             } else {
-                let prefix = format!("{}{}", b.host(), path.trim_end_matches('/'));
+                let prefix = format!("{}{}", name(b), path.trim_end_matches('/'));
                 if !prefixes.contains(&prefix) {
                     prefixes.push(prefix);
                 }
@@ -387,6 +409,23 @@ mod tests {
                 vec!["docs.example.org/v2".to_string()]
             )
         );
+    }
+
+    #[test]
+    fn scopes_can_name_hosts_with_their_port() {
+        let r = rules(
+            &["http://example.test:8080/", "https://example.com/docs/"],
+            false,
+            false,
+        );
+        assert_eq!(
+            r.scopes_by(BaseUrl::authority),
+            (
+                vec!["example.test:8080".to_string()],
+                vec!["example.com/docs".to_string()]
+            )
+        );
+        assert_eq!(r.base_urls[0].scheme(), "http");
     }
 
     #[test]

@@ -31,8 +31,10 @@ pub struct HttpPurge {
     /// Extra headers (values may be secrets, e.g. `Fastly-Key`; never printed).
     pub headers: Vec<(HeaderName, Secret)>,
     pub everything: Option<EverythingRequest>,
-    /// The site's host names and `host/path` prefixes, for the `everything` request.
+    /// The site's `host[:port]`s and `host[:port]/path` prefixes, for the `everything` request.
     pub scopes: (Vec<String>, Vec<String>),
+    /// The scheme of each `host[:port]`, for `everything` requests sent to the site itself.
+    pub schemes: BTreeMap<String, String>,
 }
 
 impl HttpPurge {
@@ -59,6 +61,7 @@ impl HttpPurge {
             headers,
             everything,
             scopes: (Vec::new(), Vec::new()),
+            schemes: BTreeMap::new(),
         })
     }
 
@@ -251,7 +254,10 @@ impl Purger for HttpPurge {
                         .map_or(path.clone(), |p| fill(&p, &host, &path));
                     let base = match &self.endpoint {
                         Some(e) => e.as_str().trim_end_matches('/').to_string(),
-                        None => format!("https://{host}"),
+                        None => format!(
+                            "{}://{host}",
+                            self.schemes.get(&host).map_or("https", String::as_str)
+                        ),
                     };
                     let target = format!("{base}{path}");
                     let headers: Vec<(HeaderName, Secret)> = everything
