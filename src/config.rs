@@ -350,10 +350,14 @@ fn resolve_with(
             .map(|s| s.to_string())
             .collect()
     });
-    let extensions = extensions
+    let preset_extensions = generator.map_or(&[][..], |(g, _)| g.extra_text_extensions());
+    let mut extensions: Vec<String> = extensions
         .into_iter()
+        .chain(preset_extensions.iter().map(|e| e.to_string()))
         .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
         .collect();
+    extensions.sort();
+    extensions.dedup();
 
     Ok(Settings {
         generator,

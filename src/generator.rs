@@ -43,6 +43,10 @@ const JEKYLL: &[NoiseRule] = &[
         pattern: r#"<generator uri="https://jekyllrb.com/" version="[^"]*">Jekyll</generator>"#,
         why: "jekyll-feed prints the Jekyll version into feed.xml",
     },
+    NoiseRule {
+        pattern: r#""sources":\s*\[[^\]]*\]"#,
+        why: "Sass source maps (assets/main.css.map) name their sources by paths relative to the checkout, which differ between machines",
+    },
 ];
 
 const HUGO: &[NoiseRule] = &[
@@ -53,6 +57,10 @@ const HUGO: &[NoiseRule] = &[
     NoiseRule {
         pattern: r"<lastmod>[^<]*</lastmod>",
         why: "with lastmod taken from file times (frontmatter lastmod = [':fileModTime']) or git (enableGitInfo on a shallow CI clone), sitemap.xml's <lastmod> changes on every checkout",
+    },
+    NoiseRule {
+        pattern: r"<lastBuildDate>[^<]*</lastBuildDate>",
+        why: "RSS <lastBuildDate> follows the newest page's lastmod: the same file times",
     },
 ];
 
@@ -96,6 +104,14 @@ impl Generator {
         }
     }
 
+    /// File extensions, beyond the configured text ones, that this preset's rules apply to.
+    pub fn extra_text_extensions(self) -> &'static [&'static str] {
+        match self {
+            Generator::Jekyll => &["map"],
+            _ => &[],
+        }
+    }
+
     /// The build noise this generator is known to produce.
     pub fn noise(self) -> &'static [NoiseRule] {
         match self {
@@ -111,6 +127,19 @@ impl Generator {
 /// Finds the generator whose config file is in `dir`, and the file that told.
 pub fn detect(dir: &Path) -> Option<(Generator, &'static str)> {
     for name in ["hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json"] {
+        if dir.join(name).is_file() {
+            return Some((Generator::Hugo, name));
+        }
+    }
+    // Hugo's config directory.
+    for name in [
+        "config/_default/hugo.toml",
+        "config/_default/hugo.yaml",
+        "config/_default/hugo.json",
+        "config/_default/config.toml",
+        "config/_default/config.yaml",
+        "config/_default/config.json",
+    ] {
         if dir.join(name).is_file() {
             return Some((Generator::Hugo, name));
         }
@@ -158,7 +187,9 @@ mod tests {
     fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, body) in files {
-            std::fs::write(dir.path().join(name), body).expect("write");
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, body).expect("write");
         }
         dir
     }
@@ -189,6 +220,10 @@ mod tests {
                 Some((Generator::Eleventy, ".eleventy.js")),
             ),
             (&[("README.md", "hi")], None),
+            (
+                &[("config/_default/hugo.toml", "baseURL = 'x'")],
+                Some((Generator::Hugo, "config/_default/hugo.toml")),
+            ),
         ];
         for (files, expected) in cases {
             let dir = folder(files);
