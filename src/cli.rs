@@ -88,21 +88,19 @@ pub struct WatchArgs {
 }
 
 /// Flags every command shares. Each one overrides the same setting in the config file.
+/// Environment variables stand in for absent flags (an empty variable counts as unset: CI
+/// systems often leave them empty); see [`Common::with_env`].
 #[derive(Debug, Args, Default, Clone)]
 pub struct Common {
     /// The site's output folder [default: `_site` or `public`, whichever exists]
-    #[arg(value_name = "DIR", env = "SITEPURGE_DIR", hide_env_values = true)]
+    /// [env: SITEPURGE_DIR]
+    #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
     /// Public base URL of the site. Repeat it for each host (apex and www) or give a path
-    /// (https://example.com/docs/) for a site that lives below one
-    #[arg(
-        long = "base-url",
-        value_name = "URL",
-        env = "SITEPURGE_BASE_URL",
-        hide_env_values = true,
-        value_delimiter = ','
-    )]
+    /// (https://example.com/docs/) for a site that lives below one [env: SITEPURGE_BASE_URL,
+    /// comma-separated]
+    #[arg(long = "base-url", value_name = "URL", value_delimiter = ',')]
     pub base_urls: Vec<String>,
 
     /// Generator preset: its output folder and its known build noise (hugo, jekyll, zola,
@@ -111,31 +109,17 @@ pub struct Common {
     pub generator: Option<crate::generator::Generator>,
 
     /// State file recording the last purged state [default: .sitepurge/state.json]
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "SITEPURGE_STATE",
-        hide_env_values = true
-    )]
+    /// [env: SITEPURGE_STATE]
+    #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 
     /// Above this many changed URLs, purge everything instead: a number (200) or a share of
-    /// the site's URLs (50%) [default: 50%]
-    #[arg(
-        long,
-        value_name = "N|N%",
-        env = "SITEPURGE_THRESHOLD",
-        hide_env_values = true
-    )]
+    /// the site's URLs (50%) [default: 50%] [env: SITEPURGE_THRESHOLD]
+    #[arg(long, value_name = "N|N%")]
     pub threshold: Option<String>,
 
-    /// Config file [default: ./sitepurge.toml when present]
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "SITEPURGE_CONFIG",
-        hide_env_values = true
-    )]
+    /// Config file [default: ./sitepurge.toml when present] [env: SITEPURGE_CONFIG]
+    #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
     /// What a run does when there is no state yet [default: everything]
@@ -148,13 +132,8 @@ pub struct Common {
     pub provider: Option<crate::config::ProviderName>,
 
     /// Cloudflare zone: its 32-hex id, or its domain name (looked up; needs "Zone Read")
-    /// [default: the registrable domain of the first base URL]
-    #[arg(
-        long,
-        value_name = "ID|NAME",
-        env = "CLOUDFLARE_ZONE_ID",
-        hide_env_values = true
-    )]
+    /// [default: the registrable domain of the first base URL] [env: CLOUDFLARE_ZONE_ID]
+    #[arg(long, value_name = "ID|NAME")]
     pub zone: Option<String>,
 
     /// What "purge everything" sends: the site's host names, or the whole zone [default: hosts]
@@ -174,6 +153,46 @@ pub struct Common {
     pub quiet: bool,
 }
 
+impl Common {
+    /// These flags, with each absent one taken from its environment variable when that is set
+    /// and not empty.
+    pub fn with_env(&self, env: &std::collections::BTreeMap<String, String>) -> Common {
+        let var = |name: &str| {
+            env.get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut flags = self.clone();
+        if flags.dir.is_none() {
+            flags.dir = var("SITEPURGE_DIR").map(PathBuf::from);
+        }
+        if flags.base_urls.is_empty() {
+            flags.base_urls = var("SITEPURGE_BASE_URL")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        if flags.state.is_none() {
+            flags.state = var("SITEPURGE_STATE").map(PathBuf::from);
+        }
+        if flags.threshold.is_none() {
+            flags.threshold = var("SITEPURGE_THRESHOLD");
+        }
+        if flags.config.is_none() {
+            flags.config = var("SITEPURGE_CONFIG").map(PathBuf::from);
+        }
+        if flags.zone.is_none() {
+            flags.zone = var("CLOUDFLARE_ZONE_ID");
+        }
+        flags
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +201,40 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn environment_fills_absent_flags_and_empty_variables_count_as_unset() {
+        let env: std::collections::BTreeMap<String, String> = [
+            ("SITEPURGE_STATE", ""),
+            ("SITEPURGE_THRESHOLD", "  "),
+            (
+                "SITEPURGE_BASE_URL",
+                "https://a.example/, https://b.example/",
+            ),
+            ("CLOUDFLARE_ZONE_ID", "example.com"),
+            ("SITEPURGE_DIR", "public"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let flags = Common {
+            dir: Some("site".into()),
+            ..Default::default()
+        }
+        .with_env(&env);
+        assert_eq!(flags.state, None);
+        assert_eq!(flags.threshold, None);
+        assert_eq!(
+            flags.base_urls,
+            ["https://a.example/", "https://b.example/"]
+        );
+        assert_eq!(flags.zone.as_deref(), Some("example.com"));
+        assert_eq!(
+            flags.dir,
+            Some(PathBuf::from("site")),
+            "a flag beats the environment"
+        );
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub struct WatchSettings {
 
 /// Resolves watch settings: flags > config file > defaults.
 pub fn resolve_watch(args: &crate::cli::WatchArgs, ctx: &Context) -> Result<WatchSettings> {
-    let (file, _) = load_file(args.common.config.as_deref(), &ctx.cwd)?;
+    let flags = args.common.with_env(&ctx.env);
+    let (file, _) = load_file(flags.config.as_deref(), &ctx.cwd)?;
     let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
     let settle = duration(
         "settle",
@@ -270,6 +271,7 @@ fn resolve_with(
     need_base_urls: bool,
     need_site: bool,
 ) -> Result<Settings> {
+    let flags = &flags.with_env(&ctx.env);
     let cwd = ctx.cwd.as_path();
     let (file, config_file) = load_file(flags.config.as_deref(), cwd)?;
     // Paths in the config file are relative to the file's folder; flags to the current folder.
