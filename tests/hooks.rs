@@ -47,7 +47,11 @@ fn systemd_unit_runs_watch_hardened_with_the_token_as_a_credential() {
         ["cloudflare-token:/etc/sitepurge/cloudflare-token"]
     );
     // No secret in the unit: no token in an Environment= line.
-    assert!(value(&d, "Environment").iter().all(|e| !e.contains("TOKEN")));
+    assert!(
+        value(&d, "Environment")
+            .iter()
+            .all(|e| !e.contains("TOKEN"))
+    );
 }
 
 #[test]
@@ -113,4 +117,1243 @@ fn which(cmd: &str) -> Result<PathBuf, ()> {
                 .find(|p| p.is_file())
         })
         .ok_or(())
+}
+
+// ------------------------------------------------------------------------------------------
+// The hooks that run sitepurge: hooks/post-build.sh, hooks/git/post-receive,
+// hooks/jekyll/sitepurge.rb and hooks/github-actions/. Each test works in its own temp folder,
+// runs the real tools (bash, git, hugo, jekyll, rsync) and the real binary against the local
+// Cloudflare stand-in (tests/support/cloudflare.rs), and never skips: a missing tool fails the
+// test with the Debian package to install. Expected URLs come from the files that changed on
+// disk, compared byte for byte, never from sitepurge's own code.
+// ------------------------------------------------------------------------------------------
+
+mod support;
+
+use std::borrow::BorrowMut;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use support::cloudflare::{FakeCloudflare, TOKEN, ZONE_ID};
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// The site's only base URL in these tests (its zone is the stand-in's `example.com`).
+const SITE: &str = "https://example.com/";
+
+fn sitepurge_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sitepurge")
+}
+
+/// `cmd` from the PATH, or a failure that names the Debian package: these tests never skip.
+fn need(cmd: &str, package: &str) -> PathBuf {
+    which(cmd).unwrap_or_else(|()| panic!("{cmd} is missing: apt-get install {package}"))
+}
+
+/// A command in `cwd` that inherits nothing that could steer sitepurge, git or the generators
+/// (no SITEPURGE_*, CLOUDFLARE_*, GIT_*, JEKYLL_*, HUGO_*; no global or system git config).
+fn command(program: impl AsRef<OsStr>, cwd: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(cwd).stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if ["SITEPURGE_", "CLOUDFLARE_", "GIT_", "JEKYLL_", "HUGO_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    cmd
+}
+
+/// What a finished command did.
+#[derive(Debug)]
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn run(mut cmd: impl BorrowMut<Command>) -> Ran {
+    let cmd = cmd.borrow_mut();
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let ran = Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    // Whatever happened, no output may show the API token.
+    assert!(
+        !ran.all().contains(TOKEN),
+        "the token was printed: {ran:#?}"
+    );
+    ran
+}
+
+fn run_ok(mut cmd: impl BorrowMut<Command>) -> Ran {
+    let cmd = cmd.borrow_mut();
+    let ran = run(&mut *cmd);
+    assert_eq!(ran.code, Some(0), "{cmd:?} failed: {}", ran.all());
+    ran
+}
+
+fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+fn install_executable(from: &str, to: &Path) {
+    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(repo(from), to).unwrap_or_else(|e| panic!("{from}: {e}"));
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Every file below `dir`: relative path (with `/`) -> bytes.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(dir).expect("below dir");
+            let rel = rel.to_str().expect("UTF-8 path").to_string();
+            files.insert(rel, std::fs::read(entry.path()).expect("read"));
+        }
+    }
+    files
+}
+
+/// Paths added, removed or changed (by bytes) from `before` to `after`.
+fn changed_paths(
+    before: &BTreeMap<String, Vec<u8>>,
+    after: &BTreeMap<String, Vec<u8>>,
+) -> BTreeSet<String> {
+    before
+        .keys()
+        .chain(after.keys())
+        .filter(|p| before.get(*p) != after.get(*p))
+        .cloned()
+        .collect()
+}
+
+/// The URLs of an output file under [`SITE`], as the README's table says: `a/index.html` is
+/// both `/a/` and `/a/index.html`. The test sites only have names that need no encoding.
+fn urls_of(path: &str) -> Vec<String> {
+    assert!(
+        path.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)),
+        "{path}"
+    );
+    let mut urls = vec![format!("{SITE}{path}")];
+    if path == "index.html" || path.ends_with("/index.html") {
+        urls.push(format!(
+            "{SITE}{}",
+            &path[..path.len() - "index.html".len()]
+        ));
+    }
+    urls
+}
+
+fn urls_of_all(paths: &BTreeSet<String>) -> BTreeSet<String> {
+    paths.iter().flat_map(|p| urls_of(p)).collect()
+}
+
+fn assert_clean(cf: &FakeCloudflare) {
+    assert!(cf.violations().is_empty(), "{:#?}", cf.violations());
+}
+
+// ------------------------------------------------------------------------------------------
+// hooks/post-build.sh
+// ------------------------------------------------------------------------------------------
+
+/// A folder where `src/` is "built" into `_site/` and "deployed" into `www/`.
+fn post_build_site() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write_files(
+        tmp.path(),
+        &[
+            ("src/index.html", "<h1>Home</h1>\n"),
+            ("src/about.html", "<p>About us.</p>\n"),
+            ("src/blog/post/index.html", "<p>A post.</p>\n"),
+        ],
+    );
+    tmp
+}
+
+const BUILD: &str = "rm -rf _site && cp -R src _site";
+const DEPLOY: &str = "rm -rf www && cp -R _site www";
+
+/// post-build.sh with the stand-in's API base, sitepurge, and (if `token`) the API token.
+fn post_build(dir: &Path, cf: &FakeCloudflare, token: bool) -> Command {
+    let mut cmd = command(repo("hooks/post-build.sh"), dir);
+    cmd.env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+        .env("SITEPURGE_BIN", sitepurge_bin());
+    if token {
+        cmd.env("CLOUDFLARE_API_TOKEN", TOKEN);
+    }
+    cmd
+}
+
+const RUN_ARGS: [&str; 6] = ["--", "www", "--base-url", SITE, "--zone", ZONE_ID];
+
+#[test]
+fn post_build_stops_with_the_failing_steps_code_and_never_runs_sitepurge() {
+    let cf = FakeCloudflare::start();
+    let site = post_build_site();
+    let dir = site.path();
+
+    // The deploy fails: its exit code, after the build, and no sitepurge.
+    let ran = run(post_build(dir, &cf, true)
+        .args(["--build", BUILD, "--deploy", "exit 3"])
+        .args(RUN_ARGS));
+    assert_eq!(ran.code, Some(3), "{}", ran.all());
+    assert!(
+        ran.stderr
+            .contains("the deploy failed (exit 3); sitepurge not run"),
+        "{}",
+        ran.stderr
+    );
+    assert!(dir.join("_site/index.html").is_file(), "the build ran");
+    assert!(!dir.join(".sitepurge").exists(), "sitepurge ran");
+
+    // The build fails: its exit code, and neither the deploy nor sitepurge.
+    let ran = run(post_build(dir, &cf, true)
+        .args(["--build", "exit 4", "--deploy", "touch deployed"])
+        .args(RUN_ARGS));
+    assert_eq!(ran.code, Some(4), "{}", ran.all());
+    assert!(
+        ran.stderr.contains("the build failed (exit 4)"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !dir.join("deployed").exists(),
+        "the deploy ran after a failed build"
+    );
+
+    // The same from the environment.
+    let ran = run(post_build(dir, &cf, true)
+        .env("SITEPURGE_HOOK_BUILD", BUILD)
+        .env("SITEPURGE_HOOK_DEPLOY", "false")
+        .args(RUN_ARGS));
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    assert!(!dir.join("www").exists());
+
+    // No sitepurge: 127 before anything is built or deployed.
+    let ran = run(post_build(dir, &cf, true)
+        .env("SITEPURGE_BIN", dir.join("no-such-sitepurge"))
+        .args(["--build", "touch built", "--deploy", DEPLOY])
+        .args(RUN_ARGS));
+    assert_eq!(ran.code, Some(127), "{}", ran.all());
+    assert!(ran.stderr.contains("SITEPURGE_BIN"), "{}", ran.stderr);
+    assert!(!dir.join("built").exists());
+
+    // A usage error.
+    let ran = run(post_build(dir, &cf, true).args(["--bogus"]));
+    assert_eq!(ran.code, Some(64), "{}", ran.all());
+
+    assert!(cf.requests().is_empty(), "{:#?}", cf.requests());
+    assert!(!dir.join(".sitepurge").exists());
+}
+
+#[test]
+fn post_build_passes_sitepurges_exit_code_on() {
+    let cf = FakeCloudflare::start();
+    let site = post_build_site();
+    let dir = site.path();
+    let steps = ["--build", BUILD, "--deploy", DEPLOY];
+
+    // Built and deployed, but no credentials: sitepurge's exit 2 (setup error), nothing sent.
+    let ran = run(post_build(dir, &cf, false).args(steps).args(RUN_ARGS));
+    assert_eq!(ran.code, Some(2), "{}", ran.all());
+    assert!(
+        ran.stderr.contains("CLOUDFLARE_API_TOKEN"),
+        "{}",
+        ran.stderr
+    );
+    assert!(dir.join("www/about.html").is_file(), "the deploy ran first");
+    assert!(cf.requests().is_empty());
+
+    // With the token: the first run purges everything, as host names: exit 0. (An empty
+    // variable, as CI systems leave them, is not passed on: sitepurge refuses an empty one.)
+    run_ok(
+        post_build(dir, &cf, true)
+            .env("SITEPURGE_STATE", "")
+            .args(steps)
+            .args(RUN_ARGS),
+    );
+    assert_eq!(cf.purge_requests().len(), 1);
+    assert_eq!(
+        cf.purged_hosts(),
+        BTreeSet::from(["example.com".to_string()])
+    );
+    assert!(cf.purged_files().is_empty());
+
+    // One page changed: exactly its URL.
+    std::fs::write(dir.join("src/about.html"), "<p>About us, now.</p>\n").expect("write");
+    run_ok(post_build(dir, &cf, true).args(steps).args(RUN_ARGS));
+    assert_eq!(
+        cf.purged_files(),
+        BTreeSet::from([format!("{SITE}about.html")])
+    );
+
+    // A purge the API refuses: sitepurge's exit 1 (no retries, set in ./sitepurge.toml).
+    std::fs::write(dir.join("sitepurge.toml"), "retries = 0\n").expect("write");
+    std::fs::write(dir.join("src/blog/post/index.html"), "<p>Edited.</p>\n").expect("write");
+    cf.fail_all(Some(500));
+    let ran = run(post_build(dir, &cf, true).args(steps).args(RUN_ARGS));
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    // ...and the URLs stay pending for the next run, which succeeds.
+    cf.fail_all(None);
+    run_ok(post_build(dir, &cf, true).args(steps).args(RUN_ARGS));
+    let post = urls_of_all(&BTreeSet::from(["blog/post/index.html".to_string()]));
+    assert!(
+        cf.purged_files().is_superset(&post),
+        "{:?}",
+        cf.purged_files()
+    );
+    assert_clean(&cf);
+}
+
+// ------------------------------------------------------------------------------------------
+// hooks/git/post-receive
+// ------------------------------------------------------------------------------------------
+
+/// A small Hugo site: a home page, an about page, a section of three posts, RSS and sitemap.
+const HUGO_SITE: &[(&str, &str)] = &[
+    (
+        "hugo.toml",
+        "baseURL = \"https://example.com/\"\ntitle = \"Hook test\"\ndisableKinds = [\"taxonomy\", \"term\"]\n",
+    ),
+    (
+        "layouts/_default/baseof.html",
+        "<!doctype html>\n<html><head><title>{{ .Title }}</title></head>\n<body>{{ block \"main\" . }}{{ end }}</body></html>\n",
+    ),
+    (
+        "layouts/_default/single.html",
+        "{{ define \"main\" }}<h1>{{ .Title }}</h1>\n{{ .Content }}{{ end }}\n",
+    ),
+    (
+        "layouts/_default/list.html",
+        "{{ define \"main\" }}<h1>{{ .Title }}</h1>\n<ul>{{ range .Pages }}<li><a href=\"{{ .RelPermalink }}\">{{ .Title }}</a></li>{{ end }}</ul>{{ end }}\n",
+    ),
+    (
+        "layouts/index.html",
+        "{{ define \"main\" }}<h1>{{ .Site.Title }}</h1>\n<ul>{{ range .Site.RegularPages }}<li><a href=\"{{ .RelPermalink }}\">{{ .Title }}</a></li>{{ end }}</ul>{{ end }}\n",
+    ),
+    ("content/about.md", "---\ntitle: About\n---\nWho we are.\n"),
+    (
+        "content/posts/first.md",
+        "---\ntitle: First\n---\nThe first post.\n",
+    ),
+    (
+        "content/posts/second.md",
+        "---\ntitle: Second\n---\nThe second post.\n",
+    ),
+    (
+        "content/posts/third.md",
+        "---\ntitle: Third\n---\nThe third post.\n",
+    ),
+];
+
+/// A bare repository with the hook installed, a work repository pushing to it, and a docroot.
+struct Remote {
+    tmp: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        need("git", "git");
+        need("hugo", "hugo");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let remote = Remote { tmp };
+        let root = remote.root();
+        run_ok(git(root).args(["init", "-q", "--bare", "site.git"]));
+        install_executable(
+            "hooks/git/post-receive",
+            &remote.bare().join("hooks/post-receive"),
+        );
+        run_ok(git(root).args(["init", "-q", "work"]));
+        run_ok(git(&remote.work()).args(["remote", "add", "origin", "../site.git"]));
+        remote
+    }
+
+    fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.root().join("site.git")
+    }
+
+    fn work(&self) -> PathBuf {
+        self.root().join("work")
+    }
+
+    fn docroot(&self) -> PathBuf {
+        self.root().join("www")
+    }
+
+    fn config(&self, key: &str, value: &str) {
+        run_ok(git(&self.bare()).args(["config", "--add", key, value]));
+    }
+
+    fn commit(&self, message: &str) {
+        run_ok(git(&self.work()).args(["add", "-A"]));
+        run_ok(git(&self.work()).args(["commit", "-q", "-m", message]));
+    }
+
+    /// `git push origin BRANCH`, with `env` added to the push's environment: for a local push,
+    /// git runs the hook as a child of `git push`, so the hook inherits it.
+    fn push(&self, branch: &str, env: &[(&str, &str)]) -> Ran {
+        let mut cmd = git(&self.work());
+        cmd.args(["push", "origin", branch]);
+        cmd.envs(env.iter().copied());
+        // post-receive cannot fail a push: its outcome is in its "remote:" lines.
+        run_ok(&mut cmd)
+    }
+}
+
+/// git with a fixed identity and default branch, whatever the host's configuration.
+fn git(cwd: &Path) -> Command {
+    let mut cmd = command("git", cwd);
+    cmd.args([
+        "-c",
+        "user.name=Hook Test",
+        "-c",
+        "user.email=hooks@example.com",
+        "-c",
+        "init.defaultBranch=main",
+    ]);
+    cmd
+}
+
+#[test]
+fn git_post_receive_builds_publishes_and_purges_what_the_push_changed() {
+    need("rsync", "rsync");
+    let cf = FakeCloudflare::start();
+    let remote = Remote::new();
+    let state = remote.root().join("state/site.json");
+    let token_file = remote.root().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token");
+    remote.config("sitepurge.docroot", &remote.docroot().display().to_string());
+    remote.config("sitepurge.state", &state.display().to_string());
+    remote.config("sitepurge.baseUrl", SITE);
+    remote.config("sitepurge.tokenFile", &token_file.display().to_string());
+    remote.config("sitepurge.args", &format!("--zone {ZONE_ID}"));
+    remote.config("sitepurge.bin", sitepurge_bin());
+    // The API base comes from the environment of `git push` (the hook inherits it), the
+    // rest from git config.
+    let api = cf.base_url();
+    let env = [("CLOUDFLARE_API_BASE_URL", api.as_str())];
+
+    write_files(&remote.work(), HUGO_SITE);
+    remote.commit("first");
+    let ran = remote.push("main", &env);
+    let log = ran.all();
+    assert!(
+        log.contains("remote: post-receive: generator: hugo (detected)"),
+        "{log}"
+    );
+    assert!(log.contains("(rsync)"), "{log}");
+    let site = snapshot(&remote.docroot());
+    for page in [
+        "index.html",
+        "about/index.html",
+        "posts/index.html",
+        "posts/first/index.html",
+        "index.xml",
+        "sitemap.xml",
+    ] {
+        assert!(
+            site.contains_key(page),
+            "{page} not published: {:?}",
+            site.keys()
+        );
+    }
+    assert!(String::from_utf8_lossy(&site["posts/first/index.html"]).contains("The first post."));
+    assert!(
+        state.is_file(),
+        "state file not written outside the docroot"
+    );
+    // First run: no state, so everything, sent as the site's host name.
+    assert_eq!(cf.purge_requests().len(), 1, "{log}");
+    assert_eq!(
+        cf.purged_hosts(),
+        BTreeSet::from(["example.com".to_string()])
+    );
+    assert!(cf.purged_files().is_empty());
+
+    // Edit one post: its page changes, and whichever list pages and feeds Hugo rewrote.
+    write_files(
+        &remote.work(),
+        &[(
+            "content/posts/first.md",
+            "---\ntitle: First\n---\nThe first post, edited.\n",
+        )],
+    );
+    remote.commit("edit the first post");
+    let log = remote.push("main", &env).all();
+    let after = snapshot(&remote.docroot());
+    let changed = changed_paths(&site, &after);
+    assert!(changed.contains("posts/first/index.html"), "{changed:?}");
+    assert!(changed.len() < site.len() / 2, "{changed:?}");
+    assert!(String::from_utf8_lossy(&after["posts/first/index.html"]).contains("edited"));
+    assert_eq!(cf.purge_requests().len(), 2, "{log}");
+    let expected = urls_of_all(&changed);
+    assert!(expected.contains("https://example.com/posts/first/"));
+    assert!(expected.contains("https://example.com/posts/first/index.html"));
+    assert_eq!(cf.purged_files(), expected, "{log}");
+
+    // A push to another branch deploys nothing.
+    run_ok(git(&remote.work()).args(["checkout", "-q", "-b", "draft"]));
+    write_files(
+        &remote.work(),
+        &[(
+            "content/posts/fourth.md",
+            "---\ntitle: Fourth\n---\nDraft.\n",
+        )],
+    );
+    remote.commit("a draft");
+    let log = remote.push("draft", &env).all();
+    assert!(log.contains("no push to main: nothing to deploy"), "{log}");
+    assert_eq!(snapshot(&remote.docroot()), after);
+    assert_eq!(cf.purge_requests().len(), 2);
+    assert_clean(&cf);
+}
+
+#[test]
+fn git_post_receive_from_the_environment_copies_without_rsync_and_stops_on_a_failed_build() {
+    let cf = FakeCloudflare::start();
+    let remote = Remote::new();
+    remote.config(
+        "sitepurge.args",
+        // Removing a post changes most list pages: past the default threshold of 50%.
+        &format!("--zone {ZONE_ID} --first-run baseline --threshold 100%"),
+    );
+    // Everything else from the environment of `git push`.
+    let docroot = remote.docroot().display().to_string();
+    let api = cf.base_url();
+    let env = [
+        ("SITEPURGE_HOOK_DOCROOT", docroot.as_str()),
+        ("SITEPURGE_HOOK_PUBLISH", "copy"),
+        ("SITEPURGE_HOOK_GENERATOR", "hugo"),
+        ("SITEPURGE_BIN", sitepurge_bin()),
+        ("SITEPURGE_BASE_URL", SITE),
+        ("CLOUDFLARE_API_BASE_URL", api.as_str()),
+        ("CLOUDFLARE_API_TOKEN", TOKEN),
+    ];
+
+    write_files(&remote.work(), HUGO_SITE);
+    remote.commit("first");
+    let log = remote.push("main", &env).all();
+    assert!(log.contains("(copy)"), "{log}");
+    let site = snapshot(&remote.docroot());
+    assert!(site.contains_key("posts/second/index.html"), "{log}");
+    // --first-run baseline: recorded (in the default state, WORKDIR/state.json), not purged.
+    assert!(
+        remote.bare().join("sitepurge/state.json").is_file(),
+        "{log}"
+    );
+    assert!(cf.requests().is_empty(), "{log}");
+
+    // A broken template: the build fails, nothing is published, nothing purged.
+    write_files(
+        &remote.work(),
+        &[
+            (
+                "layouts/_default/single.html",
+                "{{ define \"main\" }}{{ .Title \n",
+            ),
+            ("content/about.md", "---\ntitle: About\n---\nWho we were.\n"),
+        ],
+    );
+    remote.commit("broken");
+    let log = remote.push("main", &env).all();
+    assert!(log.contains("the build failed (exit"), "{log}");
+    assert!(log.contains("nothing published, nothing purged"), "{log}");
+    assert_eq!(snapshot(&remote.docroot()), site);
+    assert!(cf.requests().is_empty(), "{log}");
+
+    // Fixed, and a post removed: the copy replaces the docroot, so the post is gone, and its
+    // URLs are purged with the others that changed.
+    let template: Vec<_> = HUGO_SITE
+        .iter()
+        .copied()
+        .filter(|(path, _)| *path == "layouts/_default/single.html")
+        .collect();
+    write_files(&remote.work(), &template);
+    std::fs::remove_file(remote.work().join("content/posts/second.md")).expect("rm");
+    remote.commit("fixed, second post removed");
+    let log = remote.push("main", &env).all();
+    let after = snapshot(&remote.docroot());
+    assert!(!after.contains_key("posts/second/index.html"), "{log}");
+    assert!(String::from_utf8_lossy(&after["about/index.html"]).contains("Who we were."));
+    let changed = changed_paths(&site, &after);
+    assert!(changed.contains("posts/second/index.html"), "{changed:?}");
+    assert!(changed.contains("about/index.html"), "{changed:?}");
+    assert_eq!(cf.purged_files(), urls_of_all(&changed), "{log}");
+    let leftovers: Vec<_> = std::fs::read_dir(remote.root())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|n| n.to_string_lossy().starts_with("www."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_clean(&cf);
+}
+
+// ------------------------------------------------------------------------------------------
+// hooks/jekyll/sitepurge.rb
+// ------------------------------------------------------------------------------------------
+
+/// A small Jekyll site with the plugin in `_plugins/` and `config` as its `_config.yml`.
+fn jekyll_site(config: &str) -> tempfile::TempDir {
+    need("jekyll", "jekyll");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write_files(
+        tmp.path(),
+        &[
+            ("_config.yml", config),
+            (
+                "_layouts/default.html",
+                "<!doctype html>\n<html><head><title>{{ page.title }}</title></head>\n<body>{{ content }}</body></html>\n",
+            ),
+            (
+                "index.html",
+                "---\nlayout: default\ntitle: Home\n---\n<ul>{% for post in site.posts %}<li><a href=\"{{ post.url }}\">{{ post.title }}</a></li>{% endfor %}</ul>\n",
+            ),
+            (
+                "about.md",
+                "---\nlayout: default\ntitle: About\n---\nWho we are.\n",
+            ),
+            (
+                "_posts/2024-01-02-hello.md",
+                "---\nlayout: default\ntitle: Hello\n---\nThe first post.\n",
+            ),
+        ],
+    );
+    install_executable(
+        "hooks/jekyll/sitepurge.rb",
+        &tmp.path().join("_plugins/sitepurge.rb"),
+    );
+    tmp
+}
+
+fn jekyll(dir: &Path, cf: &FakeCloudflare, args: &[&str]) -> Command {
+    let mut cmd = command("jekyll", dir);
+    cmd.args(args)
+        .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .env("SITEPURGE_BIN", sitepurge_bin());
+    cmd
+}
+
+#[test]
+fn jekyll_plugin_purges_what_the_build_changed() {
+    let cf = FakeCloudflare::start();
+    let config = format!(
+        "title: Hook test\nurl: https://example.com\nsitepurge:\n  enabled: true\n  args: [\"--zone\", \"{ZONE_ID}\", \"--first-run\", \"baseline\"]\n"
+    );
+    let site = jekyll_site(&config);
+    let dir = site.path();
+
+    // First build: the state is recorded (--first-run baseline), nothing is purged.
+    let ran = run_ok(jekyll(dir, &cf, &["build"]));
+    assert!(ran.stdout.contains("sitepurge:"), "{}", ran.all());
+    assert!(dir.join(".sitepurge/state.json").is_file(), "{}", ran.all());
+    assert!(cf.requests().is_empty(), "{}", ran.all());
+    let before = snapshot(&dir.join("_site"));
+    assert!(
+        before.contains_key("2024/01/02/hello.html"),
+        "{:?}",
+        before.keys()
+    );
+    assert!(
+        !before.keys().any(|p| p.starts_with(".sitepurge")),
+        "the state was published"
+    );
+
+    // Edit the about page: exactly its URLs are purged, under the site's `url`.
+    write_files(
+        dir,
+        &[(
+            "about.md",
+            "---\nlayout: default\ntitle: About\n---\nWho we were.\n",
+        )],
+    );
+    let ran = run_ok(jekyll(dir, &cf, &["build"]));
+    let changed = changed_paths(&before, &snapshot(&dir.join("_site")));
+    assert_eq!(changed, BTreeSet::from(["about.html".to_string()]));
+    assert_eq!(cf.purge_requests().len(), 1, "{}", ran.all());
+    assert_eq!(cf.purged_files(), urls_of_all(&changed));
+
+    // A rebuild with no change sends nothing.
+    run_ok(jekyll(dir, &cf, &["build"]));
+    assert_eq!(cf.purge_requests().len(), 1);
+
+    // sitepurge fails (no credentials): logged, and the build fails...
+    write_files(
+        dir,
+        &[(
+            "about.md",
+            "---\nlayout: default\ntitle: About\n---\nWho we will be.\n",
+        )],
+    );
+    let ran = run(jekyll(dir, &cf, &["build"]).env_remove("CLOUDFLARE_API_TOKEN"));
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    let log = ran.all();
+    assert!(log.contains("no Cloudflare credentials are set"), "{log}");
+    assert!(log.contains("sitepurge: failed (exit 2)"), "{log}");
+    assert!(!log.contains("sitepurge.rb:"), "a backtrace: {log}");
+    // ...unless fail_build: false, where it is only logged.
+    std::fs::write(
+        dir.join("_config.yml"),
+        format!("{config}  fail_build: false\n"),
+    )
+    .expect("write");
+    let ran = run(jekyll(dir, &cf, &["build"]).env_remove("CLOUDFLARE_API_TOKEN"));
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(ran.all().contains("failed (exit 2)"), "{}", ran.all());
+    // The page is still pending: the next build with credentials purges it.
+    run_ok(jekyll(dir, &cf, &["build"]));
+    assert_eq!(cf.purge_requests().len(), 2);
+    assert_clean(&cf);
+}
+
+#[test]
+fn jekyll_plugin_stays_out_of_serve_unless_enabled_and_refuses_secrets() {
+    let cf = FakeCloudflare::start();
+
+    // Not enabled: nothing runs.
+    let site = jekyll_site("title: Hook test\nurl: https://example.com\n");
+    let ran = run_ok(jekyll(site.path(), &cf, &["build"]));
+    assert!(!ran.all().contains("sitepurge"), "{}", ran.all());
+    assert!(!site.path().join(".sitepurge").exists());
+
+    // A secret in _config.yml: refused, never shown.
+    let secret = "NotARealTokenButShouldNeverBePrinted0001";
+    let site = jekyll_site(&format!(
+        "url: https://example.com\nsitepurge:\n  enabled: true\n  api_token: {secret}\n"
+    ));
+    let ran = run(jekyll(site.path(), &cf, &["build"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    assert!(
+        ran.all().contains("never put credentials in _config.yml"),
+        "{}",
+        ran.all()
+    );
+    assert!(!ran.all().contains(secret), "{}", ran.all());
+
+    // jekyll serve: built, served, but not purged (its url is rewritten to localhost).
+    let site = jekyll_site("url: https://example.com\nsitepurge:\n  enabled: true\n");
+    let mut child = jekyll(
+        site.path(),
+        &cf,
+        &["serve", "--host", "127.0.0.1", "--port", "0", "--no-watch"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("jekyll serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        let serving = line.contains("Server address");
+        log.push(line);
+        if serving {
+            break;
+        }
+    }
+    child.kill().expect("stop jekyll serve");
+    child.wait().expect("wait");
+    let log = log.join("\n");
+    assert!(
+        log.contains("Server address"),
+        "jekyll serve did not start: {log}"
+    );
+    assert!(log.contains("not run during jekyll serve"), "{log}");
+    assert!(site.path().join("_site/about.html").is_file());
+    assert!(!site.path().join(".sitepurge").exists());
+    assert!(cf.requests().is_empty());
+}
+
+#[test]
+fn jekyll_plugin_is_warning_free_ruby() {
+    let ruby = need("ruby", "ruby");
+    let ran = run_ok(
+        Command::new(ruby)
+            .arg("-wc")
+            .arg(repo("hooks/jekyll/sitepurge.rb")),
+    );
+    assert_eq!(ran.stdout.trim(), "Syntax OK");
+    assert!(ran.stderr.is_empty(), "{}", ran.stderr);
+}
+
+#[test]
+fn shell_hooks_pass_shellcheck() {
+    let shellcheck = need("shellcheck", "shellcheck");
+    run_ok(
+        Command::new(shellcheck)
+            .args(["--shell=bash", "--severity=style"])
+            .arg(repo("hooks/post-build.sh"))
+            .arg(repo("hooks/git/post-receive")),
+    );
+    for hook in ["hooks/post-build.sh", "hooks/git/post-receive"] {
+        let text = read(hook);
+        assert!(text.starts_with("#!/usr/bin/env bash\n"), "{hook}");
+        assert!(text.contains("\nset -euo pipefail\n"), "{hook}");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// hooks/github-actions/
+// ------------------------------------------------------------------------------------------
+
+fn yaml(rel: &str) -> Yaml {
+    let mut docs = YamlLoader::load_from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    assert_eq!(docs.len(), 1, "{rel}: one YAML document");
+    docs.remove(0)
+}
+
+fn steps(y: &Yaml) -> &[Yaml] {
+    y.as_vec().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn text<'a>(y: &'a Yaml, key: &str) -> &'a str {
+    y[key].as_str().unwrap_or_default()
+}
+
+/// Every scalar in the document with the path of keys leading to it.
+fn scalars(y: &Yaml, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+    match y {
+        Yaml::Hash(map) => {
+            for (k, v) in map {
+                path.push(k.as_str().map_or_else(|| format!("{k:?}"), str::to_string));
+                scalars(v, path, out);
+                path.pop();
+            }
+        }
+        Yaml::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                path.push(i.to_string());
+                scalars(v, path, out);
+                path.pop();
+            }
+        }
+        Yaml::String(s) => out.push((path.clone(), s.clone())),
+        _ => {}
+    }
+}
+
+fn all_scalars(y: &Yaml) -> Vec<(Vec<String>, String)> {
+    let mut out = Vec::new();
+    scalars(y, &mut Vec::new(), &mut out);
+    out
+}
+
+const ACTION: &str = "hooks/github-actions/action.yml";
+const WORKFLOWS: [(&str, &str, &str); 2] = [
+    ("hooks/github-actions/examples/hugo.yml", "hugo", "public"),
+    (
+        "hooks/github-actions/examples/jekyll.yml",
+        "jekyll build",
+        "_site",
+    ),
+];
+
+#[test]
+fn github_yaml_files_all_parse() {
+    let mut found = 0;
+    for entry in walkdir::WalkDir::new(repo("hooks/github-actions")) {
+        let entry = entry.expect("walk");
+        let name = entry.file_name().to_string_lossy();
+        if name.ends_with(".yml") || name.ends_with(".yaml") {
+            let rel = entry
+                .path()
+                .strip_prefix(repo(""))
+                .expect("in repo")
+                .to_str()
+                .expect("UTF-8")
+                .to_string();
+            let y = yaml(&rel);
+            assert!(y.as_hash().is_some(), "{rel}: not a mapping");
+            found += 1;
+        }
+    }
+    assert_eq!(found, 3, "action.yml and the two example workflows");
+}
+
+#[test]
+fn github_action_is_composite_and_keeps_the_state_in_the_actions_cache() {
+    let action = yaml(ACTION);
+    assert_eq!(text(&action["runs"], "using"), "composite");
+    let steps = steps(&action["runs"]["steps"]);
+    let state_path = "${{ inputs.state }}";
+    assert_eq!(
+        text(&action["inputs"]["state"], "default"),
+        ".sitepurge/state.json"
+    );
+
+    let position = |uses: &str| {
+        steps
+            .iter()
+            .position(|s| text(s, "uses") == uses && text(&s["with"], "path") == state_path)
+            .unwrap_or_else(|| panic!("no {uses} step for the state"))
+    };
+    let restore = position("actions/cache/restore@v4");
+    let save = position("actions/cache/save@v4");
+    let purge = steps
+        .iter()
+        .position(|s| text(s, "run").contains("\"$SITEPURGE\" \"${args[@]}\""))
+        .expect("a step running sitepurge");
+    let args = text(&steps[purge], "run");
+    assert!(args.contains("args=(run)"), "{args}");
+    assert!(args.contains("--state \"$INPUT_STATE\""), "{args}");
+    assert_eq!(
+        text(&steps[purge]["env"], "INPUT_STATE"),
+        state_path,
+        "the state sitepurge uses is the one cached"
+    );
+    assert!(
+        restore < purge && purge < save,
+        "restore, run, save: in that order"
+    );
+
+    // A new key each run, the newest earlier state restored by prefix: a fresh runner still
+    // purges only what changed.
+    let key = text(&steps[restore]["with"], "key");
+    assert!(key.contains("${{ github.run_id }}"), "{key}");
+    assert_eq!(text(&steps[save]["with"], "key"), key);
+    let prefix = text(&steps[restore]["with"], "restore-keys").trim();
+    assert!(
+        !prefix.is_empty() && key.starts_with(prefix),
+        "{key} / {prefix}"
+    );
+    assert_ne!(key, prefix);
+    // Saved even after a failed purge (the state keeps the pending URLs), if there is one.
+    let save_if = text(&steps[save], "if");
+    assert!(save_if.contains("always()"), "{save_if}");
+
+    // No expression is pasted into a script (injection); no token input, no token in scripts.
+    for step in steps {
+        let run = text(step, "run");
+        assert!(!run.contains("${{"), "expression inside run: {run}");
+        assert!(!run.contains("CLOUDFLARE_API_TOKEN"), "{run}");
+        assert!(!run.contains("secrets."), "{run}");
+        if !run.is_empty() {
+            assert_eq!(text(step, "shell"), "bash");
+        }
+    }
+    let inputs = action["inputs"].as_hash().expect("inputs");
+    for name in inputs.keys().filter_map(Yaml::as_str) {
+        assert!(!name.to_lowercase().contains("token"), "input {name}");
+    }
+    // An action cannot read secrets: the workflow maps them into the step's env.
+    for (path, value) in all_scalars(&action) {
+        assert!(!value.contains("secrets."), "{}: {value}", path.join("."));
+    }
+}
+
+#[test]
+fn github_workflows_build_deploy_then_purge_with_the_token_from_secrets() {
+    for (rel, build, output) in WORKFLOWS {
+        let workflow = yaml(rel);
+        assert_eq!(
+            text(&workflow["concurrency"], "group"),
+            "deploy",
+            "{rel}: one deploy at a time"
+        );
+        assert_eq!(
+            workflow["concurrency"]["cancel-in-progress"].as_bool(),
+            Some(false)
+        );
+        let jobs = workflow["jobs"].as_hash().expect("jobs");
+        assert_eq!(jobs.len(), 1, "{rel}");
+        let steps = steps(&jobs.values().next().expect("job")["steps"]);
+        let built = steps
+            .iter()
+            .position(|s| {
+                text(s, "run").lines().map(str::trim).any(|l| {
+                    l.starts_with(build)
+                        || l.strip_prefix("bundle exec ")
+                            .is_some_and(|l| l.starts_with(build))
+                })
+            })
+            .unwrap_or_else(|| panic!("{rel}: no step runs {build}"));
+        let deployed = steps
+            .iter()
+            .position(|s| text(s, "name") == "Deploy")
+            .unwrap_or_else(|| panic!("{rel}: no Deploy step"));
+        let purge = steps
+            .iter()
+            .position(|s| {
+                let uses = text(s, "uses");
+                uses.contains("/sitepurge/hooks/github-actions@")
+            })
+            .unwrap_or_else(|| panic!("{rel}: the action is not used"));
+        assert!(
+            built < deployed && deployed < purge,
+            "{rel}: build, deploy, then purge"
+        );
+        // The Deploy placeholder fails until it is written: no purge before a real deploy.
+        assert!(text(&steps[deployed], "run").contains("exit 1"), "{rel}");
+        let with = &steps[purge]["with"];
+        assert_eq!(text(with, "dir"), output, "{rel}");
+        assert!(text(with, "base-urls").starts_with("https://"), "{rel}");
+        assert_eq!(
+            text(&steps[purge]["env"], "CLOUDFLARE_API_TOKEN"),
+            "${{ secrets.CLOUDFLARE_API_TOKEN }}",
+            "{rel}"
+        );
+
+        // Secrets appear only as env values, never in a script, a `with:` or anywhere else.
+        for (path, value) in all_scalars(&workflow) {
+            let place = path.join(".");
+            if value.contains("secrets.") || value.contains("CLOUDFLARE_API_TOKEN") {
+                let n = path.len();
+                assert!(
+                    n >= 2 && path[n - 2] == "env" && path[n - 1] == "CLOUDFLARE_API_TOKEN",
+                    "{rel}: {place} = {value}"
+                );
+            }
+        }
+    }
+}
+
+/// Runs the action's own `run:` steps in bash as the runner does (`bash --noprofile --norc -eo
+/// pipefail`), with `${{ inputs.* }}` and `${{ steps.*.outputs.* }}` in their `env:` resolved,
+/// in `workspace`. Returns the outputs each step wrote and its exit code.
+fn run_action(
+    workspace: &Path,
+    cf: &FakeCloudflare,
+    inputs: &[(&str, &str)],
+    token: bool,
+) -> (BTreeMap<String, String>, Ran) {
+    let action = yaml(ACTION);
+    let defaults: BTreeMap<String, String> = action["inputs"]
+        .as_hash()
+        .expect("inputs")
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().expect("name").to_string(),
+                text(v, "default").to_string(),
+            )
+        })
+        .collect();
+    let input = |name: &str| {
+        inputs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| defaults.get(name).cloned())
+            .unwrap_or_else(|| panic!("unknown input {name}"))
+    };
+    let mut outputs: BTreeMap<String, String> = BTreeMap::new();
+    let mut last = None;
+    for step in steps(&action["runs"]["steps"]) {
+        let script = text(step, "run");
+        if script.is_empty() {
+            continue; // actions/cache: not run here
+        }
+        let condition = text(step, "if");
+        if condition == "inputs.binary == ''" && !input("binary").is_empty() {
+            continue;
+        }
+        assert!(condition.is_empty(), "unexpected condition {condition}");
+        let id = text(step, "id");
+        let output_file = workspace.join(format!("../output-{id}"));
+        std::fs::write(&output_file, "").expect("GITHUB_OUTPUT");
+        let mut cmd = command("bash", workspace);
+        cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .env("GITHUB_OUTPUT", &output_file)
+            .env("RUNNER_TEMP", workspace.join(".."))
+            .env("GITHUB_ACTION_PATH", repo("hooks/github-actions"))
+            .env("CLOUDFLARE_API_BASE_URL", cf.base_url());
+        if token {
+            cmd.env("CLOUDFLARE_API_TOKEN", TOKEN);
+        }
+        if let Some(env) = step["env"].as_hash() {
+            for (k, v) in env {
+                let value = v.as_str().expect("env value");
+                let expr = value
+                    .strip_prefix("${{ ")
+                    .and_then(|e| e.strip_suffix(" }}"))
+                    .unwrap_or_else(|| panic!("env value {value} is not one expression"));
+                let resolved = if let Some(name) = expr.strip_prefix("inputs.") {
+                    input(name)
+                } else if let Some(rest) = expr.strip_prefix("steps.") {
+                    let (step_id, name) =
+                        rest.split_once(".outputs.").expect("steps.ID.outputs.NAME");
+                    outputs
+                        .get(&format!("{step_id}.{name}"))
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    panic!("unexpected expression {expr}")
+                };
+                cmd.env(k.as_str().expect("env name"), resolved);
+            }
+        }
+        let ran = run(&mut cmd);
+        for line in std::fs::read_to_string(&output_file)
+            .expect("outputs")
+            .lines()
+        {
+            let (k, v) = line.split_once('=').expect("name=value");
+            outputs.insert(format!("{id}.{k}"), v.to_string());
+        }
+        if ran.code != Some(0) {
+            return (outputs, ran);
+        }
+        last = Some(ran);
+    }
+    (outputs, last.expect("a step ran"))
+}
+
+#[test]
+fn github_action_scripts_run_sitepurge_with_the_inputs() {
+    let cf = FakeCloudflare::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let workspace = tmp.path().join("workspace");
+    write_files(
+        &workspace,
+        &[
+            ("public/index.html", "<h1>Home</h1>\n"),
+            ("public/about/index.html", "<p>About us.</p>\n"),
+            ("public/feed.xml", "<feed/>\n"),
+        ],
+    );
+    let zone = format!("--zone {ZONE_ID}");
+    let inputs = [
+        ("binary", sitepurge_bin()),
+        ("dir", "public"),
+        (
+            "base-urls",
+            "https://example.com/,\n https://www.example.com/",
+        ),
+        ("args", zone.as_str()),
+    ];
+
+    // No token: sitepurge's exit 2 is the step's, reported as an annotation; nothing saved.
+    let (outputs, ran) = run_action(&workspace, &cf, &inputs, false);
+    assert_eq!(ran.code, Some(2), "{}", ran.all());
+    assert_eq!(outputs.get("run.exit-code").map(String::as_str), Some("2"));
+    assert!(
+        ran.stdout.contains("::error::sitepurge failed (exit 2)"),
+        "{}",
+        ran.all()
+    );
+    assert!(!outputs.contains_key("run.state-exists"));
+    assert!(cf.requests().is_empty());
+
+    // First run: everything (both hosts); the state exists for the cache to save.
+    let (outputs, ran) = run_action(&workspace, &cf, &inputs, true);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(
+        outputs.get("bin.path").map(String::as_str),
+        Some(sitepurge_bin())
+    );
+    assert_eq!(outputs.get("run.exit-code").map(String::as_str), Some("0"));
+    assert_eq!(
+        outputs.get("run.state-exists").map(String::as_str),
+        Some("true")
+    );
+    assert!(workspace.join(".sitepurge/state.json").is_file());
+    assert_eq!(
+        cf.purged_hosts(),
+        BTreeSet::from(["example.com".to_string(), "www.example.com".to_string()])
+    );
+
+    // One page changed: its URLs under both base URLs.
+    write_files(
+        &workspace,
+        &[("public/about/index.html", "<p>About them.</p>\n")],
+    );
+    let (_, ran) = run_action(&workspace, &cf, &inputs, true);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let expected: BTreeSet<String> = ["https://example.com/", "https://www.example.com/"]
+        .iter()
+        .flat_map(|base| [format!("{base}about/"), format!("{base}about/index.html")])
+        .collect();
+    assert_eq!(cf.purged_files(), expected);
+    assert_clean(&cf);
+}
+
+// ------------------------------------------------------------------------------------------
+// hooks/README.md
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn hooks_readme_documents_every_setting() {
+    let readme = read("hooks/README.md");
+    // post-receive: each `setting ENV_NAME key` is documented under both names.
+    let hook = read("hooks/git/post-receive");
+    let mut settings = 0;
+    for line in hook.lines() {
+        for part in line.split("$(setting ").skip(1) {
+            let mut words = part.split_whitespace();
+            let env = words.next().expect("env name");
+            let key = words.next().expect("key").trim_end_matches(')');
+            assert!(
+                readme.contains(&format!("`sitepurge.{key}`")),
+                "sitepurge.{key}"
+            );
+            assert!(readme.contains(&format!("`{env}`")), "{env}");
+            settings += 1;
+        }
+    }
+    assert!(settings >= 12, "{settings}");
+    assert!(readme.contains("`sitepurge.baseUrl`"));
+    // The Jekyll plugin's keys and the action's inputs.
+    let plugin = read("hooks/jekyll/sitepurge.rb");
+    let keys = plugin
+        .split("KEYS = %w(")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("KEYS");
+    for key in keys.split_whitespace() {
+        assert!(readme.contains(&format!("`{key}`")), "jekyll {key}");
+    }
+    let action = yaml(ACTION);
+    for name in action["inputs"].as_hash().expect("inputs").keys() {
+        let name = name.as_str().expect("name");
+        assert!(readme.contains(&format!("`{name}`")), "action input {name}");
+    }
+    for file in [
+        "post-build.sh",
+        "git/post-receive",
+        "jekyll/sitepurge.rb",
+        "github-actions/action.yml",
+        "github-actions/examples/hugo.yml",
+        "github-actions/examples/jekyll.yml",
+        "systemd/sitepurge-watch.service",
+    ] {
+        assert!(readme.contains(file), "{file}");
+    }
 }
