@@ -794,8 +794,8 @@ pub async fn watch(
     if let Some(why) = &folder.polling {
         let _ = writeln!(
             console.err,
-            "note: {why}; polling every {:?} instead",
-            timing.settle.max(Duration::from_millis(500))
+            "note: {why}; polling every {} instead",
+            humantime::format_duration(timing.settle.max(Duration::from_millis(500)))
         );
     }
     let mut signals = Signals::new().map_err(|e| Error::Setting {

@@ -119,7 +119,7 @@ impl Error {
             Error::Setting { hint, .. } => hint.clone(),
             Error::Api { failure, .. } => failure.hint.clone(),
             Error::NoOutputFolder { .. } | Error::AmbiguousOutputFolder { .. } => Some(
-                "name it: `sitepurge plan DIR`, or `dir = \"DIR\"` in sitepurge.toml".into(),
+                "name it on the command line (`sitepurge run public`), or set `dir = \"public\"` in sitepurge.toml".into(),
             ),
             Error::MissingSite { .. } => {
                 Some("build the site first, or point sitepurge at the folder the generator writes".into())

@@ -164,19 +164,22 @@ pub fn needs_polling(path: &Path) -> Option<String> {
 
 /// The live watch on the output folder and its parent.
 pub struct FolderWatch {
-    watcher: Box<dyn Watcher + Send>,
+    /// inotify (or the platform's watcher); `None` while polling.
+    watcher: Option<Box<dyn Watcher + Send>>,
     dir: PathBuf,
     parent: PathBuf,
     /// Whether the recursive watch on `dir` is in place.
     watching_dir: bool,
     /// Set by the event handler when `dir` itself changed.
     folder_changed: Arc<AtomicBool>,
+    /// Why the folder is polled instead of watched, if it is.
     pub polling: Option<String>,
 }
 
 impl FolderWatch {
-    /// Starts watching; events that matter are sent on the returned channel. `poll` forces the
-    /// polling watcher (every `interval`); it is also used, with a reason, when inotify cannot be.
+    /// Starts watching; events that matter are sent on the returned channel. `poll` forces
+    /// polling (every `interval`); it is also used, with a reason, on network file systems and
+    /// when inotify cannot be.
     pub fn start(
         dir: &Path,
         own: Vec<PathBuf>,
@@ -189,54 +192,39 @@ impl FolderWatch {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let reason = if poll {
-            Some("polling was asked for (--poll)".to_string())
-        } else {
-            needs_polling(&parent)
-        };
-        let handler = handler(
-            tx.clone(),
-            dir.to_path_buf(),
-            own.clone(),
-            folder_changed.clone(),
-        );
-        let (watcher, polling): (Box<dyn Watcher + Send>, Option<String>) = match reason {
-            Some(why) => (
-                Box::new(poller(tx.clone(), dir, &own, &folder_changed, interval)?),
-                Some(why),
-            ),
-            None => match notify::recommended_watcher(handler) {
-                Ok(w) => (Box::new(w), None),
-                Err(e) => (
-                    Box::new(poller(tx.clone(), dir, &own, &folder_changed, interval)?),
-                    Some(format!("inotify is not available ({e})")),
-                ),
-            },
-        };
         let mut watch = FolderWatch {
-            watcher,
+            watcher: None,
             dir: dir.to_path_buf(),
             parent,
             watching_dir: false,
-            folder_changed,
-            polling,
+            folder_changed: folder_changed.clone(),
+            polling: None,
         };
-        if let Err(e) = watch
-            .watcher
-            .watch(&watch.parent, RecursiveMode::NonRecursive)
-        {
-            if watch.polling.is_some() {
-                return Err(e);
+        let reason = if poll {
+            Some("polling was asked for (--poll)".to_string())
+        } else {
+            needs_polling(&watch.parent)
+        };
+        if reason.is_none() {
+            let handler = handler(tx.clone(), dir.to_path_buf(), own.clone(), folder_changed);
+            match notify::recommended_watcher(handler) {
+                Ok(mut w) => match w.watch(&watch.parent, RecursiveMode::NonRecursive) {
+                    Ok(()) => watch.watcher = Some(Box::new(w)),
+                    // Typically the inotify watch limit: polling always works.
+                    Err(e) => {
+                        watch.polling = Some(format!(
+                            "inotify cannot watch {} ({e})",
+                            watch.parent.display()
+                        ));
+                    }
+                },
+                Err(e) => watch.polling = Some(format!("inotify is not available ({e})")),
             }
-            // Typically: the inotify watch limit. Polling always works.
-            watch.watcher = Box::new(poller(tx, dir, &own, &watch.folder_changed, interval)?);
-            watch.polling = Some(format!(
-                "inotify cannot watch {} ({e})",
-                watch.parent.display()
-            ));
-            watch
-                .watcher
-                .watch(&watch.parent, RecursiveMode::NonRecursive)?;
+        } else {
+            watch.polling = reason;
+        }
+        if watch.polling.is_some() {
+            spawn_poller(dir.to_path_buf(), tx, interval);
         }
         watch.refresh();
         Ok((watch, rx))
@@ -244,18 +232,23 @@ impl FolderWatch {
 
     /// Puts the recursive watch on the output folder (again) when it (re)appeared.
     pub fn refresh(&mut self) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
         let changed = self.folder_changed.swap(false, Ordering::SeqCst);
         if self.watching_dir && !changed {
             return;
         }
         if self.watching_dir {
-            let _ = self.watcher.unwatch(&self.dir);
+            let _ = watcher.unwatch(&self.dir);
         }
-        self.watching_dir = self.dir.is_dir()
-            && self
-                .watcher
-                .watch(&self.dir, RecursiveMode::Recursive)
-                .is_ok();
+        self.watching_dir =
+            self.dir.is_dir() && watcher.watch(&self.dir, RecursiveMode::Recursive).is_ok();
+        if !self.watching_dir && self.dir.is_dir() {
+            // The watch could not be set (e.g. the folder vanished again): look once more on the
+            // next event.
+            self.folder_changed.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -266,11 +259,15 @@ fn handler(
     folder_changed: Arc<AtomicBool>,
 ) -> impl FnMut(notify::Result<notify::Event>) + Send + 'static {
     move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else {
-            // An overflowed or failed watch: look anyway, the hashes will tell.
-            let _ = tx.send(Touch { folder: true });
-            folder_changed.store(true, Ordering::SeqCst);
-            return;
+        let event = match event {
+            // A lost event queue (overflow) or a failed watch: events may be missing, the
+            // folder may have been replaced. Look anyway and watch anew: the hashes will tell.
+            Ok(e) if !e.need_rescan() && !e.paths.is_empty() => e,
+            _ => {
+                folder_changed.store(true, Ordering::SeqCst);
+                let _ = tx.send(Touch { folder: true });
+                return;
+            }
         };
         if event.kind.is_access() {
             return;
@@ -286,17 +283,59 @@ fn handler(
     }
 }
 
-fn poller(
-    tx: UnboundedSender<Touch>,
-    dir: &Path,
-    own: &[PathBuf],
-    folder_changed: &Arc<AtomicBool>,
-    interval: Duration,
-) -> notify::Result<notify::PollWatcher> {
-    notify::PollWatcher::new(
-        handler(tx, dir.to_path_buf(), own.to_vec(), folder_changed.clone()),
-        notify::Config::default().with_poll_interval(interval),
-    )
+/// A cheap summary of the folder: every entry's path, size, inode and change and modification
+/// times to the nanosecond. Any write changes the change time, so a file put back with an old
+/// modification time (a rollback by `rsync -a`, `cp -p`, `tar x`) still counts.
+pub fn fingerprint(dir: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    if !dir.is_dir() {
+        return None;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy();
+        if is_temporary(&name) {
+            continue;
+        }
+        entry.path().hash(&mut hasher);
+        if let Ok(m) = entry.metadata() {
+            (
+                m.len(),
+                m.ino(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            )
+                .hash(&mut hasher);
+        }
+    }
+    Some(hasher.finish())
+}
+
+/// Polls the folder every `interval` on a thread of its own, until the receiver is gone.
+fn spawn_poller(dir: PathBuf, tx: UnboundedSender<Touch>, interval: Duration) {
+    std::thread::spawn(move || {
+        let mut last = fingerprint(&dir);
+        loop {
+            std::thread::sleep(interval);
+            if tx.is_closed() {
+                return;
+            }
+            let now = fingerprint(&dir);
+            if now != last {
+                last = now;
+                if tx.send(Touch { folder: true }).is_err() {
+                    return;
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]
@@ -433,6 +472,27 @@ mod tests {
             None
         );
         assert_eq!(classify(Path::new("/srv/www/other.txt"), dir, &own), None);
+    }
+
+    #[test]
+    fn the_fingerprint_sees_a_rollback_to_an_older_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.html");
+        std::fs::write(&file, "one").expect("write");
+        let before = fingerprint(dir.path());
+        let old = std::fs::metadata(&file)
+            .expect("meta")
+            .modified()
+            .expect("mtime");
+        std::fs::write(&file, "two").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .expect("open")
+            .set_modified(old)
+            .expect("set mtime");
+        assert_ne!(fingerprint(dir.path()), before);
+        assert_eq!(fingerprint(&dir.path().join("missing")), None);
     }
 
     #[test]

@@ -675,7 +675,7 @@ fn no_output_folder_found_exits_2_with_a_hint() {
     let err = stderr_of(&out);
     assert!(err.contains("neither _site nor public exists"), "{err}");
     assert!(
-        err.contains("\nhint: name it: `sitepurge plan DIR`"),
+        err.contains("\nhint: name it on the command line (`sitepurge run public`)"),
         "{err}"
     );
 
