@@ -763,7 +763,13 @@ fn unprivileged(site: &Site, args: &[&str]) -> Command {
              so that file permissions apply: {e}"
         );
     }
-    let bin = assert_cmd::cargo::cargo_bin("sitepurge");
+    // A copy beside the site: the build folder may sit below one that user 65534 cannot
+    // enter (a checkout under /root).
+    let bin = site.path("sitepurge-as-nobody");
+    if !bin.exists() {
+        fs::copy(assert_cmd::cargo::cargo_bin("sitepurge"), &bin).expect("copy the binary");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
     let as_nobody = |args: &[&str]| {
         let mut cmd = Command::new("setpriv");
         isolate(&mut cmd, site.root());
