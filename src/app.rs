@@ -336,16 +336,7 @@ pub async fn connect_cloudflare(
     let (hosts, prefixes) = settings.rules.scopes();
     let everything = match cf.everything {
         Everything::Zone => vec![Request::Everything],
-        Everything::Hosts => {
-            let mut requests = Vec::new();
-            if !hosts.is_empty() {
-                requests.push(Request::Hosts(hosts));
-            }
-            if !prefixes.is_empty() {
-                requests.push(Request::Prefixes(prefixes));
-            }
-            requests
-        }
+        Everything::Hosts => Request::for_scopes(hosts, prefixes),
     };
     Ok(Cloudflare {
         api,

@@ -196,14 +196,7 @@ impl Purger for HttpPurge {
             return Vec::new();
         }
         let (hosts, prefixes) = self.scopes.clone();
-        let mut requests = Vec::new();
-        if !hosts.is_empty() {
-            requests.push(Request::Hosts(hosts));
-        }
-        if !prefixes.is_empty() {
-            requests.push(Request::Prefixes(prefixes));
-        }
-        requests
+        Request::for_scopes(hosts, prefixes)
     }
 
     async fn send(&self, request: &Request) -> Result<(), Failure> {

@@ -24,6 +24,21 @@ pub enum Request {
     Everything,
 }
 
+impl Request {
+    /// The requests that clear whole host names and `host/path` prefixes: one per kind, none
+    /// for an empty list.
+    pub fn for_scopes(hosts: Vec<String>, prefixes: Vec<String>) -> Vec<Request> {
+        let mut requests = Vec::new();
+        if !hosts.is_empty() {
+            requests.push(Request::Hosts(hosts));
+        }
+        if !prefixes.is_empty() {
+            requests.push(Request::Prefixes(prefixes));
+        }
+        requests
+    }
+}
+
 /// A URL to purge, optionally for one set of cache-key headers (e.g. `CF-Device-Type: mobile`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct FileEntry {
