@@ -44,6 +44,7 @@ pub struct FileConfig {
     pub ignore_content: Option<Vec<String>>,
     pub text_extensions: Option<Vec<String>>,
     pub index_without_slash: Option<bool>,
+    pub lowercase_escapes: Option<bool>,
     pub clean_urls: Option<bool>,
     pub zone: Option<String>,
     pub token_file: Option<PathBuf>,
@@ -368,6 +369,7 @@ fn resolve_with(
         rules: UrlRules {
             base_urls,
             index_without_slash: file.index_without_slash.unwrap_or(false),
+            lowercase_escapes: file.lowercase_escapes.unwrap_or(false),
             clean_urls: file.clean_urls.unwrap_or(false),
         },
         threshold,

@@ -100,10 +100,39 @@ pub struct UrlRules {
     pub index_without_slash: bool,
     /// `x.html` is also served as `/x`.
     pub clean_urls: bool,
+    /// Also purge each percent-encoded URL with lower-case hex (`%c3%a9`), for sites whose links
+    /// are written that way (Hugo's `relURL`) behind caches that key on the raw URL (Varnish).
+    pub lowercase_escapes: bool,
 }
 
 /// The URL spellings of one path, relative to a base URL, already percent-encoded.
 fn spellings(path: &str, rules: &UrlRules) -> Vec<String> {
+    let mut out = browser_spellings(path, rules);
+    if rules.lowercase_escapes {
+        let lower: Vec<String> = out
+            .iter()
+            .filter(|u| u.contains('%'))
+            .map(|u| lowercase_escapes(u))
+            .collect();
+        out.extend(lower);
+    }
+    out
+}
+
+/// `%C3%A9` -> `%c3%a9`: the spelling of links written by tools that encode in lower case.
+fn lowercase_escapes(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut chars = url.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '%' {
+            out.extend(chars.by_ref().take(2).map(|h| h.to_ascii_lowercase()));
+        }
+    }
+    out
+}
+
+fn browser_spellings(path: &str, rules: &UrlRules) -> Vec<String> {
     let encoded = encode_path(path);
     if path == "index.html" || path.ends_with("/index.html") {
         let dir = &encoded[..encoded.len() - "index.html".len()];
@@ -212,6 +241,7 @@ mod tests {
                 .collect(),
             index_without_slash,
             clean_urls,
+            lowercase_escapes: false,
         }
     }
 
@@ -367,6 +397,23 @@ mod tests {
             assert_eq!(&got, expected, "{path} with {bases:?}");
             assert_eq!(rules(bases, *iws, *clean).count_for(path), expected.len());
         }
+    }
+
+    #[test]
+    fn lowercase_escapes_add_the_lower_case_spelling_of_encoded_urls() {
+        let mut r = rules(&["https://example.com/"], false, false);
+        r.lowercase_escapes = true;
+        assert_eq!(
+            r.urls_for("café/index.html"),
+            [
+                "https://example.com/caf%C3%A9/",
+                "https://example.com/caf%C3%A9/index.html",
+                "https://example.com/caf%c3%a9/",
+                "https://example.com/caf%c3%a9/index.html"
+            ]
+        );
+        assert_eq!(r.urls_for("a.css"), ["https://example.com/a.css"]);
+        assert_eq!(r.count_for("café/index.html"), 4);
     }
 
     #[test]
