@@ -4,6 +4,8 @@
 //! Expected URLs are written out by hand, never computed with sitepurge's own code.
 #![cfg(unix)]
 
+mod support;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -13,36 +15,12 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
+use support::expect::{BASE, urls};
+use support::site::{Folder, STATE, Site, isolated, sitepurge_bin, sitepurge_in};
 
-const STATE: &str = ".sitepurge/state.json";
-const BASE: &str = "https://example.com/";
-
-/// A temp folder holding an output folder `_site` (unless made `bare`), used as the cwd.
-struct Site {
-    tmp: tempfile::TempDir,
-}
-
+// What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
+// holding the output folder `_site` unless made `bare`.
 impl Site {
-    fn new() -> Site {
-        let site = Site::bare();
-        fs::create_dir(site.path("_site")).expect("mkdir _site");
-        site
-    }
-
-    fn bare() -> Site {
-        Site {
-            tmp: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root().join(rel)
-    }
-
     /// The absolute path sitepurge prints for `rel` (it names paths from its real cwd).
     fn abs(&self, rel: &str) -> PathBuf {
         fs::canonicalize(self.root())
@@ -50,33 +28,8 @@ impl Site {
             .join(rel)
     }
 
-    /// Writes a file relative to the temp folder (config files, state files).
-    fn put(&self, rel: &str, body: impl AsRef<[u8]>) {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(path, body).expect("write");
-    }
-
-    /// Writes a file in the output folder.
-    fn page(&self, rel: &str, body: impl AsRef<[u8]>) {
-        self.put(&format!("_site/{rel}"), body);
-    }
-
-    fn remove(&self, rel: &str) {
-        fs::remove_file(self.path(&format!("_site/{rel}"))).expect("remove");
-    }
-
-    fn state(&self) -> Option<Vec<u8>> {
-        fs::read(self.path(STATE)).ok()
-    }
-
-    fn state_json(&self) -> Value {
-        serde_json::from_slice(&self.state().expect("state file")).expect("state is JSON")
-    }
-
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("sitepurge").expect("sitepurge binary");
-        isolate(&mut cmd, self.root());
+        let mut cmd = sitepurge_in(self.root());
         cmd.args(args);
         cmd
     }
@@ -96,45 +49,8 @@ impl Site {
 
     /// Records the current site as the state, silently.
     fn baseline(&self) {
-        self.cmd(&["baseline", "-q"])
-            .assert()
-            .success()
-            .stdout("")
-            .stderr("");
-        assert!(self.state().is_some(), "baseline wrote no state");
+        self.baseline_with(&mut self.cmd(&["baseline", "-q"]));
     }
-}
-
-/// Runs in `cwd` with no setting leaking in from the test's environment.
-fn isolate(cmd: &mut Command, cwd: &Path) {
-    cmd.current_dir(cwd);
-    for name in [
-        "SITEPURGE_DIR",
-        "SITEPURGE_BASE_URL",
-        "SITEPURGE_STATE",
-        "SITEPURGE_THRESHOLD",
-        "SITEPURGE_CONFIG",
-    ] {
-        cmd.env_remove(name);
-    }
-    for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("SITEPURGE_") || n.starts_with("CLOUDFLARE_") {
-            cmd.env_remove(&name);
-        }
-    }
-}
-
-/// The `urls[].url` of a report, sorted.
-fn urls(report: &Value) -> Vec<String> {
-    let mut urls: Vec<String> = report["urls"]
-        .as_array()
-        .expect("urls array")
-        .iter()
-        .map(|u| u["url"].as_str().expect("url").to_string())
-        .collect();
-    urls.sort();
-    urls
 }
 
 /// `(url, path, change)` of every URL in a report, sorted.
@@ -183,8 +99,8 @@ fn blog() -> Site {
 fn plan_lists_exactly_the_urls_of_added_modified_and_removed_files() {
     let site = blog();
     site.baseline();
-    let state = site.state().expect("state");
-    let written_at = site.state_json()["written_at"].clone();
+    let state = site.state_bytes().expect("state");
+    let written_at = site.state()["written_at"].clone();
 
     site.page("posts/first/index.html", "<h1>First (edited)</h1>");
     site.page("posts/second/index.html", "<h1>Second</h1>");
@@ -253,7 +169,7 @@ fn plan_lists_exactly_the_urls_of_added_modified_and_removed_files() {
     }
     assert_eq!(dry, plan);
     assert_eq!(
-        site.state(),
+        site.state_bytes(),
         Some(state),
         "plan must leave the state byte-identical"
     );
@@ -286,7 +202,7 @@ fn baseline_records_every_file_with_its_sha256() {
     site.cmd(&["baseline", "--base-url", "https://Example.COM"])
         .assert()
         .success();
-    let state = site.state_json();
+    let state = site.state();
     assert_eq!(state["format"], 1);
     assert_eq!(
         state["base_urls"],
@@ -335,7 +251,7 @@ fn first_run_purges_everything_unless_told_to_baseline() {
     assert_eq!(decision(&report), ("nothing", "first-run-baseline"));
     site.put("sitepurge.toml", "first_run = \"baseline\"\n");
     assert_eq!(decision(&site.plan(&[])), ("nothing", "first-run-baseline"));
-    assert_eq!(site.state(), None, "plan must not write a state");
+    assert_eq!(site.state_bytes(), None, "plan must not write a state");
 }
 
 #[test]
@@ -475,7 +391,7 @@ fn ignored_paths_never_produce_urls() {
     site.page("css/app.css.map", "{\"version\":3}");
     site.page("drafts/next/index.html", "draft");
     site.baseline();
-    let files = site.state_json()["files"].clone();
+    let files = site.state()["files"].clone();
     let tracked: Vec<&String> = files.as_object().expect("files").keys().collect();
     assert_eq!(tracked, ["css/app.css", "index.html"]);
 
@@ -570,7 +486,7 @@ fn ignore_content_hides_build_noise_and_changing_the_rules_purges_everything() {
 fn corrupt_state_exits_3_and_is_left_alone() {
     let site = blog();
     site.put(STATE, "{\"format\": 1, \"files\": oops}");
-    let before = site.state();
+    let before = site.state_bytes();
     for args in [
         &["plan", "--base-url", BASE][..],
         &["run", "--dry-run", "--base-url", BASE][..],
@@ -584,14 +500,14 @@ fn corrupt_state_exits_3_and_is_left_alone() {
         );
         assert!(err.contains("hint: run `sitepurge baseline`"), "{err}");
     }
-    assert_eq!(site.state(), before, "state must not be rewritten");
+    assert_eq!(site.state_bytes(), before, "state must not be rewritten");
 }
 
 #[test]
 fn truncated_state_exits_3_saying_so() {
     let site = blog();
     site.baseline();
-    let full = site.state().expect("state");
+    let full = site.state_bytes().expect("state");
     site.put(STATE, &full[..full.len() / 2]);
     let out = site
         .cmd(&["plan", "--base-url", BASE])
@@ -601,7 +517,7 @@ fn truncated_state_exits_3_saying_so() {
     let err = stderr_of(&out);
     assert!(err.contains("truncated"), "{err}");
     assert!(err.contains("hint: run `sitepurge baseline`"), "{err}");
-    assert_eq!(site.state().as_deref(), Some(&full[..full.len() / 2]));
+    assert_eq!(site.state_bytes().as_deref(), Some(&full[..full.len() / 2]));
 
     site.put(STATE, "");
     site.cmd(&["plan", "--base-url", BASE])
@@ -661,7 +577,7 @@ fn missing_output_folder_exits_4_naming_it() {
             "{}",
             site.abs("dist").display()
         )));
-    assert_eq!(site.state(), None);
+    assert_eq!(site.state_bytes(), None);
 }
 
 #[test]
@@ -724,7 +640,7 @@ fn unknown_config_key_exits_2_naming_the_key_and_the_file() {
         err.contains(&format!("{}", site.abs("sitepurge.toml").display())),
         "{err}"
     );
-    assert_eq!(site.state(), None);
+    assert_eq!(site.state_bytes(), None);
 
     site.put("conf/site.toml", "treshold = 10\n");
     site.cmd(&["plan", "--config", "conf/site.toml", "--base-url", BASE])
@@ -767,12 +683,11 @@ fn unprivileged(site: &Site, args: &[&str]) -> Command {
     // enter (a checkout under /root).
     let bin = site.path("sitepurge-as-nobody");
     if !bin.exists() {
-        fs::copy(assert_cmd::cargo::cargo_bin("sitepurge"), &bin).expect("copy the binary");
+        fs::copy(sitepurge_bin(), &bin).expect("copy the binary");
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     let as_nobody = |args: &[&str]| {
-        let mut cmd = Command::new("setpriv");
-        isolate(&mut cmd, site.root());
+        let mut cmd = Command::from_std(isolated("setpriv", site.root()));
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(&bin)
             .args(args);
@@ -816,7 +731,7 @@ fn unreadable_file_exits_4_naming_it_and_writes_no_state() {
     // The same user succeeds once the file is readable.
     chmod(&locked, 0o644);
     unprivileged(&site, &["baseline", "-q"]).assert().success();
-    assert!(site.state().is_some());
+    assert!(site.state_bytes().is_some());
 }
 
 #[test]
@@ -860,10 +775,7 @@ fn quiet_prints_nothing_and_verbose_lists_every_url() {
     site.page("robots.txt", "");
     site.page("favicon.ico", [0, 0, 1, 0]);
     site.baseline();
-    let written_at = site.state_json()["written_at"]
-        .as_str()
-        .expect("ts")
-        .to_string();
+    let written_at = site.state()["written_at"].as_str().expect("ts").to_string();
     site.page("css/site.css", "body{margin:0}");
     site.page("about/index.html", "about");
 
@@ -931,10 +843,7 @@ fn human_summary_says_what_was_scanned_changed_and_planned() {
             "scanned 1 file in _site (no state yet)\n\
          recorded 1 file in .sitepurge/state.json; nothing purged\n",
         );
-    let written_at = site.state_json()["written_at"]
-        .as_str()
-        .expect("ts")
-        .to_string();
+    let written_at = site.state()["written_at"].as_str().expect("ts").to_string();
 
     site.cmd(&["plan", "--base-url", BASE])
         .assert()
@@ -976,8 +885,7 @@ fn example_site_plans_the_documented_diff() {
     let recorded: Value = serde_json::from_slice(&state).expect("state JSON");
     let written_at = recorded["written_at"].as_str().expect("written_at");
     let run = |extra: &[&str]| {
-        let mut cmd = Command::cargo_bin("sitepurge").expect("sitepurge binary");
-        isolate(&mut cmd, repo);
+        let mut cmd = sitepurge_in(repo);
         cmd.args(["plan", "--config", "examples/sitepurge.toml"])
             .args(extra);
         cmd.assert().success().stderr("")

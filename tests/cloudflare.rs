@@ -13,18 +13,17 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use support::cloudflare::{
     API_KEY, Behaviour, EMAIL, FakeCloudflare, RecordedRequest, TOKEN, TOKEN_ID, TokenStatus,
     ZONE_ID,
 };
+use support::expect::{assert_clean, purge_path, set, sha};
+use support::site::{Folder, Out, Site, sitepurge_in};
 
-const STATE: &str = ".sitepurge/state.json";
 const APEX: &str = "https://example.com/";
 const WWW: &str = "https://www.example.com/";
 /// A token the fake does not accept (same shape as a real one, so it is not "malformed").
@@ -36,29 +35,6 @@ const BAD_KEY: &str = "0123456789abcdef0123456789abcdef01234";
 // Helpers
 // ------------------------------------------------------------------------------------------
 
-/// A temp folder used as the cwd, holding `sitepurge.toml` and the output folder `_site`.
-struct Site {
-    tmp: tempfile::TempDir,
-}
-
-/// What one run of the binary did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).expect("one JSON object on stdout")
-    }
-
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
 /// Which credentials a run gets from its environment.
 #[derive(Clone, Copy)]
 enum Creds<'a> {
@@ -67,51 +43,14 @@ enum Creds<'a> {
     None,
 }
 
+// What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
+// holding `sitepurge.toml` and the output folder `_site`.
 impl Site {
     /// A site with `_site` and this `sitepurge.toml`.
-    fn new(config: &str) -> Site {
-        let site = Site {
-            tmp: tempfile::tempdir().expect("tempdir"),
-        };
-        fs::create_dir(site.path("_site")).expect("mkdir _site");
+    fn with_config(config: &str) -> Site {
+        let site = Site::new();
         site.put("sitepurge.toml", config);
         site
-    }
-
-    fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root().join(rel)
-    }
-
-    fn put(&self, rel: &str, body: impl AsRef<[u8]>) {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(path, body).expect("write");
-    }
-
-    /// Writes a file in the output folder.
-    fn page(&self, rel: &str, body: impl AsRef<[u8]>) {
-        self.put(&format!("_site/{rel}"), body);
-    }
-
-    fn remove(&self, rel: &str) {
-        fs::remove_file(self.path(&format!("_site/{rel}"))).expect("remove");
-    }
-
-    fn state_bytes(&self) -> Option<Vec<u8>> {
-        fs::read(self.path(STATE)).ok()
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_slice(&self.state_bytes().expect("state file")).expect("state is JSON")
-    }
-
-    /// `files` of the state: path -> hash.
-    fn state_files(&self) -> BTreeMap<String, String> {
-        serde_json::from_value(self.state()["files"].clone()).expect("files map")
     }
 
     /// Every byte under `.sitepurge/`, for secrecy checks.
@@ -128,14 +67,7 @@ impl Site {
 
     /// The binary in this folder, isolated from the test's environment, talking to `api`.
     fn cmd(&self, api: &str, creds: Creds<'_>, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("sitepurge").expect("sitepurge binary");
-        cmd.current_dir(self.root());
-        for (name, _) in std::env::vars_os() {
-            let n = name.to_string_lossy();
-            if n.starts_with("SITEPURGE_") || n.starts_with("CLOUDFLARE_") {
-                cmd.env_remove(&name);
-            }
-        }
+        let mut cmd = sitepurge_in(self.root());
         cmd.env("CLOUDFLARE_API_BASE_URL", api);
         match creds {
             Creds::Token(t) => {
@@ -152,16 +84,7 @@ impl Site {
     }
 
     fn exec(&self, cf: &FakeCloudflare, creds: Creds<'_>, args: &[&str]) -> Out {
-        let output = self
-            .cmd(&cf.base_url(), creds, args)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .expect("run sitepurge");
-        Out {
-            code: output.status.code().expect("exit code, not a signal"),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Out::of(&mut self.cmd(&cf.base_url(), creds, args))
     }
 
     /// `sitepurge run ARGS` with the good token.
@@ -215,14 +138,6 @@ fn without_written_at(mut v: Value) -> Value {
     v
 }
 
-/// SHA-256 hex of some bytes: what the state records for a file (no `ignore_content` rules).
-fn sha(content: impl AsRef<[u8]>) -> String {
-    Sha256::digest(content.as_ref())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// `sitepurge.toml` with these base URLs and extra lines.
 fn config(bases: &[&str], extra: &[&str]) -> String {
     let bases: Vec<String> = bases.iter().map(|b| format!("{b:?}")).collect();
@@ -241,14 +156,10 @@ fn zone_id() -> String {
 
 const FAST: &str = "retry_delay = \"10ms\"";
 
-fn purge_path() -> String {
-    format!("/client/v4/zones/{ZONE_ID}/purge_cache")
-}
-
 /// Asserts the request is a well-formed purge of the default zone carrying these credentials.
 fn assert_purge(r: &RecordedRequest, creds: Creds<'_>) {
     assert_eq!(r.method, "POST", "{r:?}");
-    assert_eq!(r.path, purge_path(), "{r:?}");
+    assert_eq!(r.path, purge_path(ZONE_ID), "{r:?}");
     // No query (the client ends the URL with a bare `?`, which is the same thing).
     assert_eq!(r.query.as_deref().unwrap_or(""), "", "{r:?}");
     let content_type = r.header("content-type").unwrap_or_default();
@@ -296,15 +207,6 @@ fn files_of(r: &RecordedRequest) -> Vec<String> {
         .collect()
 }
 
-fn set(items: impl IntoIterator<Item = impl Into<String>>) -> BTreeSet<String> {
-    items.into_iter().map(Into::into).collect()
-}
-
-fn assert_clean(cf: &FakeCloudflare) {
-    let v = cf.violations();
-    assert!(v.is_empty(), "the fake saw rule breaks: {v:#?}");
-}
-
 /// Both spellings of every base URL for a plain file.
 fn both(path: &str) -> [String; 2] {
     [format!("{APEX}{path}"), format!("{WWW}{path}")]
@@ -315,7 +217,7 @@ fn small_site(extra: &[&str]) -> Site {
     let mut lines = vec![zone_id(), FAST.to_string(), "threshold = 1000".to_string()];
     lines.extend(extra.iter().map(|s| s.to_string()));
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let site = Site::new(&config(&[APEX, WWW], &lines));
+    let site = Site::with_config(&config(&[APEX, WWW], &lines));
     site.page("index.html", "<h1>Home</h1>");
     site.page("a.css", "a { }");
     site.page("c.css", "c { }");
@@ -338,7 +240,7 @@ fn ninety_five(extra: &[&str]) -> (Site, BTreeSet<String>) {
     let mut lines = vec![zone_id(), FAST.to_string(), "threshold = 1000".to_string()];
     lines.extend(extra.iter().map(|s| s.to_string()));
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let site = Site::new(&config(&[APEX], &lines));
+    let site = Site::with_config(&config(&[APEX], &lines));
     for i in 0..40 {
         site.page(&format!("css/p{i:02}.css"), format!("p{i} {{ }}"));
     }
@@ -509,7 +411,7 @@ fn crossing_the_threshold_purges_the_sites_hosts() {
 #[test]
 fn a_site_below_a_path_is_purged_by_prefix() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&config(
+    let site = Site::with_config(&config(
         &["https://example.com/docs/"],
         &[&zone_id(), FAST, "threshold = 1"],
     ));
@@ -686,7 +588,7 @@ fn a_dropped_connection_is_retried() {
 
 /// 8 files under two base URLs with `batch_size = 2`: 16 URLs in 8 batches.
 fn eight_batches() -> (Site, BTreeSet<String>) {
-    let site = Site::new(&config(
+    let site = Site::with_config(&config(
         &[APEX, WWW],
         &[&zone_id(), FAST, "threshold = 1000", "batch_size = 2"],
     ));
@@ -874,7 +776,7 @@ fn only_files_whose_every_url_was_purged_advance_after_a_partial_failure() {
         Behaviour::status(500),
         Behaviour::status(500),
     ]);
-    let site = Site::new(&config(
+    let site = Site::with_config(&config(
         &[APEX, WWW],
         &[
             &zone_id(),
@@ -1150,7 +1052,7 @@ fn assert_zone_lookup(r: &RecordedRequest, name: &str) {
 
 /// [`small_site`] without a zone setting, baselined and changed.
 fn zoneless_site(bases: &[&str]) -> (Site, BTreeSet<String>) {
-    let site = Site::new(&config(bases, &[FAST, "threshold = 1000"]));
+    let site = Site::with_config(&config(bases, &[FAST, "threshold = 1000"]));
     site.page("a.css", "a { }");
     site.baseline();
     site.page("a.css", "a { color: red }");
@@ -1297,7 +1199,7 @@ fn legacy_email_and_key_are_sent_as_x_auth_headers() {
 #[test]
 fn cache_key_headers_purge_each_url_once_per_header_set() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&config(
+    let site = Site::with_config(&config(
         &[APEX, WWW],
         &[
             &zone_id(),
@@ -1377,7 +1279,7 @@ fn assert_verify_call(r: &RecordedRequest, token: &str) {
 #[test]
 fn verify_with_a_good_token_prints_its_status_and_the_zone() {
     let cf = FakeCloudflare::start();
-    let site = Site::new("");
+    let site = Site::with_config("");
     let out = site.exec(
         &cf,
         Creds::Token(TOKEN),
@@ -1424,7 +1326,7 @@ fn verify_with_a_good_token_prints_its_status_and_the_zone() {
 #[test]
 fn verify_with_a_bad_token_fails_with_a_hint() {
     let cf = FakeCloudflare::start();
-    let site = Site::new("");
+    let site = Site::with_config("");
     let out = site.exec(
         &cf,
         Creds::Token(BAD_TOKEN),
@@ -1450,7 +1352,7 @@ fn verify_with_a_bad_token_fails_with_a_hint() {
 fn verify_with_a_disabled_token_says_it_is_not_active() {
     let cf = FakeCloudflare::start();
     cf.set_token_status(TokenStatus::Disabled);
-    let site = Site::new("");
+    let site = Site::with_config("");
     let out = site.exec(&cf, Creds::Token(TOKEN), &["verify", "--base-url", APEX]);
     assert_ne!(out.code, 0, "{out:?}");
     assert_eq!(out.code, 2, "{out:?}");

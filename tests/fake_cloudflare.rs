@@ -13,6 +13,7 @@ use support::cloudflare::{
     API_KEY, Behaviour, Config, EMAIL, FakeCloudflare, TOKEN, TOKEN_ID, TokenStatus, ZONE_ID,
     ZONE_NAME, Zone, error_envelope, url_problem,
 };
+use support::expect::{assert_clean, purge_path};
 use support::openapi::{self, Spec};
 
 // ------------------------------------------------------------------------------------------
@@ -93,10 +94,6 @@ fn send(
     })
 }
 
-fn purge_path(zone: &str) -> String {
-    format!("/client/v4/zones/{zone}/purge_cache")
-}
-
 fn bearer() -> String {
     format!("Bearer {TOKEN}")
 }
@@ -118,14 +115,6 @@ fn purge(cf: &FakeCloudflare, body: &str) -> Option<Answer> {
 
 fn purge_json(cf: &FakeCloudflare, body: &Value) -> Answer {
     purge(cf, &body.to_string()).expect("an answer")
-}
-
-fn assert_clean(cf: &FakeCloudflare) {
-    let violations = cf.violations();
-    assert!(
-        violations.is_empty(),
-        "unexpected violations: {violations:#?}"
-    );
 }
 
 // ------------------------------------------------------------------------------------------

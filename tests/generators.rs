@@ -4,7 +4,8 @@
 //! place, and purged with `sitepurge run` against the local stand-in for the Cloudflare API.
 //!
 //! The expected URLs are computed here from the two builds' bytes (every file that appeared,
-//! vanished or changed, mapped to its URLs by [`urls_of`]), never with sitepurge's own code.
+//! vanished or changed, mapped to its URLs by `support::expect::urls_of`), never with
+//! sitepurge's own code.
 //!
 //! The generators must be installed (Debian: `apt-get install hugo jekyll ruby-jekyll-feed
 //! ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima`): a missing
@@ -13,18 +14,17 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use assert_cmd::Command;
 use regex::bytes::Regex;
 use serde_json::{Value, json};
 use support::cloudflare::{FakeCloudflare, TOKEN, ZONE_ID};
-
-const BASE: &str = "https://example.com/";
+use support::expect::{BASE, urls, urls_of_all};
+use support::site::{Folder, Out, STATE, Snapshot, changed, remove_vars, sitepurge_in, snapshot};
 
 /// What to install when a generator is missing (Debian package names).
 const HUGO_PACKAGES: &str = "apt-get install hugo";
@@ -167,12 +167,7 @@ impl Gen {
         };
         let mut cmd = Process::new(program);
         cmd.args(args).args(extra).current_dir(src);
-        for (name, _) in std::env::vars_os() {
-            let n = name.to_string_lossy();
-            if n.starts_with("HUGO_") || n.starts_with("JEKYLL_") {
-                cmd.env_remove(&name);
-            }
-        }
+        remove_vars(&mut cmd, &["HUGO_", "JEKYLL_"]);
         // Jekyll (Ruby) reads non-ASCII file names as UTF-8 only under a UTF-8 locale; under
         // LANG=C it fails on `café crème.md` with Encoding::UndefinedConversionError.
         cmd.env("LC_ALL", "C.UTF-8");
@@ -227,23 +222,11 @@ struct Site {
     built_at: SystemTime,
 }
 
-/// What one run of the binary did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not one JSON object on stdout ({e}): {self:?}"))
+impl Folder for Site {
+    fn root(&self) -> &Path {
+        &self.root
     }
 }
-
-/// Output path -> bytes.
-type Snapshot = BTreeMap<String, Vec<u8>>;
 
 impl Site {
     /// Copies the fixture (fresh modification times) and writes `sitepurge.toml`.
@@ -264,20 +247,6 @@ impl Site {
         };
         site.put("sitepurge.toml", config);
         site
-    }
-
-    fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root().join(rel)
-    }
-
-    fn put(&self, rel: &str, body: impl AsRef<[u8]>) {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(path, body).expect("write");
     }
 
     fn build(&mut self) {
@@ -302,8 +271,12 @@ impl Site {
         }
     }
 
+    /// The output folder, which must not be empty.
     fn snapshot(&self) -> Snapshot {
-        snapshot(&self.path(self.generator.output()))
+        let dir = self.path(self.generator.output());
+        let files = snapshot(&dir);
+        assert!(!files.is_empty(), "{} is empty", dir.display());
+        files
     }
 
     /// The binary in this folder, isolated from the test's environment.
@@ -314,10 +287,7 @@ impl Site {
     fn baseline(&self) {
         let out = self.exec(None, &["baseline", "-q"]);
         assert_eq!(out.code, 0, "baseline failed: {out:?}");
-        assert!(
-            self.path(".sitepurge/state.json").is_file(),
-            "baseline wrote no state"
-        );
+        assert!(self.path(STATE).is_file(), "baseline wrote no state");
     }
 
     /// `sitepurge plan --json`.
@@ -351,14 +321,7 @@ impl Site {
 /// Runs the binary in `cwd`, isolated from the test's environment; with `api`, talking to it with
 /// the good token.
 fn sitepurge(cwd: &Path, api: Option<&FakeCloudflare>, args: &[&str]) -> Out {
-    let mut cmd = Command::cargo_bin("sitepurge").expect("sitepurge binary");
-    cmd.current_dir(cwd);
-    for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("SITEPURGE_") || n.starts_with("CLOUDFLARE_") {
-            cmd.env_remove(&name);
-        }
-    }
+    let mut cmd = sitepurge_in(cwd);
     if let Some(cf) = api {
         cmd.env("CLOUDFLARE_API_BASE_URL", cf.base_url())
             .env("CLOUDFLARE_API_TOKEN", TOKEN);
@@ -366,16 +329,7 @@ fn sitepurge(cwd: &Path, api: Option<&FakeCloudflare>, args: &[&str]) -> Out {
         // Nothing may be sent; were it, it would go nowhere.
         cmd.env("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4");
     }
-    let output = cmd
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("run sitepurge");
-    Out {
-        code: output.status.code().expect("exit code, not a signal"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Out::of(cmd.args(args))
 }
 
 /// Copies a tree file by file. `mtime`: set every copied file's modification time to it.
@@ -397,26 +351,6 @@ fn copy_tree(from: &Path, to: &Path, mtime: Option<SystemTime>) {
             }
         }
     }
-}
-
-/// Every file under `dir`: `/`-separated relative path -> bytes.
-fn snapshot(dir: &Path) -> Snapshot {
-    let mut files = Snapshot::new();
-    for entry in walkdir::WalkDir::new(dir) {
-        let entry = entry.expect("walk output");
-        if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(dir).expect("under dir");
-            let rel = rel.to_str().expect("UTF-8 output path").to_string();
-            files.insert(rel, fs::read(entry.path()).expect("read output"));
-        }
-    }
-    assert!(!files.is_empty(), "{} is empty", dir.display());
-    files
-}
-
-/// Paths that appeared, vanished or whose bytes differ.
-fn changed(before: &Snapshot, after: &Snapshot) -> BTreeSet<String> {
-    changed_by(before, after, |_, bytes| bytes.to_vec())
 }
 
 /// Paths that appeared, vanished or differ once every match of `patterns` is removed from text
@@ -454,39 +388,6 @@ fn changed_by(
         .collect()
 }
 
-/// Percent-encodes a path as a browser sends it, for the characters the fixtures use: ASCII
-/// letters, digits, `-._~/` kept; everything else (space, UTF-8 bytes) as `%XX`, upper-case hex.
-fn encode(path: &str) -> String {
-    let mut out = String::new();
-    for &b in path.as_bytes() {
-        assert!(
-            b.is_ascii_alphanumeric() || b" -._~/".contains(&b) || !b.is_ascii(),
-            "{path:?}: this test's encoder only knows letters, digits, -._~/, space and non-ASCII"
-        );
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The URLs of an output path: `a/index.html` is `a/` and `a/index.html`; anything else itself.
-fn urls_of(path: &str) -> Vec<String> {
-    let encoded = encode(path);
-    match encoded.strip_suffix("index.html") {
-        Some(dir) if dir.is_empty() || dir.ends_with('/') => {
-            vec![format!("{BASE}{dir}"), format!("{BASE}{encoded}")]
-        }
-        _ => vec![format!("{BASE}{encoded}")],
-    }
-}
-
-fn urls_of_all<'a>(paths: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
-    paths.into_iter().flat_map(|p| urls_of(p)).collect()
-}
-
 /// Checks what the fake received against `expected`: the union of the purge requests' `files`
 /// is exactly it, no URL is sent twice, nothing is purged when it is empty, no rule was broken;
 /// and the report lists the same URLs.
@@ -518,14 +419,7 @@ fn assert_purged(cf: &FakeCloudflare, report: &Value, expected: &BTreeSet<String
     assert_eq!(sent.len(), union.len(), "a URL was sent twice: {sent:#?}");
     assert_eq!(&cf.purged_files(), expected);
 
-    let mut reported: Vec<String> = report["urls"]
-        .as_array()
-        .expect("urls")
-        .iter()
-        .map(|u| u["url"].as_str().expect("url").to_string())
-        .collect();
-    reported.sort();
-    assert_eq!(reported, expected.iter().cloned().collect::<Vec<_>>());
+    assert_eq!(urls(report), expected.iter().cloned().collect::<Vec<_>>());
     if expected.is_empty() {
         assert!(requests.is_empty(), "purged with nothing changed");
         assert_eq!(report["decision"], "nothing", "{report:#}");

@@ -66,7 +66,7 @@ fn systemd_config_reads_the_credential_and_keeps_state_where_the_unit_allows() {
     let state = table["state"].as_str().expect("state");
     assert!(state.starts_with("/var/lib/sitepurge/"), "{state}");
     // sitepurge itself accepts the file: it gets as far as looking for the docroot.
-    let out = Command::new(assert_cmd::cargo::cargo_bin("sitepurge"))
+    let out = Command::new(sitepurge_bin())
         .args(["plan", "--config"])
         .arg(repo("hooks/systemd/sitepurge.toml"))
         .env_remove("SITEPURGE_DIR")
@@ -86,9 +86,8 @@ fn systemd_unit_passes_systemd_analyze_verify() {
         panic!("systemd-analyze is missing: apt-get install systemd");
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let bin = assert_cmd::cargo::cargo_bin("sitepurge");
     let unit = read("hooks/systemd/sitepurge-watch.service")
-        .replace("/usr/local/bin/sitepurge", &bin.display().to_string());
+        .replace("/usr/local/bin/sitepurge", sitepurge_bin());
     let path = dir.path().join("sitepurge-watch.service");
     std::fs::write(&path, unit).expect("write unit");
     let out = Command::new(analyze)
@@ -140,14 +139,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use support::cloudflare::{FakeCloudflare, TOKEN, ZONE_ID};
+use support::expect::{BASE, assert_clean, urls_of_all};
+use support::site::{changed, remove_vars, sitepurge_bin, snapshot, write_files};
 use yaml_rust2::{Yaml, YamlLoader};
-
-/// The site's only base URL in these tests (its zone is the stand-in's `example.com`).
-const SITE: &str = "https://example.com/";
-
-fn sitepurge_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sitepurge")
-}
 
 /// `cmd` from the PATH, or a failure that names the Debian package: these tests never skip.
 fn need(cmd: &str, package: &str) -> PathBuf {
@@ -159,15 +153,10 @@ fn need(cmd: &str, package: &str) -> PathBuf {
 fn command(program: impl AsRef<OsStr>, cwd: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(cwd).stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if ["SITEPURGE_", "CLOUDFLARE_", "GIT_", "JEKYLL_", "HUGO_"]
-            .iter()
-            .any(|p| name.starts_with(p))
-        {
-            cmd.env_remove(&key);
-        }
-    }
+    remove_vars(
+        &mut cmd,
+        &["SITEPURGE_", "CLOUDFLARE_", "GIT_", "JEKYLL_", "HUGO_"],
+    );
     cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1");
     cmd
@@ -212,71 +201,10 @@ fn run_ok(mut cmd: impl BorrowMut<Command>) -> Ran {
     ran
 }
 
-fn write_files(root: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    }
-}
-
 fn install_executable(from: &str, to: &Path) {
     std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
     std::fs::copy(repo(from), to).unwrap_or_else(|e| panic!("{from}: {e}"));
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
-/// Every file below `dir`: relative path (with `/`) -> bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir) {
-        let entry = entry.expect("walk");
-        if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(dir).expect("below dir");
-            let rel = rel.to_str().expect("UTF-8 path").to_string();
-            files.insert(rel, std::fs::read(entry.path()).expect("read"));
-        }
-    }
-    files
-}
-
-/// Paths added, removed or changed (by bytes) from `before` to `after`.
-fn changed_paths(
-    before: &BTreeMap<String, Vec<u8>>,
-    after: &BTreeMap<String, Vec<u8>>,
-) -> BTreeSet<String> {
-    before
-        .keys()
-        .chain(after.keys())
-        .filter(|p| before.get(*p) != after.get(*p))
-        .cloned()
-        .collect()
-}
-
-/// The URLs of an output file under [`SITE`], as the README's table says: `a/index.html` is
-/// both `/a/` and `/a/index.html`. The test sites only have names that need no encoding.
-fn urls_of(path: &str) -> Vec<String> {
-    assert!(
-        path.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)),
-        "{path}"
-    );
-    let mut urls = vec![format!("{SITE}{path}")];
-    if path == "index.html" || path.ends_with("/index.html") {
-        urls.push(format!(
-            "{SITE}{}",
-            &path[..path.len() - "index.html".len()]
-        ));
-    }
-    urls
-}
-
-fn urls_of_all(paths: &BTreeSet<String>) -> BTreeSet<String> {
-    paths.iter().flat_map(|p| urls_of(p)).collect()
-}
-
-fn assert_clean(cf: &FakeCloudflare) {
-    assert!(cf.violations().is_empty(), "{:#?}", cf.violations());
 }
 
 // ------------------------------------------------------------------------------------------
@@ -311,7 +239,7 @@ fn post_build(dir: &Path, cf: &FakeCloudflare, token: bool) -> Command {
     cmd
 }
 
-const RUN_ARGS: [&str; 6] = ["--", "www", "--base-url", SITE, "--zone", ZONE_ID];
+const RUN_ARGS: [&str; 6] = ["--", "www", "--base-url", BASE, "--zone", ZONE_ID];
 
 #[test]
 fn post_build_stops_with_the_failing_steps_code_and_never_runs_sitepurge() {
@@ -411,7 +339,7 @@ fn post_build_passes_sitepurges_exit_code_on() {
     run_ok(post_build(dir, &cf, true).args(steps).args(RUN_ARGS));
     assert_eq!(
         cf.purged_files(),
-        BTreeSet::from([format!("{SITE}about.html")])
+        BTreeSet::from([format!("{BASE}about.html")])
     );
 
     // A purge the API refuses: sitepurge's exit 1 (no retries, set in ./sitepurge.toml).
@@ -555,7 +483,7 @@ fn git_post_receive_builds_publishes_and_purges_what_the_push_changed() {
     std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token");
     remote.config("sitepurge.docroot", &remote.docroot().display().to_string());
     remote.config("sitepurge.state", &state.display().to_string());
-    remote.config("sitepurge.baseUrl", SITE);
+    remote.config("sitepurge.baseUrl", BASE);
     remote.config("sitepurge.tokenFile", &token_file.display().to_string());
     remote.config("sitepurge.args", &format!("--zone {ZONE_ID}"));
     remote.config("sitepurge.bin", sitepurge_bin());
@@ -612,7 +540,7 @@ fn git_post_receive_builds_publishes_and_purges_what_the_push_changed() {
     remote.commit("edit the first post");
     let log = remote.push("main", &env).all();
     let after = snapshot(&remote.docroot());
-    let changed = changed_paths(&site, &after);
+    let changed = changed(&site, &after);
     assert!(changed.contains("posts/first/index.html"), "{changed:?}");
     assert!(changed.len() < site.len() / 2, "{changed:?}");
     assert!(String::from_utf8_lossy(&after["posts/first/index.html"]).contains("edited"));
@@ -656,7 +584,7 @@ fn git_post_receive_from_the_environment_copies_without_rsync_and_stops_on_a_fai
         ("SITEPURGE_HOOK_PUBLISH", "copy"),
         ("SITEPURGE_HOOK_GENERATOR", "hugo"),
         ("SITEPURGE_BIN", sitepurge_bin()),
-        ("SITEPURGE_BASE_URL", SITE),
+        ("SITEPURGE_BASE_URL", BASE),
         ("CLOUDFLARE_API_BASE_URL", api.as_str()),
         ("CLOUDFLARE_API_TOKEN", TOKEN),
     ];
@@ -706,7 +634,7 @@ fn git_post_receive_from_the_environment_copies_without_rsync_and_stops_on_a_fai
     let after = snapshot(&remote.docroot());
     assert!(!after.contains_key("posts/second/index.html"), "{log}");
     assert!(String::from_utf8_lossy(&after["about/index.html"]).contains("Who we were."));
-    let changed = changed_paths(&site, &after);
+    let changed = changed(&site, &after);
     assert!(changed.contains("posts/second/index.html"), "{changed:?}");
     assert!(changed.contains("about/index.html"), "{changed:?}");
     assert_eq!(cf.purged_files(), urls_of_all(&changed), "{log}");
@@ -799,7 +727,7 @@ fn jekyll_plugin_purges_what_the_build_changed() {
         )],
     );
     let ran = run_ok(jekyll(dir, &cf, &["build"]));
-    let changed = changed_paths(&before, &snapshot(&dir.join("_site")));
+    let changed = changed(&before, &snapshot(&dir.join("_site")));
     assert_eq!(changed, BTreeSet::from(["about.html".to_string()]));
     assert_eq!(cf.purge_requests().len(), 1, "{}", ran.all());
     assert_eq!(cf.purged_files(), urls_of_all(&changed));

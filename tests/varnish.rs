@@ -9,6 +9,8 @@
 //! upper-case hex), never computed with sitepurge's own code.
 #![cfg(unix)]
 
+mod support;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -22,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
+use support::expect::urls;
+use support::site::{Folder, Site, sitepurge_in};
 
 /// The host name of the test site: only ever a `Host` header, never resolved.
 const HOST: &str = "example.test";
@@ -35,61 +39,19 @@ const CAFE_LOWER: &str = "/caf%c3%a9%20cr%c3%a8me/";
 // ---------------------------------------------------------------------------------------------
 // The site and the sitepurge binary
 
-/// A temp folder holding the output folder `_site` and `sitepurge.toml`, used as the cwd.
-struct Site {
-    tmp: tempfile::TempDir,
-}
-
+// What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
+// holding the output folder `_site` and `sitepurge.toml`.
 impl Site {
-    fn new() -> Site {
-        let site = Site {
-            tmp: tempfile::tempdir().expect("tempdir"),
-        };
-        fs::create_dir(site.path("_site")).expect("mkdir _site");
-        site
-    }
-
-    fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root().join(rel)
-    }
-
-    fn put(&self, rel: &str, body: impl AsRef<[u8]>) {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(path, body).expect("write");
-    }
-
-    /// Writes a file in the output folder.
-    fn page(&self, rel: &str, body: impl AsRef<[u8]>) {
-        self.put(&format!("_site/{rel}"), body);
-    }
-
-    fn remove(&self, rel: &str) {
-        fs::remove_file(self.path(&format!("_site/{rel}"))).expect("remove");
-    }
-
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("sitepurge").expect("sitepurge binary");
-        isolate(&mut cmd, self.root());
+        let mut cmd = sitepurge_in(self.root());
+        no_proxy(&mut cmd);
         cmd.args(args);
         cmd
     }
 
     /// Records the current site as the state, silently.
     fn baseline(&self) {
-        self.cmd(&["baseline", "-q"])
-            .assert()
-            .success()
-            .stdout("")
-            .stderr("");
-        assert!(
-            self.path(".sitepurge/state.json").is_file(),
-            "baseline wrote no state"
-        );
+        self.baseline_with(&mut self.cmd(&["baseline", "-q"]));
     }
 
     /// Runs `sitepurge ARGS --json`, which must exit 0, and returns its report.
@@ -110,16 +72,8 @@ impl Site {
     }
 }
 
-/// Runs in `cwd` with no setting leaking in from the test's environment.
-fn isolate(cmd: &mut Command, cwd: &Path) {
-    cmd.current_dir(cwd);
-    for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("SITEPURGE_") || n.starts_with("CLOUDFLARE_") {
-            cmd.env_remove(&name);
-        }
-    }
-    // The purges go to the loopback endpoint directly, never through a proxy.
+/// The purges go to the loopback endpoint directly, never through a proxy.
+fn no_proxy(cmd: &mut Command) {
     for name in [
         "http_proxy",
         "HTTP_PROXY",
@@ -131,18 +85,6 @@ fn isolate(cmd: &mut Command, cwd: &Path) {
         cmd.env_remove(name);
     }
     cmd.env("NO_PROXY", "*");
-}
-
-/// The `urls[].url` of a report, sorted.
-fn urls(report: &Value) -> Vec<String> {
-    let mut urls: Vec<String> = report["urls"]
-        .as_array()
-        .expect("urls array")
-        .iter()
-        .map(|u| u["url"].as_str().expect("url").to_string())
-        .collect();
-    urls.sort();
-    urls
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,16 +19,16 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use support::cloudflare::{FakeCloudflare, RecordedRequest, TOKEN, ZONE_ID};
+use support::expect::{assert_clean, set, sha};
+use support::site::{Folder, STATE, Site, isolated, sitepurge_bin, write_files};
 
-const STATE: &str = ".sitepurge/state.json";
 /// Quiet period the watcher is started with.
 const SETTLE: Duration = Duration::from_millis(300);
 /// How long any awaited thing may take before the test fails.
@@ -49,15 +49,12 @@ const WATCH: [&str; 8] = [
 // Helpers
 // ------------------------------------------------------------------------------------------
 
-/// A temp folder used as the cwd, holding `sitepurge.toml` and (usually) the output folder.
-struct Site {
-    tmp: tempfile::TempDir,
-}
-
+// What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
+// holding `sitepurge.toml` and (usually) the output folder.
 impl Site {
     /// A site with `_site` holding these pages, and a config for the fake (`extra` lines added).
-    fn new(pages: &[(&str, &str)], extra: &[&str]) -> Site {
-        let site = Site::bare(extra);
+    fn with_pages(pages: &[(&str, &str)], extra: &[&str]) -> Site {
+        let site = Site::without_output(extra);
         fs::create_dir(site.path("_site")).expect("mkdir _site");
         for (rel, body) in pages {
             site.page(rel, body);
@@ -66,10 +63,8 @@ impl Site {
     }
 
     /// A site with a config but no output folder.
-    fn bare(extra: &[&str]) -> Site {
-        let site = Site {
-            tmp: tempfile::tempdir().expect("tempdir"),
-        };
+    fn without_output(extra: &[&str]) -> Site {
+        let site = Site::bare();
         let mut config = format!(
             "base_urls = [\"https://example.com/\"]\nzone = \"{ZONE_ID}\"\nretry_delay = \"10ms\"\n"
         );
@@ -81,45 +76,9 @@ impl Site {
         site
     }
 
-    fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root().join(rel)
-    }
-
-    fn put(&self, rel: &str, body: impl AsRef<[u8]>) {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(path, body).expect("write");
-    }
-
-    /// Writes a file in the output folder.
-    fn page(&self, rel: &str, body: impl AsRef<[u8]>) {
-        self.put(&format!("_site/{rel}"), body);
-    }
-
-    fn state(&self) -> Value {
-        let bytes = fs::read(self.path(STATE)).expect("state file");
-        serde_json::from_slice(&bytes).expect("state is JSON")
-    }
-
-    /// `files` of the state: path -> hash.
-    fn state_files(&self) -> BTreeMap<String, String> {
-        serde_json::from_value(self.state()["files"].clone()).expect("files map")
-    }
-
     /// The binary in this folder, isolated from the test's environment, talking to `cf`.
     fn cmd(&self, cf: &FakeCloudflare, args: &[&str]) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("sitepurge"));
-        cmd.current_dir(self.root());
-        for (name, _) in std::env::vars_os() {
-            let n = name.to_string_lossy();
-            if n.starts_with("SITEPURGE_") || n.starts_with("CLOUDFLARE_") {
-                cmd.env_remove(&name);
-            }
-        }
+        let mut cmd = isolated(sitepurge_bin(), self.root());
         cmd.env("CLOUDFLARE_API_BASE_URL", cf.base_url())
             .env("CLOUDFLARE_API_TOKEN", TOKEN)
             .args(args);
@@ -377,23 +336,6 @@ fn files_of(r: &RecordedRequest) -> BTreeSet<String> {
         .collect()
 }
 
-fn set(urls: &[&str]) -> BTreeSet<String> {
-    urls.iter().map(|u| u.to_string()).collect()
-}
-
-/// SHA-256 hex of some bytes: what the state records for a file.
-fn sha(content: impl AsRef<[u8]>) -> String {
-    Sha256::digest(content.as_ref())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Asserts the fake saw no rule break.
-fn assert_clean(cf: &FakeCloudflare) {
-    assert!(cf.violations().is_empty(), "{:#?}", cf.violations());
-}
-
 /// A small blog: 5 files.
 const BLOG: [(&str, &str); 5] = [
     ("index.html", "<h1>Home</h1>"),
@@ -402,15 +344,6 @@ const BLOG: [(&str, &str); 5] = [
     ("css/site.css", "body { margin: 0 }"),
     ("robots.txt", "User-agent: *\n"),
 ];
-
-/// Writes `pages` into `dir` (created), as a generator does.
-fn build(dir: &Path, pages: &[(&str, &str)]) {
-    for (rel, body) in pages {
-        let path = dir.join(rel);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(path, body).expect("write");
-    }
-}
 
 /// The blog with `changes` applied (`None` removes the page).
 fn blog_with<'a>(changes: &[(&'a str, Option<&'a str>)]) -> Vec<(&'a str, &'a str)> {
@@ -431,7 +364,7 @@ fn blog_with<'a>(changes: &[(&'a str, Option<&'a str>)]) -> Vec<(&'a str, &'a st
 #[test]
 fn two_edits_make_one_purge_of_exactly_their_urls_after_the_settle() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -456,7 +389,7 @@ fn two_edits_make_one_purge_of_exactly_their_urls_after_the_settle() {
         w.dump()
     );
     let requests = cf.purge_requests();
-    let expected = set(&[
+    let expected = set([
         "https://example.com/about/",
         "https://example.com/about/index.html",
         "https://example.com/css/site.css",
@@ -498,14 +431,14 @@ fn two_edits_make_one_purge_of_exactly_their_urls_after_the_settle() {
 #[test]
 fn a_deleted_and_rewritten_output_folder_purges_only_the_changed_page() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let w = site.watch(&cf, &[]);
     w.wait_ready();
 
     // How zola builds: wipe the output folder, then write every file again.
     fs::remove_dir_all(site.path("_site")).expect("rm -rf _site");
-    build(
+    write_files(
         &site.path("_site"),
         &blog_with(&[("posts/first/index.html", Some("<h1>First, fixed</h1>"))]),
     );
@@ -521,7 +454,7 @@ fn a_deleted_and_rewritten_output_folder_purges_only_the_changed_page() {
         cf.purge_requests(),
         w.dump()
     );
-    let expected = set(&[
+    let expected = set([
         "https://example.com/posts/first/",
         "https://example.com/posts/first/index.html",
     ]);
@@ -542,7 +475,7 @@ fn a_deleted_and_rewritten_output_folder_purges_only_the_changed_page() {
     );
     assert_eq!(
         files_of(&cf.purge_requests()[1]),
-        set(&["https://example.com/robots.txt"])
+        set(["https://example.com/robots.txt"])
     );
     assert_clean(&cf);
 }
@@ -550,13 +483,13 @@ fn a_deleted_and_rewritten_output_folder_purges_only_the_changed_page() {
 #[test]
 fn a_new_folder_renamed_into_place_purges_exactly_what_differs() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let w = site.watch(&cf, &[]);
     w.wait_ready();
 
     // A deploy: build beside the live folder, then swap it in.
-    build(
+    write_files(
         &site.path("site.new"),
         &blog_with(&[
             ("index.html", Some("<h1>Home, new</h1>")),
@@ -574,7 +507,7 @@ fn a_new_folder_renamed_into_place_purges_exactly_what_differs() {
     fs::remove_dir_all(site.path("_site")).expect("rm -rf _site");
     fs::rename(site.path("site.new"), site.path("_site")).expect("mv site.new _site");
 
-    let expected = set(&[
+    let expected = set([
         "https://example.com/",
         "https://example.com/index.html",
         "https://example.com/posts/second/",
@@ -610,7 +543,7 @@ fn a_new_folder_renamed_into_place_purges_exactly_what_differs() {
     );
     assert_eq!(
         files_of(&cf.purge_requests()[1]),
-        set(&["https://example.com/css/site.css"])
+        set(["https://example.com/css/site.css"])
     );
     assert_clean(&cf);
 }
@@ -618,7 +551,7 @@ fn a_new_folder_renamed_into_place_purges_exactly_what_differs() {
 #[test]
 fn a_failed_purge_is_retried_on_the_timer_without_a_new_event() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &["retries = 0"]);
+    let site = Site::with_pages(&BLOG, &["retries = 0"]);
     site.baseline(&cf);
     let mut w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -655,7 +588,7 @@ fn a_failed_purge_is_retried_on_the_timer_without_a_new_event() {
 
     cf.fail_all(None);
     let healed = Instant::now();
-    let expected = set(&[
+    let expected = set([
         "https://example.com/about/",
         "https://example.com/about/index.html",
     ]);
@@ -698,7 +631,7 @@ fn a_failed_purge_is_retried_on_the_timer_without_a_new_event() {
 #[test]
 fn sigterm_exits_0_and_leaves_a_valid_state_with_the_purged_change() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let mut w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -708,7 +641,7 @@ fn sigterm_exits_0_and_leaves_a_valid_state_with_the_purged_change() {
     assert_eq!(cycles[1]["urls_purged"], 2, "{}", w.dump());
     assert_eq!(
         cf.purged_files(),
-        set(&["https://example.com/", "https://example.com/index.html"])
+        set(["https://example.com/", "https://example.com/index.html"])
     );
 
     let status = w.terminate();
@@ -738,7 +671,7 @@ fn sigterm_exits_0_and_leaves_a_valid_state_with_the_purged_change() {
 #[test]
 fn a_run_while_watching_is_refused_with_the_watchers_pid() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let mut w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -770,7 +703,7 @@ fn a_run_while_watching_is_refused_with_the_watchers_pid() {
 #[test]
 fn a_missing_output_folder_is_waited_for_then_purged_in_full() {
     let cf = FakeCloudflare::start();
-    let site = Site::bare(&[]);
+    let site = Site::without_output(&[]);
     let w = site.watch(&cf, &["_site"]);
     assert!(
         eventually(|| w.stderr().contains("waiting for")),
@@ -783,7 +716,7 @@ fn a_missing_output_folder_is_waited_for_then_purged_in_full() {
         w.dump()
     );
 
-    build(&site.path("_site"), &BLOG);
+    write_files(&site.path("_site"), &BLOG);
     assert!(
         eventually(|| !cf.purge_requests().is_empty()),
         "no purge\n{}",
@@ -796,7 +729,7 @@ fn a_missing_output_folder_is_waited_for_then_purged_in_full() {
         cf.purge_requests()
     );
     // A first run: the cache may hold any version of any page, so the site's host is purged.
-    assert_eq!(cf.purged_hosts(), set(&["example.com"]));
+    assert_eq!(cf.purged_hosts(), set(["example.com"]));
     assert!(cf.purged_files().is_empty(), "{:?}", cf.purged_files());
     assert_eq!(cf.purged_everything(), 0);
     let c = &cycles[0];
@@ -816,7 +749,7 @@ fn a_missing_output_folder_is_waited_for_then_purged_in_full() {
 #[test]
 fn nothing_is_printed_while_idle() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -835,7 +768,7 @@ fn nothing_is_printed_while_idle() {
         w.dump()
     );
     assert_eq!(cf.purge_requests().len(), 1);
-    assert_eq!(cf.purged_files(), set(&["https://example.com/robots.txt"]));
+    assert_eq!(cf.purged_files(), set(["https://example.com/robots.txt"]));
     assert!(w.stderr().is_empty(), "{}", w.dump());
     assert_clean(&cf);
 }
@@ -844,7 +777,7 @@ fn nothing_is_printed_while_idle() {
 fn sigterm_during_a_purge_lets_the_request_in_flight_finish_and_records_it() {
     let cf = FakeCloudflare::start();
     // One URL per request, one request at a time, each taking a while.
-    let site = Site::new(&BLOG, &["batch_size = 1", "concurrency = 1"]);
+    let site = Site::with_pages(&BLOG, &["batch_size = 1", "concurrency = 1"]);
     site.baseline(&cf);
     let mut w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -866,10 +799,10 @@ fn sigterm_during_a_purge_lets_the_request_in_flight_finish_and_records_it() {
     assert_eq!(requests[0].status, Some(200), "{:?}", requests[0]);
     let first = files_of(&requests[0]);
     assert_eq!(cf.purged_files(), first);
-    let (done, pending, content) = if first == set(&["https://example.com/css/site.css"]) {
+    let (done, pending, content) = if first == set(["https://example.com/css/site.css"]) {
         ("css/site.css", "robots.txt", "body { margin: 3px }")
     } else {
-        assert_eq!(first, set(&["https://example.com/robots.txt"]));
+        assert_eq!(first, set(["https://example.com/robots.txt"]));
         (
             "robots.txt",
             "css/site.css",
@@ -888,7 +821,7 @@ fn sigterm_during_a_purge_lets_the_request_in_flight_finish_and_records_it() {
 #[test]
 fn a_second_sigterm_exits_at_once_and_a_later_run_purges_what_was_cut_off() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let mut w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -918,7 +851,7 @@ fn a_second_sigterm_exits_at_once_and_a_later_run_purges_what_was_cut_off() {
     cf.set_latency(Duration::ZERO);
     let out = site.exec(&cf, &["run", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let home = set(&["https://example.com/", "https://example.com/index.html"]);
+    let home = set(["https://example.com/", "https://example.com/index.html"]);
     assert_eq!(files_of(cf.purge_requests().last().expect("a purge")), home);
     assert_eq!(
         site.state_files()["index.html"],
@@ -930,7 +863,7 @@ fn a_second_sigterm_exits_at_once_and_a_later_run_purges_what_was_cut_off() {
 #[test]
 fn polling_sees_an_edit() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let w = site.watch(&cf, &["--poll"]);
     w.wait_ready();
@@ -947,7 +880,7 @@ fn polling_sees_an_edit() {
         "User-agent: *\nDisallow: /poll/\n",
         SystemTime::now() + Duration::from_secs(5),
     );
-    let expected = set(&["https://example.com/robots.txt"]);
+    let expected = set(["https://example.com/robots.txt"]);
     assert!(
         eventually(|| cf.purged_files() == expected),
         "{:?}\n{}",
@@ -961,7 +894,7 @@ fn polling_sees_an_edit() {
 #[test]
 fn polling_sees_a_rollback_to_an_older_release() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let w = site.watch(&cf, &["--poll"]);
     w.wait_ready();
@@ -971,7 +904,7 @@ fn polling_sees_a_rollback_to_an_older_release() {
         "User-agent: *\nDisallow: /old/\n",
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000),
     );
-    let expected = set(&["https://example.com/robots.txt"]);
+    let expected = set(["https://example.com/robots.txt"]);
     assert!(
         eventually(|| cf.purged_files() == expected),
         "the rolled-back file was never purged: {:?}\n{}",
@@ -984,7 +917,7 @@ fn polling_sees_a_rollback_to_an_older_release() {
 #[test]
 fn after_an_event_queue_overflow_a_replaced_folder_is_still_watched() {
     let cf = FakeCloudflare::start();
-    let site = Site::new(&BLOG, &[]);
+    let site = Site::with_pages(&BLOG, &[]);
     site.baseline(&cf);
     let w = site.watch(&cf, &[]);
     w.wait_ready();
@@ -1007,13 +940,13 @@ fn after_an_event_queue_overflow_a_replaced_folder_is_still_watched() {
     }
     site.page("robots.txt", BLOG[4].1);
     fs::remove_dir_all(site.path("_site")).expect("rm -rf _site");
-    build(
+    write_files(
         &site.path("_site"),
         &blog_with(&[("index.html", Some("<h1>Home, rebuilt</h1>"))]),
     );
     signal(w.pid(), "CONT");
 
-    let home = set(&["https://example.com/", "https://example.com/index.html"]);
+    let home = set(["https://example.com/", "https://example.com/index.html"]);
     assert!(
         eventually(|| cf.purged_files() == home),
         "{:?}\n{}",
@@ -1036,22 +969,22 @@ fn after_an_event_queue_overflow_a_replaced_folder_is_still_watched() {
 #[test]
 fn a_release_symlink_swapped_into_place_purges_what_differs_and_is_followed() {
     let cf = FakeCloudflare::start();
-    let site = Site::bare(&[]);
+    let site = Site::without_output(&[]);
     // Capistrano-style deploys: `_site -> releases/N`, switched with `ln -sfn` (a new link
     // renamed over the old one).
-    build(&site.path("releases/1"), &BLOG);
+    write_files(&site.path("releases/1"), &BLOG);
     std::os::unix::fs::symlink("releases/1", site.path("_site")).expect("symlink");
     site.baseline(&cf);
     let w = site.watch(&cf, &[]);
     w.wait_ready();
 
-    build(
+    write_files(
         &site.path("releases/2"),
         &blog_with(&[("robots.txt", Some("User-agent: *\nDisallow: /2/\n"))]),
     );
     std::os::unix::fs::symlink("releases/2", site.path("_site.tmp")).expect("symlink");
     fs::rename(site.path("_site.tmp"), site.path("_site")).expect("ln -sfn");
-    let robots = set(&["https://example.com/robots.txt"]);
+    let robots = set(["https://example.com/robots.txt"]);
     assert!(
         eventually(|| cf.purged_files() == robots),
         "{:?}\n{}",
@@ -1069,7 +1002,7 @@ fn a_release_symlink_swapped_into_place_purges_what_differs_and_is_followed() {
     );
     assert_eq!(
         files_of(&cf.purge_requests()[1]),
-        set(&["https://example.com/", "https://example.com/index.html"])
+        set(["https://example.com/", "https://example.com/index.html"])
     );
     assert_clean(&cf);
 }
