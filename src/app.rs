@@ -499,18 +499,14 @@ pub async fn run_once(
                 format_args!("sending {} request(s) to {}", jobs.len(), purger.target()),
             );
             let verbose = s.output.verbosity >= 0;
-            let notes = std::sync::Mutex::new(Vec::new());
+            // Retries are reported as they happen (a run backing off says so at once); the
+            // purge runs on other tasks, so these lines go straight to the process's stderr.
             let note = |line: String| {
-                if let Ok(mut n) = notes.lock() {
-                    n.push(line);
+                if verbose {
+                    let _ = writeln!(std::io::stderr().lock(), "note: {line}");
                 }
             };
             let outcome = purge::execute(&purger, jobs, &s.cloudflare.policy, stop, &note).await;
-            if verbose {
-                for line in notes.into_inner().unwrap_or_default() {
-                    let _ = writeln!(console.err, "note: {line}");
-                }
-            }
             print_failures(&outcome, &purger, console);
             let purged = outcome.purged();
             let pending: Vec<String> = outcome.pending().into_iter().collect();
@@ -681,8 +677,9 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
     Ok(Exit::Ok)
 }
 
-/// How long a stopped watcher lets an in-flight purge finish.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a stopped watcher waits for its cycle: the purge itself ends within
+/// [`purge::STOP_GRACE`] and saves the state; this only bounds a hung scan or save.
+const STOP_LIMIT: Duration = Duration::from_secs(20);
 
 /// SIGINT or SIGTERM.
 struct Signals {
@@ -811,21 +808,33 @@ pub async fn watch(
         let now = SystemTime::now();
         let cycle_ctx = Context { now, ..ctx.clone() };
         let started = Instant::now();
-        let outcome = {
+        let (outcome, stopping) = {
             let cycle = run_once(settings.clone(), &cycle_ctx, &stop, console);
             tokio::pin!(cycle);
             tokio::select! {
-                outcome = &mut cycle => outcome,
+                outcome = &mut cycle => (Some(outcome), false),
                 () = signals.next() => {
-                    // Stop: no new requests; let those in flight finish, briefly.
+                    // Stop: no new requests; those in flight may finish, briefly; the cycle
+                    // then saves the state for what was purged.
                     let _ = stop_tx.send(true);
                     tokio::select! {
-                        _ = tokio::time::timeout(STOP_GRACE, &mut cycle) => {}
+                        finished = tokio::time::timeout(STOP_LIMIT, &mut cycle) => (finished.ok(), true),
                         () = signals.next() => std::process::exit(Exit::Ok.code().into()),
                     }
-                    return Ok(Exit::Ok);
                 }
             }
+        };
+        if stopping {
+            if let Some(Ok((report, exit))) = outcome
+                && !quiet
+            {
+                let line = cycle_line(&report, exit, started.elapsed(), json, now);
+                let _ = writeln!(console.out, "{line}");
+            }
+            return Ok(Exit::Ok);
+        }
+        let Some(outcome) = outcome else {
+            return Ok(Exit::Ok);
         };
         let pending = match outcome {
             Ok((report, exit)) => {

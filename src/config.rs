@@ -331,7 +331,17 @@ fn resolve_with(
     }
     .map_err(|m| setting("threshold", m, None))?;
 
-    let ignore = build_globs(file.ignore.as_deref().unwrap_or_default())?;
+    let ignore_patterns = file.ignore.as_deref().unwrap_or_default();
+    let ignore = build_globs(ignore_patterns)?;
+    // `drafts/**` ignores the whole folder: the scan need not even read it.
+    let ignore_dirs = build_globs(
+        &ignore_patterns
+            .iter()
+            .filter_map(|p| p.strip_suffix("/**"))
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
+    )?;
     let preset_rules = generator.map_or(&[][..], |(g, _)| g.noise());
     let patterns = preset_rules
         .iter()
@@ -376,6 +386,7 @@ fn resolve_with(
         first_run: flags.first_run.or(file.first_run).unwrap_or_default(),
         scan: ScanOptions {
             ignore,
+            ignore_dirs,
             content: ContentRules {
                 patterns,
                 extensions,
@@ -559,6 +570,22 @@ pub fn http_purge(
 /// The Cloudflare credentials: `CLOUDFLARE_API_TOKEN`, else the token file, else the legacy
 /// `CLOUDFLARE_EMAIL` + `CLOUDFLARE_API_KEY` pair. Never from a flag: argv is public.
 pub fn credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<Auth> {
+    let (auth, source) = find_credentials(cf, ctx)?;
+    if !auth.is_sendable() {
+        return Err(setting(
+            source,
+            format!(
+                "the value of {source} cannot be sent in an HTTP header (a stray character or line break?)"
+            ),
+            Some(
+                "copy the token again from the dashboard: it is plain ASCII letters, digits, - and _",
+            ),
+        ));
+    }
+    Ok(auth)
+}
+
+fn find_credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<(Auth, &'static str)> {
     let nonempty = |name: &str| {
         ctx.env
             .get(name)
@@ -566,7 +593,7 @@ pub fn credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<Auth> {
             .filter(|v| !v.is_empty())
     };
     if let Some(token) = nonempty("CLOUDFLARE_API_TOKEN") {
-        return Ok(Auth::Token(Secret::new(token)));
+        return Ok((Auth::Token(Secret::new(token)), "CLOUDFLARE_API_TOKEN"));
     }
     if let Some(path) = &cf.token_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -584,13 +611,16 @@ pub fn credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<Auth> {
                 None,
             ));
         }
-        return Ok(Auth::Token(Secret::new(token)));
+        return Ok((Auth::Token(Secret::new(token)), "token_file"));
     }
     match (nonempty("CLOUDFLARE_EMAIL"), nonempty("CLOUDFLARE_API_KEY")) {
-        (Some(email), Some(key)) => Ok(Auth::Key {
-            email: email.to_string(),
-            key: Secret::new(key),
-        }),
+        (Some(email), Some(key)) => Ok((
+            Auth::Key {
+                email: email.to_string(),
+                key: Secret::new(key),
+            },
+            "CLOUDFLARE_API_KEY",
+        )),
         (None, Some(_)) => Err(setting(
             "CLOUDFLARE_EMAIL",
             "CLOUDFLARE_API_KEY is set but CLOUDFLARE_EMAIL is not".into(),
@@ -952,6 +982,21 @@ mod tests {
         assert!(matches!(err, Error::StateInsideSite { .. }));
         f.state = Some("./_site/../_site/x/state.json".into());
         assert!(resolve(&f, &ctx(cwd.path()), true).is_err());
+    }
+
+    #[test]
+    fn only_patterns_ending_in_a_double_star_skip_whole_folders() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "dir = \"x\"\nignore = [\"drafts/**\", \"drafts/?\", \"img/[!l]*\", \"**/node_modules/**\"]\n",
+        )
+        .expect("write");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        let dirs = &s.scan.ignore_dirs;
+        assert!(dirs.is_match("drafts") && dirs.is_match("a/node_modules"));
+        assert!(!dirs.is_match("img") && !dirs.is_match("drafts2"));
+        assert!(s.scan.ignore.is_match("img/x.png") && !s.scan.ignore.is_match("img/logo.png"));
     }
 
     #[test]

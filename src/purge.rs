@@ -14,6 +14,9 @@ use tokio::time::Instant;
 
 use crate::provider::{Failure, FailureKind, FileEntry, Purger, Request};
 
+/// After a stop, how long a request already sent may take to finish.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// The longest `Retry-After` we wait for, so a confused server cannot park a run for hours.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(600);
 
@@ -42,7 +45,16 @@ impl Stop {
     /// Resolves once the stop is set.
     pub async fn wait(&self) {
         let mut rx = self.0.clone();
-        let _ = rx.wait_for(|stop| *stop).await;
+        if rx.wait_for(|stop| *stop).await.is_err() {
+            // The sender is gone: no stop can come any more.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Resolves `grace` after the stop is set.
+    pub async fn wait_then(&self, grace: Duration) {
+        self.wait().await;
+        tokio::time::sleep(grace).await;
     }
 }
 
@@ -165,6 +177,9 @@ struct Gate {
     throttled: AtomicBool,
     serial: tokio::sync::Mutex<()>,
     pause_until: Mutex<Option<Instant>>,
+    /// A job failed for good in a way that will fail the others alike (service down,
+    /// credentials refused): jobs not yet sent are not sent.
+    gave_up: AtomicBool,
 }
 
 impl Gate {
@@ -201,6 +216,7 @@ pub async fn execute<P: Purger>(
         throttled: AtomicBool::new(false),
         serial: tokio::sync::Mutex::new(()),
         pause_until: Mutex::new(None),
+        gave_up: AtomicBool::new(false),
     };
     let total = jobs.len();
     let mut results: Vec<(usize, JobResult)> =
@@ -255,57 +271,74 @@ impl<P: Purger> Run<'_, P> {
             .with_max_times(policy.retries as usize)
             .build();
         let mut attempts = 0;
-        let stopped = || Failure::new(FailureKind::Transient, None, "stopped before it was sent");
+        let end = |job: Job, attempts: u32, result: Result<(), Failure>| JobResult {
+            job,
+            attempts,
+            result,
+        };
+        let not_sent = |why: &str| Failure::new(FailureKind::Transient, None, why.to_string());
         loop {
-            tokio::select! {
-                () = gate.wait_for_pause() => {}
-                () = stop.wait() => return JobResult { job, attempts, result: Err(stopped()) },
-            }
             if stop.is_set() {
-                return JobResult {
+                return end(job, attempts, Err(not_sent("stopped before it was sent")));
+            }
+            // Wait for a slot, then (after a rate limit) for our turn and the pause. A stop ends
+            // any of these waits at once.
+            let ready = async {
+                let permit = gate.permits.acquire().await.ok();
+                let serial = if gate.throttled.load(Ordering::SeqCst) {
+                    Some(gate.serial.lock().await)
+                } else {
+                    None
+                };
+                gate.wait_for_pause().await;
+                (permit, serial)
+            };
+            let (permit, serial) = tokio::select! {
+                held = ready => held,
+                () = stop.wait() => {
+                    return end(job, attempts, Err(not_sent("stopped before it was sent")));
+                }
+            };
+            if permit.is_none() {
+                return end(job, attempts, Err(not_sent("purge was cancelled")));
+            }
+            if gate.gave_up.load(Ordering::SeqCst) {
+                return end(
                     job,
                     attempts,
-                    result: Err(stopped()),
-                };
+                    Err(not_sent(
+                        "not sent: an earlier request failed after all its retries",
+                    )),
+                );
             }
-            let result = match gate.permits.acquire().await {
-                Ok(_permit) => {
-                    // After a rate limit, one request at a time (retries in backoff included).
-                    let _serial = if gate.throttled.load(Ordering::SeqCst) {
-                        Some(gate.serial.lock().await)
-                    } else {
-                        None
-                    };
-                    gate.wait_for_pause().await;
-                    attempts += 1;
-                    purger.send(&job.request).await
+            attempts += 1;
+            // A request already on its way may finish after a stop, for a few seconds at most.
+            let result = tokio::select! {
+                result = purger.send(&job.request) => result,
+                () = stop.wait_then(STOP_GRACE) => {
+                    Err(not_sent("stopped while in flight (no answer within the grace period)"))
                 }
-                Err(_) => Err(Failure::new(
-                    FailureKind::Rejected,
-                    None,
-                    "purge was cancelled",
-                )),
             };
+            drop(serial);
+            drop(permit);
             let failure = match result {
-                Ok(()) => {
-                    return JobResult {
-                        job,
-                        attempts,
-                        result: Ok(()),
-                    };
-                }
+                Ok(()) => return end(job, attempts, Ok(())),
                 Err(f) => f,
             };
             let delay = match (failure.kind, backoff.next()) {
-                (FailureKind::Transient, Some(delay)) => failure
+                (FailureKind::Transient, Some(delay)) if !stop.is_set() => failure
                     .retry_after
                     .map_or(delay, |d| d.min(LONGEST_RETRY_AFTER)),
                 _ => {
-                    return JobResult {
-                        job,
-                        attempts,
-                        result: Err(failure),
-                    };
+                    // Unreachable after every retry, or credentials refused: the others would
+                    // fare alike, so the jobs still waiting are not sent. (An HTTP error on one
+                    // request may be about that request alone: the others still go.)
+                    let unreachable =
+                        failure.kind == FailureKind::Transient && failure.status.is_none();
+                    if unreachable || failure.kind == FailureKind::Credentials {
+                        gate.gave_up.store(true, Ordering::SeqCst);
+                    }
+                    return end(job, attempts, Err(failure));
                 }
             };
             if failure.rate_limited {
@@ -526,6 +559,108 @@ mod tests {
         assert_eq!(out.purged().len(), 12);
         assert_eq!(out.pending().len(), 18);
         assert_eq!(p.sent().len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_the_service_stays_unreachable_the_rest_are_not_sent() {
+        let down = || Failure::new(FailureKind::Transient, None, "cannot connect");
+        let p = Scripted::new((0..100).map(|_| Err(down())).collect());
+        let mut policy = quick();
+        policy.concurrency = 1;
+        let out = execute(
+            &p,
+            batches(&urls(30), &[], 3),
+            &policy,
+            &Stop::never(),
+            &|_| {},
+        )
+        .await;
+        // The first request: 1 + 3 retries; the other nine are never sent.
+        assert_eq!(p.sent().len(), 4);
+        assert_eq!(out.pending().len(), 30);
+        assert!(
+            out.failures()
+                .skip(1)
+                .all(|(_, f)| f.detail.contains("not sent"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http_error_on_one_request_does_not_stop_the_others() {
+        let p = Scripted::new((0..4).map(|_| Err(transient(500))).collect());
+        let mut policy = quick();
+        policy.concurrency = 1;
+        let out = execute(
+            &p,
+            batches(&urls(9), &[], 3),
+            &policy,
+            &Stop::never(),
+            &|_| {},
+        )
+        .await;
+        assert_eq!(p.sent().len(), 6);
+        assert_eq!(out.purged().len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_a_long_rate_limit_pause_at_once() {
+        let mut limited = transient(429);
+        limited.retry_after = Some(Duration::from_secs(600));
+        limited.rate_limited = true;
+        let p = Scripted::new(vec![Ok(()), Err(limited)]);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stop = Stop::new(rx);
+        let mut policy = quick();
+        policy.concurrency = 1;
+        let start = Instant::now();
+        let run = execute(&p, batches(&urls(9), &[], 3), &policy, &stop, &|_| {});
+        let stopper = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let _ = tx.send(true);
+        };
+        let (out, ()) = tokio::join!(run, stopper);
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(out.purged().len(), 3, "the first request's URLs");
+        assert_eq!(out.pending().len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_at_a_stop_is_abandoned_after_the_grace() {
+        struct Hang;
+        impl Purger for Hang {
+            fn name(&self) -> &'static str {
+                "hang"
+            }
+            fn target(&self) -> String {
+                "x".into()
+            }
+            fn batch_size(&self) -> usize {
+                3
+            }
+            fn everything(&self) -> Vec<Request> {
+                Vec::new()
+            }
+            async fn send(&self, _: &Request) -> Result<(), Failure> {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stop = Stop::new(rx);
+        let start = Instant::now();
+        let policy = quick();
+        let run = execute(&Hang, batches(&urls(3), &[], 3), &policy, &stop, &|_| {});
+        let stopper = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = tx.send(true);
+        };
+        let (out, ()) = tokio::join!(run, stopper);
+        assert_eq!(start.elapsed(), Duration::from_secs(1) + STOP_GRACE);
+        assert_eq!(out.pending().len(), 3);
     }
 
     #[tokio::test(start_paused = true)]

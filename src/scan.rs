@@ -71,6 +71,8 @@ impl ContentRules {
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
     pub ignore: GlobSet,
+    /// Folders whose whole content is ignored (from `ignore` patterns ending in `/**`).
+    pub ignore_dirs: GlobSet,
     pub content: ContentRules,
 }
 
@@ -239,9 +241,7 @@ impl Walker<'_> {
             };
             let rel = format!("{prefix}{}", below.replace(std::path::MAIN_SEPARATOR, "/"));
             if kind.is_dir() {
-                // Skip a folder whose every possible child is ignored (`drafts/**`): probe with
-                // a child name no real file has.
-                if self.opts.ignore.is_match(format!("{rel}/\u{1}")) {
+                if self.opts.ignore_dirs.is_match(&rel) {
                     entries.skip_current_dir();
                 }
                 continue;
@@ -556,10 +556,14 @@ mod tests {
         )
         .expect("write");
         symlink("loop", dir.path().join("drafts/loop")).expect("link");
-        let mut b = globset::GlobSetBuilder::new();
-        b.add(globset::Glob::new("drafts/**").expect("glob"));
+        let glob = |p: &str| {
+            let mut b = globset::GlobSetBuilder::new();
+            b.add(globset::Glob::new(p).expect("glob"));
+            b.build().expect("set")
+        };
         let opts = ScanOptions {
-            ignore: b.build().expect("set"),
+            ignore: glob("drafts/**"),
+            ignore_dirs: glob("drafts"),
             ..Default::default()
         };
         let snap = scan(dir.path(), &opts).expect("scan");

@@ -41,6 +41,28 @@ impl Auth {
         headers
     }
 
+    /// `text` with every occurrence of the secret replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        let secret = match self {
+            Auth::Token(t) => t.expose(),
+            Auth::Key { key, .. } => key.expose(),
+        };
+        if secret.is_empty() {
+            return text.to_string();
+        }
+        text.replace(secret, "<redacted>")
+    }
+
+    /// Whether the secret can travel in an HTTP header at all.
+    pub fn is_sendable(&self) -> bool {
+        // Tokens, keys and e-mail addresses are printable ASCII without spaces.
+        let printable = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic());
+        match self {
+            Auth::Token(t) => printable(t.expose()),
+            Auth::Key { email, key } => printable(email) && printable(key.expose()),
+        }
+    }
+
     /// How the credentials are described to the user (never the secret).
     pub fn describe(&self) -> String {
         match self {
@@ -136,6 +158,9 @@ impl Api {
             .user_agent(concat!("sitepurge/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
+            // Never follow a redirect: the credentials would go where it points, and a
+            // redirected POST comes back as a GET whose success would be taken for a purge.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
         Ok(Api {
@@ -152,8 +177,11 @@ impl Api {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
-        let url = url::Url::parse_with_params(&format!("{}{path}", self.base), query)
+        let mut url = url::Url::parse(&format!("{}{path}", self.base))
             .map_err(|e| Failure::new(FailureKind::Rejected, None, format!("bad API URL: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let mut req = self.http.request(method, url).headers(self.auth.headers());
         if let Some(body) = body {
             req = req.json(body);
@@ -166,7 +194,11 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let text = resp.text().await.map_err(transport_failure)?;
-        classify(status, retry_after, &text)
+        classify(status, retry_after, &text).map_err(|mut f| {
+            // An answer may echo the request (a misbehaving proxy): never show the secret.
+            f.detail = self.auth.scrub(&f.detail);
+            f
+        })
     }
 
     /// `POST /zones/{id}/purge_cache`.
@@ -287,11 +319,15 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &str) -> Resul
     let errors = envelope.map(|e| e.errors).unwrap_or_default();
     let kind = match status {
         429 | 408 | 500..=599 => FailureKind::Transient,
+        300..=399 => FailureKind::Rejected,
         401 | 403 => FailureKind::Credentials,
         _ if errors.iter().any(|e| is_credentials_code(e.code)) => FailureKind::Credentials,
         _ => FailureKind::Rejected,
     };
-    let detail = if (200..300).contains(&status) {
+    let detail = if (300..400).contains(&status) {
+        "the API answered with a redirect, which is not followed: is CLOUDFLARE_API_BASE_URL right?"
+            .to_string()
+    } else if (200..300).contains(&status) {
         if success == Some(false) {
             "the API answered success: false".to_string()
         } else {
@@ -429,6 +465,25 @@ mod tests {
         let f = classify(400, None, body).expect_err("x");
         assert_eq!(f.kind, FailureKind::Rejected);
         assert!(f.hint.as_deref().unwrap_or_default().contains("bug"));
+    }
+
+    #[test]
+    fn a_redirect_is_a_failure_not_followed() {
+        let f = classify(302, None, "").expect_err("redirect");
+        assert_eq!(f.kind, FailureKind::Rejected);
+        assert!(f.detail.contains("redirect"));
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_and_unsendable_ones_detected() {
+        let auth = Auth::Token(Secret::new("tok-123"));
+        assert_eq!(
+            auth.scrub("echo: Bearer tok-123"),
+            "echo: Bearer <redacted>"
+        );
+        assert!(auth.is_sendable());
+        assert!(!Auth::Token(Secret::new("tok\u{e9}n")).is_sendable());
+        assert!(!Auth::Token(Secret::new("a\nb")).is_sendable());
     }
 
     #[test]

@@ -50,7 +50,9 @@ pub struct FileEntry {
 /// An error object from the provider's API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ApiError {
+    #[serde(default)]
     pub code: i64,
+    #[serde(default)]
     pub message: String,
 }
 
