@@ -16,7 +16,7 @@ use crate::manifest::{self, Manifest};
 use crate::plan::Decision;
 use crate::plan::{self, Plan};
 use crate::provider::AnyPurger;
-use crate::provider::cloudflare::{self, Api, Cloudflare, ZoneRef};
+use crate::provider::cloudflare::{self, Cloudflare, ZoneRef};
 use crate::provider::{FailureKind, Purger, Request};
 use crate::purge::{self, Job, Outcome, Stop};
 use crate::report::PurgeReport;
@@ -307,13 +307,15 @@ pub async fn connect_cloudflare(
         console,
         format_args!("credentials: {}", auth.describe()),
     );
-    debug(settings, console, format_args!("API: {}", cf.api_base));
-    let api = Api::new(&cf.api_base, auth, cf.timeout).map_err(|m| Error::Setting {
-        setting: "CLOUDFLARE_API_BASE_URL",
-        message: m,
-        hint: None,
-    })?;
-    let zone_id = match zone_name(settings)? {
+    debug(
+        settings,
+        console,
+        format_args!("API: {}", crate::urls::redact(&cf.api_base)),
+    );
+    let api = cf.api(auth)?;
+    let zone = zone_name(settings)?;
+    check_one_zone(settings, &zone)?;
+    let zone_id = match zone {
         ZoneRef::Id(id) => id,
         ZoneRef::Name(name) => {
             let zone = api.find_zone(&name).await.map_err(|failure| Error::Api {
@@ -344,6 +346,39 @@ pub async fn connect_cloudflare(
         batch_size: cf.batch_size,
         everything,
     })
+}
+
+/// One run purges one zone: every base URL's host must belong to it (by name, when the zone is
+/// known by name; else by registrable domain, which a zone never spans).
+fn check_one_zone(settings: &Settings, zone: &ZoneRef) -> Result<()> {
+    let bases = &settings.rules.base_urls;
+    for b in bases {
+        let outside = match zone {
+            ZoneRef::Name(name) => b.host() != name && !b.host().ends_with(&format!(".{name}")),
+            ZoneRef::Id(_) => {
+                let first = bases
+                    .first()
+                    .and_then(|f| cloudflare::registrable_domain(f.host()));
+                let this = cloudflare::registrable_domain(b.host());
+                first.is_some() && this.is_some() && first != this
+            }
+        };
+        if outside {
+            let zone = match zone {
+                ZoneRef::Name(n) => n.clone(),
+                ZoneRef::Id(id) => format!("{id} (the zone of {})", bases[0].host()),
+            };
+            return Err(Error::Setting {
+                setting: "base_urls",
+                message: format!("the base URL {} is not in the Cloudflare zone {zone}", b.as_str()),
+                hint: Some(
+                    "one run purges one zone: run sitepurge once per zone, each with its own base URLs and --state"
+                        .into(),
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The zone as set, or the registrable domain of the first base URL.
@@ -589,7 +624,16 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
     if settings.provider == ProviderName::HttpPurge {
         // Nothing to ask a cache before purging; check that the settings resolve.
         let purger = config::http_purge(&settings, ctx)?;
-        if settings.output.verbosity >= 0 {
+        if settings.output.json {
+            let found = serde_json::json!({
+                "provider": "http-purge",
+                "method": purger.method.as_str(),
+                "target": purger.target(),
+                "headers": purger.headers.len(),
+                "everything": purger.everything.as_ref().map(|e| e.method.as_str().to_string()),
+            });
+            let _ = writeln!(console.out, "{found}");
+        } else if settings.output.verbosity >= 0 {
             let _ =
                 writeln!(
                     console.out,
@@ -609,11 +653,7 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
     let auth = config::credentials(cf, ctx)?;
     let described = auth.describe();
     let is_token = matches!(auth, cloudflare::Auth::Token(_));
-    let api = Api::new(&cf.api_base, auth, cf.timeout).map_err(|m| Error::Setting {
-        setting: "CLOUDFLARE_API_BASE_URL",
-        message: m,
-        hint: None,
-    })?;
+    let api = cf.api(auth)?;
     let mut found = serde_json::Map::new();
     let mut lines = vec![format!("credentials: {described}")];
     found.insert("credentials".into(), described.into());
@@ -641,7 +681,11 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
             });
         }
     }
-    match zone_name(&settings)? {
+    let zone = zone_name(&settings)?;
+    check_one_zone(&settings, &zone)?;
+    // Whether the API has vouched for the credentials.
+    let mut checked = is_token;
+    match zone {
         ZoneRef::Id(id) => {
             lines.push(format!(
                 "zone: {id} (given as an id; a purge request checks it)"
@@ -649,6 +693,7 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
             found.insert("zone_id".into(), id.into());
         }
         ZoneRef::Name(name) => {
+            checked = true;
             let zone = api.find_zone(&name).await.map_err(|failure| Error::Api {
                 action: format!("looking up the Cloudflare zone {name}"),
                 failure,
@@ -663,16 +708,20 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
             found.insert("zone_status".into(), zone.status.into());
         }
     }
+    found.insert("credentials_checked".into(), checked.into());
     if settings.output.json {
         let _ = writeln!(console.out, "{}", serde_json::Value::Object(found));
     } else if settings.output.verbosity >= 0 {
         for line in lines {
             let _ = writeln!(console.out, "{line}");
         }
-        let _ = writeln!(
-            console.out,
+        let verdict = if checked {
             "ok: these credentials can be used by `sitepurge run`"
-        );
+        } else {
+            "not checked: a global API key with a zone id leaves nothing to ask short of a purge \
+             (give the zone by name to have it looked up, or use an API token)"
+        };
+        let _ = writeln!(console.out, "{verdict}");
     }
     Ok(Exit::Ok)
 }
@@ -779,13 +828,7 @@ pub async fn watch(
         message: format!("cannot watch {}: {e}", settings.dir.display()),
         hint: None,
     })?;
-    if let Some(why) = &folder.polling {
-        let _ = writeln!(
-            console.err,
-            "note: {why}; polling every {} instead",
-            humantime::format_duration(timing.settle.max(Duration::from_millis(500)))
-        );
-    }
+    let poll_every = humantime::format_duration(timing.settle.max(Duration::from_millis(500)));
     let mut signals = Signals::new().map_err(|e| Error::Setting {
         setting: "watch",
         message: format!("cannot listen for signals: {e}"),
@@ -805,6 +848,12 @@ pub async fn watch(
             break;
         }
         folder.refresh();
+        if let Some(why) = folder.take_note() {
+            let _ = writeln!(
+                console.err,
+                "note: {why}; polling every {poll_every} instead"
+            );
+        }
         let now = SystemTime::now();
         let cycle_ctx = Context { now, ..ctx.clone() };
         let started = Instant::now();
@@ -879,4 +928,40 @@ pub async fn watch(
         };
     }
     Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(bases: &[&str]) -> Settings {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flags = Common {
+            dir: Some("_site".into()),
+            base_urls: bases.iter().map(|b| b.to_string()).collect(),
+            ..Default::default()
+        };
+        let ctx = Context {
+            cwd: dir.path().to_path_buf(),
+            now: SystemTime::UNIX_EPOCH,
+            env: BTreeMap::new(),
+        };
+        config::resolve(&flags, &ctx, true).expect("settings")
+    }
+
+    #[test]
+    fn base_urls_must_all_be_in_the_zone() {
+        let s = settings(&["https://example.com/", "https://www.example.com/"]);
+        assert!(check_one_zone(&s, &ZoneRef::Name("example.com".into())).is_ok());
+        let s = settings(&["https://example.com/", "https://example.net/"]);
+        let err = check_one_zone(&s, &ZoneRef::Name("example.com".into())).expect_err("two zones");
+        assert!(err.to_string().contains("https://example.net/"), "{err}");
+        let id = ZoneRef::Id("0123456789abcdef0123456789abcdef".into());
+        assert!(check_one_zone(&s, &id).is_err());
+        let s = settings(&["https://a.example.co.uk/", "https://b.example.co.uk/"]);
+        assert!(check_one_zone(&s, &id).is_ok());
+        // A host that is not the zone but ends like it is still outside it.
+        let s = settings(&["https://notexample.com/"]);
+        assert!(check_one_zone(&s, &ZoneRef::Name("example.com".into())).is_err());
+    }
 }

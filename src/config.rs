@@ -168,6 +168,7 @@ pub const MAX_BATCH_SIZE: usize = 500;
 /// Cloudflare settings, resolved. Credentials are read only when a purge needs them.
 #[derive(Debug, Clone)]
 pub struct CloudflareSettings {
+    /// As given (checked by [`CloudflareSettings::api`]).
     pub api_base: String,
     pub zone: Option<ZoneRef>,
     pub token_file: Option<PathBuf>,
@@ -240,9 +241,19 @@ pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option
         }
         Err(source) => return Err(Error::ConfigRead { path, source }),
     };
-    let file: FileConfig = toml::from_str(&text).map_err(|e| Error::ConfigParse {
-        path: path.clone(),
-        message: e.to_string().trim_end().to_string(),
+    // The message and position only: toml's own rendering quotes the line, which may hold a
+    // secret (an [http_purge] header value).
+    let file: FileConfig = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(String::new(), |span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        Error::ConfigParse {
+            path: path.clone(),
+            message: format!("{at}{}", e.message().trim_end()),
+        }
     })?;
     Ok((file, Some(path)))
 }
@@ -284,7 +295,8 @@ fn resolve_with(
     let generator = match flags.generator.or(file.generator) {
         Some(Generator::None) => None,
         Some(g) => Some((g, None)),
-        None => generator::detect(cwd).map(|(g, from)| (g, Some(from))),
+        // The site's folder: where the config file is, else the current one.
+        None => generator::detect(&file_base).map(|(g, from)| (g, Some(from))),
     };
     let preset_dir = generator.and_then(|(g, _)| g.output_dir());
     let dir = match (&flags.dir, &file.dir) {
@@ -400,16 +412,29 @@ fn resolve_with(
     })
 }
 
+/// No setting waits longer than this (and times stay far from overflowing).
+const LONGEST_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 fn duration(setting: &'static str, value: Option<&str>, default: Duration) -> Result<Duration> {
     match value {
         None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            self::setting(
-                setting,
-                format!("{text:?} is not a duration ({e}); write it like 500ms, 2s or 1m"),
-                None,
-            )
-        }),
+        Some(text) => {
+            let d = humantime::parse_duration(text.trim()).map_err(|e| {
+                self::setting(
+                    setting,
+                    format!("{text:?} is not a duration ({e}); write it like 500ms, 2s or 1m"),
+                    None,
+                )
+            })?;
+            if d > LONGEST_DURATION {
+                return Err(self::setting(
+                    setting,
+                    format!("{text:?} is longer than a day"),
+                    None,
+                ));
+            }
+            Ok(d)
+        }
     }
 }
 
@@ -419,17 +444,14 @@ fn resolve_cloudflare(
     file_base: &Path,
     ctx: &Context,
 ) -> Result<CloudflareSettings> {
+    // Checked when a request is to be sent (`api()`), so that `plan` never fails on it.
     let api_base = ctx
         .env
         .get("CLOUDFLARE_API_BASE_URL")
-        .map_or(cloudflare::DEFAULT_API_BASE, String::as_str);
-    let api_base = cloudflare::check_api_base(api_base).map_err(|m| {
-        setting(
-            "CLOUDFLARE_API_BASE_URL",
-            m,
-            Some("use https, or http only to 127.0.0.1/localhost (a local proxy or test server)"),
-        )
-    })?;
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map_or(cloudflare::DEFAULT_API_BASE, |v| v)
+        .to_string();
     let zone = flags
         .zone
         .as_deref()
@@ -492,6 +514,23 @@ fn resolve_cloudflare(
     })
 }
 
+impl CloudflareSettings {
+    /// The API client for these settings: the base URL must be https (or http to loopback).
+    pub fn api(&self, auth: Auth) -> Result<cloudflare::Api> {
+        let base = cloudflare::check_api_base(&self.api_base).map_err(|m| {
+            setting(
+                "CLOUDFLARE_API_BASE_URL",
+                m,
+                Some(
+                    "use https, or http only to 127.0.0.1/localhost (a local proxy or test server)",
+                ),
+            )
+        })?;
+        cloudflare::Api::new(&base, auth, self.timeout)
+            .map_err(|m| setting("CLOUDFLARE_API_BASE_URL", m, None))
+    }
+}
+
 /// The HTTP PURGE provider, with header values read from the environment where asked.
 pub fn http_purge(
     settings: &Settings,
@@ -502,17 +541,29 @@ pub fn http_purge(
     let endpoint = match &hp.endpoint {
         None => None,
         Some(text) => {
+            let shown = crate::urls::redact(text);
             let url = reqwest::Url::parse(text.trim()).map_err(|e| {
                 setting(
                     "http_purge.endpoint",
-                    format!("{text:?} is not a URL ({e})"),
+                    format!("{shown:?} is not a URL ({e})"),
                     Some("write it like http://127.0.0.1:6081"),
                 )
             })?;
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(setting(
+                    "http_purge.endpoint",
+                    format!(
+                        "{shown:?} carries a user name or password, which would be printed with it"
+                    ),
+                    Some(
+                        "send credentials as a header instead: headers = { Authorization = { env = \"PURGE_AUTH\" } }",
+                    ),
+                ));
+            }
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                 return Err(setting(
                     "http_purge.endpoint",
-                    format!("{text:?} is not an http(s) URL with a host"),
+                    format!("{shown:?} is not an http(s) URL with a host"),
                     None,
                 ));
             }
@@ -848,13 +899,14 @@ mod tests {
             resolve_cloudflare(&Common::default(), &bad_delay, Path::new("/"), &env(&[])).is_err()
         );
         let http = env(&[("CLOUDFLARE_API_BASE_URL", "http://proxy.example/client/v4")]);
-        let err = resolve_cloudflare(
+        let c = resolve_cloudflare(
             &Common::default(),
             &FileConfig::default(),
             Path::new("/"),
             &http,
         )
-        .expect_err("http");
+        .expect("checked only when used");
+        let err = c.api(Auth::Token(Secret::new("t"))).expect_err("http");
         assert!(err.to_string().contains("CLOUDFLARE_API_BASE_URL"));
         let ok = FileConfig {
             retry_delay: Some("10ms".into()),
@@ -997,6 +1049,34 @@ mod tests {
         assert!(dirs.is_match("drafts") && dirs.is_match("a/node_modules"));
         assert!(!dirs.is_match("img") && !dirs.is_match("drafts2"));
         assert!(s.scan.ignore.is_match("img/x.png") && !s.scan.ignore.is_match("img/logo.png"));
+    }
+
+    #[test]
+    fn config_errors_give_the_position_but_never_quote_the_line() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "dir = \"x\"\n[http_purge]\nheaders = { \"Fastly-Key\" = \"SUPERSECRET123\", \"X\" = 5 }\n",
+        )
+        .expect("write");
+        let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("bad header");
+        let text = err.to_string();
+        assert!(!text.contains("SUPERSECRET123"), "{text}");
+        assert!(
+            text.contains("sitepurge.toml") && text.contains("line 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn durations_longer_than_a_day_are_refused() {
+        let long = FileConfig {
+            retry_delay: Some("500000000000y".into()),
+            ..Default::default()
+        };
+        let err = resolve_cloudflare(&Common::default(), &long, Path::new("/"), &env(&[]))
+            .expect_err("long");
+        assert!(err.to_string().contains("retry_delay"));
     }
 
     #[test]

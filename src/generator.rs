@@ -1,6 +1,7 @@
 //! Generator presets: the output folder each static site generator writes, and the build noise it
 //! is known to put into unchanged pages (timestamps, version tags), blanked before hashing so a
-//! rebuild with no change purges nothing. Detected from the current folder's config files.
+//! rebuild with no change purges nothing. Detected from the site's config files (in the folder of
+//! sitepurge.toml, else the current one).
 
 use std::path::Path;
 
@@ -170,11 +171,6 @@ pub fn detect(dir: &Path) -> Option<(Generator, &'static str)> {
         }
         if key("baseURL") || key("baseurl") {
             return Some((Generator::Hugo, "config.toml"));
-        }
-    }
-    for name in ["config.yaml", "config.yml", "config.json"] {
-        if dir.join(name).is_file() {
-            return Some((Generator::Hugo, name));
         }
     }
     None

@@ -3,6 +3,7 @@
 //! error, never a silent first run) and saved atomically (temp file, fsync, rename).
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -137,6 +138,12 @@ pub fn save(path: &Path, manifest: &Manifest) -> Result<()> {
         .tempfile_in(&folder)
         .map_err(fail)?;
     tmp.write_all(&json).map_err(fail)?;
+    // A temp file is created private (0600); the state keeps the mode it had, or gets the usual
+    // 0644, so that another user (a service, a deploy user) can read it.
+    let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
     // The rename is durable only once the folder entry is on disk too.
@@ -267,6 +274,18 @@ mod tests {
         save(&path, &m).expect("save");
         let err = load(&path).expect_err("bad hash");
         assert!(err.to_string().contains("x.html"), "{err}");
+    }
+
+    #[test]
+    fn the_state_is_readable_by_others_and_keeps_a_mode_set_on_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        save(&path, &sample()).expect("save");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o644);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        save(&path, &sample()).expect("save again");
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]

@@ -22,6 +22,19 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
+/// `text` with any user name and password of a URL in it blanked, for messages.
+pub fn redact(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return text.to_string();
+    };
+    let rest = &text[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}://***@{}", &text[..scheme_end], &rest[at + 1..]),
+        None => text.to_string(),
+    }
+}
+
 /// A validated base URL: absolute http(s), lower-case host, path ending in `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl {
@@ -33,8 +46,9 @@ pub struct BaseUrl {
 
 impl BaseUrl {
     /// Parses a base URL, explaining what is wrong with a bad one.
-    pub fn parse(text: &str) -> Result<BaseUrl, String> {
-        let mut url = Url::parse(text.trim()).map_err(|e| {
+    pub fn parse(raw: &str) -> Result<BaseUrl, String> {
+        let text = &redact(raw);
+        let mut url = Url::parse(raw.trim()).map_err(|e| {
             format!("{text:?} is not an absolute URL ({e}); write it like https://example.com/")
         })?;
         if url.scheme() != "http" && url.scheme() != "https" {
@@ -473,6 +487,18 @@ mod tests {
             )
         );
         assert_eq!(r.base_urls[0].scheme(), "http");
+    }
+
+    #[test]
+    fn passwords_in_urls_never_reach_messages() {
+        assert_eq!(
+            redact("https://u:hunter2@example.com/x"),
+            "https://***@example.com/x"
+        );
+        assert_eq!(redact("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(redact("no url"), "no url");
+        let err = BaseUrl::parse("https://u:hunter2@example.com/").expect_err("refused");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

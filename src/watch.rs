@@ -89,9 +89,14 @@ pub fn is_temporary(name: &str) -> bool {
         || name.ends_with(".tmp")
         || name == "4913";
     // rsync writes `.name.XXXXXX` and renames it into place.
+    // Its six random letters and digits are rarely all lower case, unlike a real extension
+    // (`.env.sample`).
     let rsync = name.starts_with('.')
         && name.rsplit_once('.').is_some_and(|(head, tail)| {
-            head.len() > 1 && tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_alphanumeric())
+            head.len() > 1
+                && tail.len() == 6
+                && tail.bytes().all(|b| b.is_ascii_alphanumeric())
+                && !tail.bytes().all(|b| b.is_ascii_lowercase())
         });
     editor || rsync
 }
@@ -174,6 +179,10 @@ pub struct FolderWatch {
     folder_changed: Arc<AtomicBool>,
     /// Why the folder is polled instead of watched, if it is.
     pub polling: Option<String>,
+    /// A switch to polling not yet told to the user.
+    note: Option<String>,
+    tx: UnboundedSender<Touch>,
+    interval: Duration,
 }
 
 impl FolderWatch {
@@ -199,6 +208,9 @@ impl FolderWatch {
             watching_dir: false,
             folder_changed: folder_changed.clone(),
             polling: None,
+            note: None,
+            tx: tx.clone(),
+            interval,
         };
         let reason = if poll {
             Some("polling was asked for (--poll)".to_string())
@@ -224,10 +236,24 @@ impl FolderWatch {
             watch.polling = reason;
         }
         if watch.polling.is_some() {
+            watch.note = watch.polling.clone();
             spawn_poller(dir.to_path_buf(), tx, interval);
         }
         watch.refresh();
         Ok((watch, rx))
+    }
+
+    /// A switch to polling the user has not been told about yet.
+    pub fn take_note(&mut self) -> Option<String> {
+        self.note.take()
+    }
+
+    /// From now on, poll: inotify could not watch the folder.
+    fn fall_back_to_polling(&mut self, why: String) {
+        self.watcher = None;
+        self.polling = Some(why.clone());
+        self.note = Some(why);
+        spawn_poller(self.dir.clone(), self.tx.clone(), self.interval);
     }
 
     /// Puts the recursive watch on the output folder (again) when it (re)appeared.
@@ -242,12 +268,19 @@ impl FolderWatch {
         if self.watching_dir {
             let _ = watcher.unwatch(&self.dir);
         }
-        self.watching_dir =
-            self.dir.is_dir() && watcher.watch(&self.dir, RecursiveMode::Recursive).is_ok();
-        if !self.watching_dir && self.dir.is_dir() {
-            // The watch could not be set (e.g. the folder vanished again): look once more on the
-            // next event.
-            self.folder_changed.store(true, Ordering::SeqCst);
+        self.watching_dir = false;
+        if !self.dir.is_dir() {
+            return;
+        }
+        match watcher.watch(&self.dir, RecursiveMode::Recursive) {
+            Ok(()) => self.watching_dir = true,
+            // Gone again in between: the next event about it brings us back here.
+            Err(_) if !self.dir.is_dir() => {}
+            // Typically the inotify watch limit (one watch per folder): poll instead.
+            Err(e) => {
+                let why = format!("inotify cannot watch {} ({e})", self.dir.display());
+                self.fall_back_to_polling(why);
+            }
         }
     }
 }
@@ -445,7 +478,13 @@ mod tests {
         ] {
             assert!(is_temporary(name), "{name}");
         }
-        for name in ["index.html", ".htaccess", "a.min.js", ".well-known"] {
+        for name in [
+            "index.html",
+            ".htaccess",
+            "a.min.js",
+            ".well-known",
+            ".env.sample",
+        ] {
             assert!(!is_temporary(name), "{name}");
         }
     }

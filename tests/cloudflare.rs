@@ -1119,9 +1119,25 @@ fn a_zone_id_needs_no_lookup() {
 }
 
 #[test]
-fn an_unknown_zone_name_exits_2_with_a_hint() {
+fn base_urls_outside_the_zone_are_refused_before_any_request() {
     let cf = FakeCloudflare::start();
     let (site, _) = zoneless_site(&[APEX, WWW]);
+    let out = site.run(&cf, &["--zone", "other.org"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("is not in the Cloudflare zone other.org"),
+        "{}",
+        out.stderr
+    );
+    assert!(cf.requests().is_empty());
+}
+
+#[test]
+fn an_unknown_zone_name_exits_2_with_a_hint() {
+    let cf = FakeCloudflare::start();
+    // A zone the fake does not know, holding the site's base URL.
+    let (site, _) = zoneless_site(&["https://www.other.org/"]);
     let before = site.state_bytes();
 
     let out = site.run(&cf, &["--zone", "other.org"]);

@@ -1040,7 +1040,7 @@ fn example_configs_are_accepted() {
         ("zola", "public"),
         ("eleventy", "_site"),
     ] {
-        let config = examples.join(format!("{name}.toml"));
+        let config = examples.join(format!("{name}-sitepurge.toml"));
         let config_arg = config.to_str().expect("UTF-8 path");
 
         // Without the output folder: "missing folder" (4), not a configuration error (2).

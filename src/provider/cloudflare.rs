@@ -98,8 +98,14 @@ pub fn registrable_domain(host: &str) -> Option<String> {
 
 /// Checks the API base URL: https, or plain http only to a loopback host (a local test server
 /// or proxy), since credentials travel in its headers.
-pub fn check_api_base(text: &str) -> Result<String, String> {
-    let url = url::Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+pub fn check_api_base(raw: &str) -> Result<String, String> {
+    let text = &crate::urls::redact(raw);
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{text:?} carries a user name or password: credentials go in CLOUDFLARE_API_TOKEN"
+        ));
+    }
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -580,6 +586,8 @@ mod tests {
         assert!(check_api_base("https://api.cloudflare.com/client/v4").is_ok());
         assert!(check_api_base("http://api.example.com/client/v4").is_err());
         assert!(check_api_base("ftp://127.0.0.1/").is_err());
+        let err = check_api_base("https://u:pw123@api.example.com/").expect_err("userinfo");
+        assert!(!err.contains("pw123"), "{err}");
     }
 
     #[test]
