@@ -92,7 +92,8 @@ pub struct WatchArgs {
 /// systems often leave them empty); see [`Common::with_env`].
 #[derive(Debug, Args, Default, Clone)]
 pub struct Common {
-    /// The site's output folder [default: `_site` or `public`, whichever exists]
+    /// The site's output folder [default: the generator preset's folder, else `_site` or
+    /// `public`, whichever exists]
     /// [env: SITEPURGE_DIR]
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,

@@ -185,6 +185,8 @@ pub struct CloudflareSettings {
 pub enum ThresholdValue {
     Count(u64),
     Text(String),
+    /// Only to say what is wrong with it.
+    Fraction(f64),
 }
 
 /// Everything a command needs, resolved and validated.
@@ -339,6 +341,9 @@ fn resolve_with(
         (Some(t), _) => t.parse(),
         (None, Some(ThresholdValue::Text(t))) => t.parse(),
         (None, Some(ThresholdValue::Count(n))) => Ok(Threshold::Count(*n)),
+        (None, Some(ThresholdValue::Fraction(f))) => Err(format!(
+            "{f} is not a whole number of URLs; for a share of the site write it as a string: \"{f}%\""
+        )),
         (None, None) => Ok(Threshold::default()),
     }
     .map_err(|m| setting("threshold", m, None))?;
