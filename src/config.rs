@@ -36,7 +36,7 @@ pub struct FileConfig {
     pub http_purge: Option<HttpPurgeFile>,
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
-    pub base_urls: Option<Vec<String>>,
+    pub base_urls: Option<OneOrMany>,
     pub state: Option<PathBuf>,
     pub threshold: Option<ThresholdValue>,
     pub first_run: Option<FirstRun>,
@@ -179,6 +179,23 @@ pub struct CloudflareSettings {
     pub timeout: Duration,
 }
 
+/// `base_urls = ["https://a/", "https://b/"]`, or a single `"https://a/"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
 /// `threshold = 200` or `threshold = "50%"`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -304,19 +321,24 @@ fn resolve_with(
     let dir = match (&flags.dir, &file.dir) {
         (Some(d), _) => cwd.join(d),
         (None, Some(d)) => file_base.join(d),
-        (None, None) if preset_dir.is_some() => cwd.join(preset_dir.unwrap_or_default()),
-        (None, None) if need_site => default_dir(cwd)?,
-        (None, None) => default_dir(cwd).unwrap_or_else(|_| cwd.join(DEFAULT_DIRS[0])),
+        // Defaults live in the site's folder: the config file's, else the current one, so
+        // that `--config` works the same from anywhere (cron, systemd).
+        (None, None) if preset_dir.is_some() => file_base.join(preset_dir.unwrap_or_default()),
+        (None, None) if need_site => default_dir(&file_base)?,
+        (None, None) => default_dir(&file_base).unwrap_or_else(|_| file_base.join(DEFAULT_DIRS[0])),
     };
     let state = match (&flags.state, &file.state) {
         (Some(s), _) => cwd.join(s),
         (None, Some(s)) => file_base.join(s),
-        (None, None) => cwd.join(DEFAULT_STATE),
+        (None, None) => file_base.join(DEFAULT_STATE),
     };
     check_state_outside(&state, &dir)?;
 
-    let raw_bases: Vec<String> = if flags.base_urls.is_empty() {
-        file.base_urls.clone().unwrap_or_default()
+    let raw_bases: Vec<String> = if flags.base_urls.iter().all(|b| b.trim().is_empty()) {
+        file.base_urls
+            .clone()
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default()
     } else {
         flags.base_urls.clone()
     };
@@ -341,8 +363,15 @@ fn resolve_with(
         (Some(t), _) => t.parse(),
         (None, Some(ThresholdValue::Text(t))) => t.parse(),
         (None, Some(ThresholdValue::Count(n))) => Ok(Threshold::Count(*n)),
+        (None, Some(ThresholdValue::Fraction(f))) if *f < 0.0 => Err(format!(
+            "{f} is negative; write a number of URLs (200) or a share (\"50%\")"
+        )),
+        (None, Some(ThresholdValue::Fraction(f))) if *f < 1.0 => Err(format!(
+            "{f} is not a whole number of URLs; for a share of the site write \"{}%\"",
+            f * 100.0
+        )),
         (None, Some(ThresholdValue::Fraction(f))) => Err(format!(
-            "{f} is not a whole number of URLs; for a share of the site write it as a string: \"{f}%\""
+            "{f} is not a whole number of URLs; write a whole number (200) or a share (\"50%\")"
         )),
         (None, None) => Ok(Threshold::default()),
     }
@@ -461,8 +490,17 @@ fn resolve_cloudflare(
         .zone
         .as_deref()
         .or(file.zone.as_deref())
-        .filter(|z| !z.trim().is_empty())
-        .map(ZoneRef::parse);
+                .filter(|z| !z.trim().is_empty())
+        .map(|z| {
+            ZoneRef::parse(z).ok_or_else(|| {
+                setting(
+                    "zone",
+                    format!("{z:?} is neither a 32-hex zone id nor a domain name"),
+                    Some("copy the zone id from the zone's Overview page, or give its name (example.com)"),
+                )
+            })
+        })
+        .transpose()?;
     let batch_size = file.batch_size.unwrap_or(30);
     if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
         return Err(setting(
@@ -648,6 +686,7 @@ fn find_credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<(Auth, &'s
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
     };
+    let set_but_empty = |name: &str| ctx.env.get(name).is_some_and(|v| v.trim().is_empty());
     if let Some(token) = nonempty("CLOUDFLARE_API_TOKEN") {
         return Ok((Auth::Token(Secret::new(token)), "CLOUDFLARE_API_TOKEN"));
     }
@@ -682,6 +721,13 @@ fn find_credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<(Auth, &'s
             "CLOUDFLARE_API_KEY is set but CLOUDFLARE_EMAIL is not".into(),
             Some(
                 "a global API key needs the account's e-mail in CLOUDFLARE_EMAIL; better, create an API token with \"Cache Purge\" and set CLOUDFLARE_API_TOKEN",
+            ),
+        )),
+        _ if set_but_empty("CLOUDFLARE_API_TOKEN") => Err(setting(
+            "CLOUDFLARE_API_TOKEN",
+            "CLOUDFLARE_API_TOKEN is set but empty".into(),
+            Some(
+                "in CI, is the secret mapped into this step's environment (env: CLOUDFLARE_API_TOKEN: ${{ secrets.CLOUDFLARE_API_TOKEN }})?",
             ),
         )),
         _ => Err(setting(
@@ -1012,6 +1058,45 @@ mod tests {
         let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
         assert_eq!(normalize(&s.dir), cwd.path().join("_site"));
         assert_eq!(s.state, cwd.path().join("conf/state.json"));
+    }
+
+    #[test]
+    fn with_a_named_config_the_defaults_are_beside_it() {
+        let cwd = tmp();
+        std::fs::create_dir_all(cwd.path().join("site/public")).expect("mkdir");
+        std::fs::write(
+            cwd.path().join("site/sitepurge.toml"),
+            "base_urls = \"https://example.com/\"\n",
+        )
+        .expect("write");
+        let f = Common {
+            config: Some("site/sitepurge.toml".into()),
+            ..Default::default()
+        };
+        let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.dir, cwd.path().join("site/public"));
+        assert_eq!(s.state, cwd.path().join("site/.sitepurge/state.json"));
+        assert_eq!(
+            s.rules.base_urls[0].as_str(),
+            "https://example.com/",
+            "a single string is a list of one"
+        );
+    }
+
+    #[test]
+    fn an_empty_base_url_flag_does_not_hide_the_files() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "dir = \"x\"\nbase_urls = [\"https://example.com/\"]\n",
+        )
+        .expect("write");
+        let f = Common {
+            base_urls: vec![String::new()],
+            ..Default::default()
+        };
+        let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.rules.base_urls.len(), 1);
     }
 
     #[test]

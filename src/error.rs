@@ -124,9 +124,10 @@ impl Error {
             Error::MissingSite { .. } => {
                 Some("build the site first, or point sitepurge at the folder the generator writes".into())
             }
-            Error::StateCorrupt { .. } => Some(
-                "run `sitepurge baseline` to record the current site as the new starting point \
-                 (the next run then purges only what changes after it)"
+                        Error::StateCorrupt { .. } => Some(
+                "delete it to start over (the next run is a first run and purges everything); or, if \
+                 the cache is known to be fresh, run `sitepurge baseline` to record the site as it is \
+                 (changes since the last good state are then never purged)"
                     .into(),
             ),
             Error::StateTooNew { .. } => Some(
@@ -134,7 +135,7 @@ impl Error {
                     .into(),
             ),
             Error::Locked { .. } => Some(
-                "wait for it to finish (a `sitepurge watch` runs until stopped), or give this run its own --state"
+                                "wait for it to finish; a `sitepurge watch` runs until stopped, and purges the next change itself"
                     .into(),
             ),
             Error::StateInsideSite { .. } => Some(

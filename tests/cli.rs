@@ -498,7 +498,10 @@ fn corrupt_state_exits_3_and_is_left_alone() {
             err.starts_with(&format!("error: state file {} is corrupt", path.display())),
             "{err}"
         );
-        assert!(err.contains("hint: run `sitepurge baseline`"), "{err}");
+        assert!(
+            err.contains("hint: delete it to start over") && err.contains("`sitepurge baseline`"),
+            "{err}"
+        );
     }
     assert_eq!(site.state_bytes(), before, "state must not be rewritten");
 }
@@ -516,7 +519,10 @@ fn truncated_state_exits_3_saying_so() {
         .stdout("");
     let err = stderr_of(&out);
     assert!(err.contains("truncated"), "{err}");
-    assert!(err.contains("hint: run `sitepurge baseline`"), "{err}");
+    assert!(
+        err.contains("hint: delete it to start over") && err.contains("`sitepurge baseline`"),
+        "{err}"
+    );
     assert_eq!(site.state_bytes().as_deref(), Some(&full[..full.len() / 2]));
 
     site.put(STATE, "");

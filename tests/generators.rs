@@ -1053,10 +1053,11 @@ fn example_configs_are_accepted() {
         let cwd = tempfile::tempdir().expect("tempdir");
         fs::create_dir(cwd.path().join(output)).expect("mkdir");
         fs::write(cwd.path().join(output).join("index.html"), "<h1>Hi</h1>").expect("write");
+        // (Named on the command line: by default the folder is found beside the config file.)
         let out = sitepurge(
             cwd.path(),
             None,
-            &["plan", "--config", config_arg, "--json"],
+            &["plan", output, "--config", config_arg, "--json"],
         );
         assert_eq!(out.code, 0, "{name}: {out:?}");
         let report = out.json();

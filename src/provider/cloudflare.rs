@@ -80,13 +80,16 @@ pub enum ZoneRef {
 }
 
 impl ZoneRef {
-    pub fn parse(text: &str) -> ZoneRef {
+    /// A 32-hex id, or a domain name; `None` for anything else.
+    pub fn parse(text: &str) -> Option<ZoneRef> {
         let t = text.trim();
         if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            ZoneRef::Id(t.to_ascii_lowercase())
-        } else {
-            ZoneRef::Name(t.trim_end_matches('.').to_ascii_lowercase())
+            return Some(ZoneRef::Id(t.to_ascii_lowercase()));
         }
+        let name = t.trim_end_matches('.').to_ascii_lowercase();
+        let label_ok =
+            |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        (name.contains('.') && name.split('.').all(label_ok)).then_some(ZoneRef::Name(name))
     }
 }
 
@@ -562,12 +565,14 @@ mod tests {
     fn zone_is_an_id_or_a_name() {
         assert_eq!(
             ZoneRef::parse("0123456789ABCDEF0123456789abcdef"),
-            ZoneRef::Id("0123456789abcdef0123456789abcdef".into())
+            Some(ZoneRef::Id("0123456789abcdef0123456789abcdef".into()))
         );
         assert_eq!(
             ZoneRef::parse("Example.com."),
-            ZoneRef::Name("example.com".into())
+            Some(ZoneRef::Name("example.com".into()))
         );
+        assert_eq!(ZoneRef::parse("not a zone!"), None);
+        assert_eq!(ZoneRef::parse("localhost"), None);
         assert_eq!(
             registrable_domain("www.blog.example.co.uk").as_deref(),
             Some("example.co.uk")
