@@ -127,6 +127,7 @@ pub fn survey(
             started.elapsed()
         ),
     );
+    warn_all(&settings, &settings.notes, console);
     warn_all(&settings, &snapshot.warnings, console);
 
     let previous = match (manifest::load(&settings.state), bad_state) {
@@ -221,6 +222,7 @@ fn report_of(command: &'static str, survey: &Survey, ctx: &Context, state_saved:
             site_urls: survey.plan.site_urls,
         },
         urls: survey.plan.urls.clone(),
+        everything: (survey.plan.decision == Decision::Everything).then(|| everything_means(s)),
         state_saved,
         warnings: survey.snapshot.warnings.clone(),
         purge: None,
@@ -263,6 +265,43 @@ pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Res
     report.reason = plan::Reason::Baseline;
     report.explanation = survey.plan.explain_reason(plan::Reason::Baseline);
     print(&report, &survey.settings, console)
+}
+
+/// Retry notes, as they happen, on the process's stderr (the purge runs on other tasks).
+fn retry_note(verbose: bool) -> impl Fn(String) + Sync {
+    move |line: String| {
+        if verbose {
+            let _ = writeln!(std::io::stderr().lock(), "note: {line}");
+        }
+    }
+}
+
+/// What "purge everything" sends with these settings, in words.
+pub fn everything_means(settings: &Settings) -> String {
+    let scope = |(hosts, prefixes): (Vec<String>, Vec<String>)| {
+        let mut parts = Vec::new();
+        if !hosts.is_empty() {
+            parts.push(format!("hosts {}", hosts.join(", ")));
+        }
+        if !prefixes.is_empty() {
+            parts.push(format!("prefixes {}", prefixes.join(", ")));
+        }
+        parts.join("; ")
+    };
+    match settings.provider {
+        ProviderName::Cloudflare => match settings.cloudflare.everything {
+            Everything::Zone => "the WHOLE zone: purge_everything".into(),
+            Everything::Hosts => scope(settings.rules.scopes()),
+        },
+        ProviderName::HttpPurge => match &settings.http_purge.everything {
+            Some(e) => format!(
+                "{} for {}",
+                e.method,
+                scope(settings.rules.scopes_by(crate::urls::BaseUrl::authority))
+            ),
+            None => "every URL of the site, one by one".into(),
+        },
+    }
 }
 
 /// Sets up the configured provider for this site.
@@ -318,8 +357,15 @@ pub async fn connect_cloudflare(
     let zone_id = match zone {
         ZoneRef::Id(id) => id,
         ZoneRef::Name(name) => {
-            let zone = api.find_zone(&name).await.map_err(|failure| Error::Api {
-                action: format!("looking up the Cloudflare zone {name}"),
+            let verbose = settings.output.verbosity >= 0;
+            let action = format!("looking up the Cloudflare zone {name}");
+            let policy = &settings.cloudflare.policy;
+            let zone = purge::retry(policy, &action, &retry_note(verbose), || {
+                api.find_zone(&name)
+            })
+            .await
+            .map_err(|failure| Error::Api {
+                action: action.clone(),
                 failure,
             })?;
             match zone {
@@ -533,14 +579,8 @@ pub async fn run_once(
                 console,
                 format_args!("sending {} request(s) to {}", jobs.len(), purger.target()),
             );
-            let verbose = s.output.verbosity >= 0;
-            // Retries are reported as they happen (a run backing off says so at once); the
-            // purge runs on other tasks, so these lines go straight to the process's stderr.
-            let note = |line: String| {
-                if verbose {
-                    let _ = writeln!(std::io::stderr().lock(), "note: {line}");
-                }
-            };
+            // Retries are reported as they happen: a run backing off says so at once.
+            let note = retry_note(s.output.verbosity >= 0);
             let outcome = purge::execute(&purger, jobs, &s.cloudflare.policy, stop, &note).await;
             print_failures(&outcome, &purger, console);
             let purged = outcome.purged();
@@ -658,7 +698,12 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
     let mut lines = vec![format!("credentials: {described}")];
     found.insert("credentials".into(), described.into());
     if is_token {
-        let token = api.verify_token().await.map_err(|failure| Error::Api {
+        let note = retry_note(settings.output.verbosity >= 0);
+        let token = purge::retry(&cf.policy, "verifying the API token", &note, || {
+            api.verify_token()
+        })
+        .await
+        .map_err(|failure| Error::Api {
             action: "verifying the API token".into(),
             failure,
         })?;
@@ -694,13 +739,17 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
         }
         ZoneRef::Name(name) => {
             checked = true;
-            let zone = api.find_zone(&name).await.map_err(|failure| Error::Api {
-                action: format!("looking up the Cloudflare zone {name}"),
-                failure,
-            })?;
+            let action = format!("looking up the Cloudflare zone {name}");
+            let note = retry_note(settings.output.verbosity >= 0);
+            let zone = purge::retry(&cf.policy, &action, &note, || api.find_zone(&name))
+                .await
+                .map_err(|failure| Error::Api {
+                    action: action.clone(),
+                    failure,
+                })?;
             let zone = zone.ok_or_else(|| zone_not_found(&name))?;
             lines.push(format!(
-                "zone: {} is {} ({})",
+                "zone: {} is {} (status: {})",
                 zone.name, zone.id, zone.status
             ));
             found.insert("zone_id".into(), zone.id.into());
@@ -716,7 +765,7 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
             let _ = writeln!(console.out, "{line}");
         }
         let verdict = if checked {
-            "ok: these credentials can be used by `sitepurge run`"
+            "ok: the credentials work and the zone is known; whether they may purge (\"Cache Purge\") shows on the first purge"
         } else {
             "not checked: a global API key with a zone id leaves nothing to ask short of a purge \
              (give the zone by name to have it looked up, or use an API token)"
@@ -813,6 +862,17 @@ pub async fn watch(
 ) -> Result<Exit> {
     let settings = config::resolve(&args.common, ctx, true)?;
     let timing = config::resolve_watch(args, ctx)?;
+    // A watcher that could never purge should not start (a wrong LoadCredential= path would
+    // otherwise go unnoticed until the next deploy).
+    match settings.provider {
+        ProviderName::Cloudflare => {
+            let auth = config::credentials(&settings.cloudflare, ctx)?;
+            settings.cloudflare.api(auth)?;
+        }
+        ProviderName::HttpPurge => {
+            config::http_purge(&settings, ctx)?;
+        }
+    }
     let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
     let quiet = settings.output.verbosity < 0;
     let json = settings.output.json;
@@ -851,7 +911,7 @@ pub async fn watch(
         if let Some(why) = folder.take_note() {
             let _ = writeln!(
                 console.err,
-                "note: {why}; polling every {poll_every} instead"
+                "note: {why}: polling the folder every {poll_every}"
             );
         }
         let now = SystemTime::now();
@@ -912,6 +972,22 @@ pub async fn watch(
                 let _ = writeln!(console.err, "error: {e}");
                 if let Some(hint) = e.hint() {
                     let _ = writeln!(console.err, "hint: {hint}");
+                }
+                if !quiet {
+                    // Every cycle has its line, a failed one too.
+                    let time = humantime::format_rfc3339_seconds(now);
+                    let line = if json {
+                        serde_json::json!({
+                            "time": time.to_string(),
+                            "ok": false,
+                            "error": e.to_string(),
+                            "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                        })
+                        .to_string()
+                    } else {
+                        format!("{time} cycle failed: {e}")
+                    };
+                    let _ = writeln!(console.out, "{line}");
                 }
                 matches!(e.exit(), Exit::PurgeFailed | Exit::Site | Exit::Usage)
             }

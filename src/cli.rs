@@ -16,7 +16,7 @@ Examples:
     sitepurge baseline public
 
   Purge what changed after a build, for apex and www:
-    hugo && rsync -a public/ server:/srv/www/ && \\
+    hugo && rsync -a --delete public/ server:/srv/www/ && \\
       sitepurge run public --base-url https://example.com/ --base-url https://www.example.com/
 
   Settings can live in ./sitepurge.toml instead of flags (see the README).
@@ -105,7 +105,8 @@ pub struct Common {
     pub base_urls: Vec<String>,
 
     /// Generator preset: its output folder and its known build noise (hugo, jekyll, zola,
-    /// eleventy, or none) [default: detected from the current folder's config files]
+    /// eleventy, or none) [default: detected from the site's config files, in the folder of the
+    /// config file, else the current one]
     #[arg(long, value_name = "NAME")]
     pub generator: Option<crate::generator::Generator>,
 
@@ -152,6 +153,17 @@ pub struct Common {
     /// Print nothing but errors
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
+}
+
+impl Command {
+    /// The flags every command has.
+    pub fn common(&self) -> &Common {
+        match self {
+            Command::Plan(c) | Command::Baseline(c) | Command::Verify(c) => c,
+            Command::Run(r) => &r.common,
+            Command::Watch(w) => &w.common,
+        }
+    }
 }
 
 impl Common {

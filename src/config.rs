@@ -220,6 +220,8 @@ pub struct Settings {
     pub output: Output,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Things in the settings that will have no effect, said as warnings.
+    pub notes: Vec<String>,
     pub provider: ProviderName,
     pub cloudflare: CloudflareSettings,
     /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
@@ -440,6 +442,17 @@ fn resolve_with(
         },
         output: Output::from_flags(flags),
         config_file,
+        notes: {
+            let provider = flags.provider.or(file.provider).unwrap_or_default();
+            let mut notes = Vec::new();
+            if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
+                notes.push(
+                    "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
+                        .to_string(),
+                );
+            }
+            notes
+        },
         provider: flags.provider.or(file.provider).unwrap_or_default(),
         cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
         http_purge: file.http_purge.clone().unwrap_or_default(),

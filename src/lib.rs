@@ -45,6 +45,16 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
             if let Some(hint) = e.hint() {
                 let _ = writeln!(console.err, "hint: {hint}");
             }
+            // A script reading --json gets an object on stdout either way.
+            if cli.command.common().json {
+                let object = serde_json::json!({
+                    "ok": false,
+                    "error": e.to_string(),
+                    "hint": e.hint(),
+                    "exit_code": e.exit().code(),
+                });
+                let _ = writeln!(console.out, "{object}");
+            }
             e.exit()
         }
     }

@@ -152,7 +152,7 @@ impl Plan {
                 "{n} changed URLs is more than the threshold of {} of the site's {} URLs",
                 self.limit, self.site_urls
             ),
-            Reason::ContentRulesChanged => "the ignore_content rules changed since the state was recorded, so its hashes no longer compare (run `sitepurge baseline` to re-record instead)".into(),
+                        Reason::ContentRulesChanged => "the ignore_content rules (the generator preset's included) changed since the state was recorded, so its hashes no longer compare: if you changed none, was the preset detected differently (run from the site's folder, or set `generator`)? Run `sitepurge baseline` to re-record instead".into(),
             Reason::Baseline => "recorded the current state as the starting point; nothing purged".into(),
             Reason::BaseUrlsChanged => "the base URLs changed since the state was recorded, so URLs of the new ones were never tracked (run `sitepurge baseline` to re-record instead)".into(),
         }

@@ -201,6 +201,52 @@ impl Gate {
     }
 }
 
+/// The delays between attempts: about `first_delay`, doubling, capped, with jitter.
+fn backoff(policy: &Policy) -> backon::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(policy.first_delay)
+        .with_max_delay(policy.max_delay)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(policy.retries as usize)
+        .build()
+}
+
+/// Calls `call` until it succeeds, fails for good, or the retries run out: for the API calls
+/// around a purge (zone lookup, token check), with the same policy as purge requests.
+pub async fn retry<T, F, Fut>(
+    policy: &Policy,
+    what: &str,
+    note: &(dyn Fn(String) + Sync),
+    mut call: F,
+) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut delays = backoff(policy);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let failure = match call().await {
+            Ok(value) => return Ok(value),
+            Err(f) => f,
+        };
+        let delay = match (failure.kind, delays.next()) {
+            (FailureKind::Transient, Some(d)) => failure
+                .retry_after
+                .map_or(d, |r| r.min(LONGEST_RETRY_AFTER)),
+            _ => return Err(failure),
+        };
+        note(format!(
+            "{what}: {failure}; retrying in {:.1}s (retry {attempt} of {})",
+            delay.as_secs_f64(),
+            policy.retries
+        ));
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// Sends every job through `purger`, a few at once, retrying per `policy`. `note` receives one
 /// line per retry, for the user.
 pub async fn execute<P: Purger>(
@@ -263,13 +309,7 @@ impl<P: Purger> Run<'_, P> {
             note,
             total,
         } = *self;
-        let mut backoff = backon::ExponentialBuilder::default()
-            .with_min_delay(policy.first_delay)
-            .with_max_delay(policy.max_delay)
-            .with_factor(2.0)
-            .with_jitter()
-            .with_max_times(policy.retries as usize)
-            .build();
+        let mut backoff = backoff(policy);
         let mut attempts = 0;
         let end = |job: Job, attempts: u32, result: Result<(), Failure>| JobResult {
             job,
@@ -661,6 +701,27 @@ mod tests {
         let (out, ()) = tokio::join!(run, stopper);
         assert_eq!(start.elapsed(), Duration::from_secs(1) + STOP_GRACE);
         assert_eq!(out.pending().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_repeats_transient_failures_only() {
+        let calls = AtomicUsize::new(0);
+        let result: Result<u8, Failure> = retry(&quick(), "lookup", &|_| {}, || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(transient(503)),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!(result.expect("third time"), 7);
+        let calls = AtomicUsize::new(0);
+        let result: Result<u8, Failure> = retry(&quick(), "lookup", &|_| {}, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Failure::new(FailureKind::Credentials, Some(403), ""))
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

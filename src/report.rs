@@ -29,6 +29,8 @@ pub struct Report {
     pub threshold: ThresholdReport,
     /// Every URL of every changed file (also when everything is purged).
     pub urls: Vec<PurgeUrl>,
+    /// When the decision is `everything`: what that sends, in words.
+    pub everything: Option<String>,
     /// Whether this command wrote the state file.
     pub state_saved: bool,
     pub warnings: Vec<String>,
@@ -127,7 +129,10 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
     let what = match report.decision {
         Decision::Nothing => "nothing to purge".to_string(),
         Decision::Urls => format!("purge {}", plural(report.urls.len(), "URL", "URLs")),
-        Decision::Everything => "purge everything".to_string(),
+        Decision::Everything => match &report.everything {
+            Some(what) => format!("purge everything ({what})"),
+            None => "purge everything".to_string(),
+        },
     };
     writeln!(out, "plan: {what}: {}", report.explanation)?;
     if output.verbosity >= 1 {
@@ -225,6 +230,7 @@ mod tests {
                 path: "a.css".into(),
                 change: Change::Modified,
             }],
+            everything: None,
             state_saved: false,
             warnings: vec![],
             purge: None,

@@ -213,7 +213,7 @@ impl FolderWatch {
             interval,
         };
         let reason = if poll {
-            Some("polling was asked for (--poll)".to_string())
+            Some("--poll was given".to_string())
         } else {
             needs_polling(&watch.parent)
         };

@@ -835,7 +835,7 @@ fn human_summary_says_what_was_scanned_changed_and_planned() {
         text.starts_with(
             "scanned 1 file in _site (no state yet)\n\
              changes: 1 added, 0 modified, 0 removed\n\
-             plan: purge everything: first run: "
+             plan: purge everything (hosts example.com): first run: "
         ),
         "{text}"
     );
@@ -870,7 +870,7 @@ fn human_summary_says_what_was_scanned_changed_and_planned() {
     site.cmd(&["plan", "--base-url", BASE]).assert().success().stdout(format!(
         "scanned 2 files in _site (state of {written_at})\n\
          changes: 1 added, 1 modified, 0 removed\n\
-         plan: purge everything: 2 changed URLs is more than the threshold of 1 of the site's 2 URLs\n"
+         plan: purge everything (hosts example.com): 2 changed URLs is more than the threshold of 1 of the site's 2 URLs\n"
     ));
     site.cmd(&["plan", "--base-url", BASE, "--threshold", "2"])
         .assert()
@@ -980,4 +980,42 @@ fn example_site_plans_the_documented_diff() {
         state,
         "plan must not touch examples/state.json"
     );
+}
+
+#[test]
+fn watch_without_credentials_refuses_to_start() {
+    let site = Site::new();
+    site.page("index.html", "home");
+    let out = site
+        .cmd(&["watch", "--base-url", BASE])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(2);
+    let err = stderr_of(&out);
+    assert!(err.contains("no Cloudflare credentials are set"), "{err}");
+    assert!(err.contains("hint: create an API token"), "{err}");
+}
+
+#[test]
+fn json_errors_are_an_object_on_stdout_too() {
+    let site = Site::new();
+    site.page("index.html", "home");
+    let out = site.cmd(&["plan", "--json"]).assert().code(2);
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).expect("JSON on stdout");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["exit_code"], 2);
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no base URL"),
+        "{report}"
+    );
+    assert!(
+        report["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--base-url")
+    );
+    assert!(stderr_of(&out).starts_with("error: "));
 }

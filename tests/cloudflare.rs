@@ -1310,7 +1310,7 @@ fn verify_with_a_good_token_prints_its_status_and_the_zone() {
     );
     assert!(
         out.stdout
-            .contains(&format!("zone: example.com is {ZONE_ID} (active)")),
+            .contains(&format!("zone: example.com is {ZONE_ID} (status: active)")),
         "{}",
         out.stdout
     );

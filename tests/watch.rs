@@ -870,7 +870,7 @@ fn polling_sees_an_edit() {
     assert!(
         eventually(|| w
             .stderr()
-            .contains("note: polling was asked for (--poll); polling every 500ms instead")),
+            .contains("note: --poll was given: polling the folder every 500ms")),
         "{}",
         w.dump()
     );

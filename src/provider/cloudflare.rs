@@ -258,7 +258,16 @@ impl Api {
     pub async fn verify_token(&self) -> Result<TokenStatus, Failure> {
         let result = self
             .call(reqwest::Method::GET, "/user/tokens/verify", &[], None)
-            .await?;
+            .await
+            .map_err(|mut f| {
+                if f.kind == FailureKind::Credentials {
+                    f.hint = Some(
+                        "the token is invalid, expired or revoked (or not a token: a global API key goes in CLOUDFLARE_API_KEY with CLOUDFLARE_EMAIL)"
+                            .into(),
+                    );
+                }
+                f
+            })?;
         Ok(TokenStatus {
             id: result["id"].as_str().unwrap_or_default().to_string(),
             status: result["status"].as_str().unwrap_or("unknown").to_string(),
