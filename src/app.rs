@@ -308,10 +308,11 @@ pub fn everything_means(settings: &Settings) -> String {
 pub async fn connect(
     settings: &Settings,
     ctx: &Context,
+    stop: &Stop,
     console: &mut Console<'_>,
 ) -> Result<AnyPurger> {
     match settings.provider {
-        ProviderName::Cloudflare => connect_cloudflare(settings, ctx, console)
+        ProviderName::Cloudflare => connect_cloudflare(settings, ctx, stop, console)
             .await
             .map(AnyPurger::Cloudflare),
         ProviderName::HttpPurge => {
@@ -337,6 +338,7 @@ pub async fn connect(
 pub async fn connect_cloudflare(
     settings: &Settings,
     ctx: &Context,
+    stop: &Stop,
     console: &mut Console<'_>,
 ) -> Result<Cloudflare> {
     let cf = &settings.cloudflare;
@@ -353,14 +355,18 @@ pub async fn connect_cloudflare(
     );
     let api = cf.api(auth)?;
     let zone = zone_name(settings)?;
-    check_one_zone(settings, &zone)?;
+    // A zone derived from the first base URL must hold the others too. A zone given explicitly
+    // is trusted (Cloudflare for SaaS serves customers' own host names from one zone).
+    if settings.cloudflare.zone.is_none() {
+        check_one_zone(settings, &zone)?;
+    }
     let zone_id = match zone {
         ZoneRef::Id(id) => id,
         ZoneRef::Name(name) => {
             let verbose = settings.output.verbosity >= 0;
             let action = format!("looking up the Cloudflare zone {name}");
             let policy = &settings.cloudflare.policy;
-            let zone = purge::retry(policy, &action, &retry_note(verbose), || {
+            let zone = purge::retry(policy, &action, stop, &retry_note(verbose), || {
                 api.find_zone(&name)
             })
             .await
@@ -545,7 +551,7 @@ pub async fn run_once(
             Some(_) => None,
         },
         Decision::Urls | Decision::Everything => {
-            let purger = connect(s, ctx, console).await?;
+            let purger = connect(s, ctx, stop, console).await?;
             let all_urls: BTreeSet<String> =
                 survey.plan.urls.iter().map(|u| u.url.clone()).collect();
             let everything = survey.plan.decision == Decision::Everything;
@@ -699,9 +705,13 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
     found.insert("credentials".into(), described.into());
     if is_token {
         let note = retry_note(settings.output.verbosity >= 0);
-        let token = purge::retry(&cf.policy, "verifying the API token", &note, || {
-            api.verify_token()
-        })
+        let token = purge::retry(
+            &cf.policy,
+            "verifying the API token",
+            &Stop::never(),
+            &note,
+            || api.verify_token(),
+        )
         .await
         .map_err(|failure| Error::Api {
             action: "verifying the API token".into(),
@@ -727,9 +737,12 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
         }
     }
     let zone = zone_name(&settings)?;
-    check_one_zone(&settings, &zone)?;
-    // Whether the API has vouched for the credentials.
+    if settings.cloudflare.zone.is_none() {
+        check_one_zone(&settings, &zone)?;
+    }
+    // Whether the API has vouched for the credentials, and found the zone.
     let mut checked = is_token;
+    let mut zone_found = false;
     match zone {
         ZoneRef::Id(id) => {
             lines.push(format!(
@@ -739,14 +752,17 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
         }
         ZoneRef::Name(name) => {
             checked = true;
+            zone_found = true;
             let action = format!("looking up the Cloudflare zone {name}");
             let note = retry_note(settings.output.verbosity >= 0);
-            let zone = purge::retry(&cf.policy, &action, &note, || api.find_zone(&name))
-                .await
-                .map_err(|failure| Error::Api {
-                    action: action.clone(),
-                    failure,
-                })?;
+            let zone = purge::retry(&cf.policy, &action, &Stop::never(), &note, || {
+                api.find_zone(&name)
+            })
+            .await
+            .map_err(|failure| Error::Api {
+                action: action.clone(),
+                failure,
+            })?;
             let zone = zone.ok_or_else(|| zone_not_found(&name))?;
             lines.push(format!(
                 "zone: {} is {} (status: {})",
@@ -764,8 +780,10 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
         for line in lines {
             let _ = writeln!(console.out, "{line}");
         }
-        let verdict = if checked {
+        let verdict = if checked && zone_found {
             "ok: the credentials work and the zone is known; whether they may purge (\"Cache Purge\") shows on the first purge"
+        } else if checked {
+            "ok: the token is active; the zone id and the \"Cache Purge\" permission are checked by the first purge"
         } else {
             "not checked: a global API key with a zone id leaves nothing to ask short of a purge \
              (give the zone by name to have it looked up, or use an API token)"
@@ -775,9 +793,10 @@ pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) ->
     Ok(Exit::Ok)
 }
 
-/// How long a stopped watcher waits for its cycle: the purge itself ends within
-/// [`purge::STOP_GRACE`] and saves the state; this only bounds a hung scan or save.
-const STOP_LIMIT: Duration = Duration::from_secs(20);
+/// After a stop, how long the watcher may take to finish its cycle (a request in flight gets
+/// [`purge::STOP_GRACE`], then the state is saved) before the process ends regardless. Below
+/// the systemd unit's TimeoutStopSec.
+const STOP_LIMIT: Duration = Duration::from_secs(15);
 
 /// SIGINT or SIGTERM.
 struct Signals {
@@ -896,6 +915,18 @@ pub async fn watch(
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop = Stop::new(stop_rx);
+    // Signals are handled on a task of their own, so they work even while this one is busy
+    // hashing: the first one stops the watcher; a second one, or STOP_LIMIT later, ends the
+    // process at once (the state file is valid at any moment: it is replaced atomically).
+    tokio::spawn(async move {
+        signals.next().await;
+        let _ = stop_tx.send(true);
+        tokio::select! {
+            () = signals.next() => {}
+            () = tokio::time::sleep(STOP_LIMIT) => {}
+        }
+        std::process::exit(Exit::Ok.code().into());
+    });
     let debounce = watch::Timing {
         settle: timing.settle,
         max_wait: timing.max_wait,
@@ -922,14 +953,10 @@ pub async fn watch(
             tokio::pin!(cycle);
             tokio::select! {
                 outcome = &mut cycle => (Some(outcome), false),
-                () = signals.next() => {
-                    // Stop: no new requests; those in flight may finish, briefly; the cycle
-                    // then saves the state for what was purged.
-                    let _ = stop_tx.send(true);
-                    tokio::select! {
-                        finished = tokio::time::timeout(STOP_LIMIT, &mut cycle) => (finished.ok(), true),
-                        () = signals.next() => std::process::exit(Exit::Ok.code().into()),
-                    }
+                () = stop.wait() => {
+                    // No new requests; those in flight may finish, briefly; the cycle then
+                    // saves the state for what was purged.
+                    (Some(cycle.await), true)
                 }
             }
         };
@@ -1000,7 +1027,7 @@ pub async fn watch(
                     folder.refresh();
                 }
             }) => wake,
-            () = signals.next() => return Ok(Exit::Ok),
+            () = stop.wait() => return Ok(Exit::Ok),
         };
     }
     Ok(Exit::Ok)

@@ -105,8 +105,8 @@ pub struct Common {
     pub base_urls: Vec<String>,
 
     /// Generator preset: its output folder and its known build noise (hugo, jekyll, zola,
-    /// eleventy, or none) [default: detected from the site's config files, in the folder of the
-    /// config file, else the current one]
+    /// eleventy, or none) [default: detected from the site's config files in the current folder,
+    /// else in the folder of the config file]
     #[arg(long, value_name = "NAME")]
     pub generator: Option<crate::generator::Generator>,
 

@@ -316,23 +316,25 @@ fn resolve_with(
     let generator = match flags.generator.or(file.generator) {
         Some(Generator::None) => None,
         Some(g) => Some((g, None)),
-        // The site's folder: where the config file is, else the current one.
-        None => generator::detect(&file_base).map(|(g, from)| (g, Some(from))),
+        // The site's source: the current folder, else the config file's.
+        None => generator::detect(cwd)
+            .or_else(|| generator::detect(&file_base))
+            .map(|(g, from)| (g, Some(from))),
     };
     let preset_dir = generator.and_then(|(g, _)| g.output_dir());
     let dir = match (&flags.dir, &file.dir) {
         (Some(d), _) => cwd.join(d),
         (None, Some(d)) => file_base.join(d),
-        // Defaults live in the site's folder: the config file's, else the current one, so
-        // that `--config` works the same from anywhere (cron, systemd).
-        (None, None) if preset_dir.is_some() => file_base.join(preset_dir.unwrap_or_default()),
-        (None, None) if need_site => default_dir(&file_base)?,
-        (None, None) => default_dir(&file_base).unwrap_or_else(|_| file_base.join(DEFAULT_DIRS[0])),
+        // Defaults are relative to where sitepurge runs (the site's folder); a config file used
+        // from elsewhere names `dir` and `state` itself.
+        (None, None) if preset_dir.is_some() => cwd.join(preset_dir.unwrap_or_default()),
+        (None, None) if need_site => default_dir(cwd)?,
+        (None, None) => default_dir(cwd).unwrap_or_else(|_| cwd.join(DEFAULT_DIRS[0])),
     };
     let state = match (&flags.state, &file.state) {
         (Some(s), _) => cwd.join(s),
         (None, Some(s)) => file_base.join(s),
-        (None, None) => file_base.join(DEFAULT_STATE),
+        (None, None) => cwd.join(DEFAULT_STATE),
     };
     check_state_outside(&state, &dir)?;
 
@@ -365,6 +367,9 @@ fn resolve_with(
         (Some(t), _) => t.parse(),
         (None, Some(ThresholdValue::Text(t))) => t.parse(),
         (None, Some(ThresholdValue::Count(n))) => Ok(Threshold::Count(*n)),
+        (None, Some(ThresholdValue::Fraction(f))) if *f >= 0.0 && f.fract() == 0.0 => {
+            Ok(Threshold::Count(*f as u64))
+        }
         (None, Some(ThresholdValue::Fraction(f))) if *f < 0.0 => Err(format!(
             "{f} is negative; write a number of URLs (200) or a share (\"50%\")"
         )),
@@ -1074,21 +1079,22 @@ mod tests {
     }
 
     #[test]
-    fn with_a_named_config_the_defaults_are_beside_it() {
+    fn with_a_named_config_the_defaults_stay_in_the_current_folder() {
         let cwd = tmp();
-        std::fs::create_dir_all(cwd.path().join("site/public")).expect("mkdir");
+        std::fs::create_dir_all(cwd.path().join("public")).expect("mkdir");
+        std::fs::create_dir_all(cwd.path().join("etc")).expect("mkdir");
         std::fs::write(
-            cwd.path().join("site/sitepurge.toml"),
+            cwd.path().join("etc/sitepurge.toml"),
             "base_urls = \"https://example.com/\"\n",
         )
         .expect("write");
         let f = Common {
-            config: Some("site/sitepurge.toml".into()),
+            config: Some("etc/sitepurge.toml".into()),
             ..Default::default()
         };
         let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
-        assert_eq!(s.dir, cwd.path().join("site/public"));
-        assert_eq!(s.state, cwd.path().join("site/.sitepurge/state.json"));
+        assert_eq!(s.dir, cwd.path().join("public"));
+        assert_eq!(s.state, cwd.path().join(".sitepurge/state.json"));
         assert_eq!(
             s.rules.base_urls[0].as_str(),
             "https://example.com/",

@@ -178,8 +178,8 @@ struct Gate {
     serial: tokio::sync::Mutex<()>,
     pause_until: Mutex<Option<Instant>>,
     /// A job failed for good in a way that will fail the others alike (service down,
-    /// credentials refused): jobs not yet sent are not sent.
-    gave_up: AtomicBool,
+    /// credentials refused): jobs not yet sent are not sent, and fail the same way.
+    gave_up: Mutex<Option<Failure>>,
 }
 
 impl Gate {
@@ -217,6 +217,7 @@ fn backoff(policy: &Policy) -> backon::ExponentialBackoff {
 pub async fn retry<T, F, Fut>(
     policy: &Policy,
     what: &str,
+    stop: &Stop,
     note: &(dyn Fn(String) + Sync),
     mut call: F,
 ) -> Result<T, Failure>
@@ -233,7 +234,7 @@ where
             Err(f) => f,
         };
         let delay = match (failure.kind, delays.next()) {
-            (FailureKind::Transient, Some(d)) => failure
+            (FailureKind::Transient, Some(d)) if !stop.is_set() => failure
                 .retry_after
                 .map_or(d, |r| r.min(LONGEST_RETRY_AFTER)),
             _ => return Err(failure),
@@ -243,7 +244,10 @@ where
             delay.as_secs_f64(),
             policy.retries
         ));
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.wait() => return Err(failure),
+        }
     }
 }
 
@@ -262,7 +266,7 @@ pub async fn execute<P: Purger>(
         throttled: AtomicBool::new(false),
         serial: tokio::sync::Mutex::new(()),
         pause_until: Mutex::new(None),
-        gave_up: AtomicBool::new(false),
+        gave_up: Mutex::new(None),
     };
     let total = jobs.len();
     let mut results: Vec<(usize, JobResult)> =
@@ -342,14 +346,16 @@ impl<P: Purger> Run<'_, P> {
             if permit.is_none() {
                 return end(job, attempts, Err(not_sent("purge was cancelled")));
             }
-            if gate.gave_up.load(Ordering::SeqCst) {
-                return end(
-                    job,
-                    attempts,
-                    Err(not_sent(
-                        "not sent: an earlier request failed after all its retries",
-                    )),
-                );
+            let cause = gate.gave_up.lock().ok().and_then(|g| g.clone());
+            if let Some(mut skipped) = cause {
+                // Not sent; it counts as failing like the request that made us give up.
+                skipped.detail = match skipped.kind {
+                    FailureKind::Credentials => {
+                        "not sent: an earlier request was refused for its credentials".into()
+                    }
+                    _ => "not sent: the service stayed unreachable for an earlier request".into(),
+                };
+                return end(job, attempts, Err(skipped));
             }
             attempts += 1;
             // A request already on its way may finish after a stop, for a few seconds at most.
@@ -375,8 +381,10 @@ impl<P: Purger> Run<'_, P> {
                     // request may be about that request alone: the others still go.)
                     let unreachable =
                         failure.kind == FailureKind::Transient && failure.status.is_none();
-                    if unreachable || failure.kind == FailureKind::Credentials {
-                        gate.gave_up.store(true, Ordering::SeqCst);
+                    if (unreachable || failure.kind == FailureKind::Credentials)
+                        && let Ok(mut g) = gate.gave_up.lock()
+                    {
+                        g.get_or_insert_with(|| failure.clone());
                     }
                     return end(job, attempts, Err(failure));
                 }
@@ -706,20 +714,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_repeats_transient_failures_only() {
         let calls = AtomicUsize::new(0);
-        let result: Result<u8, Failure> = retry(&quick(), "lookup", &|_| {}, || async {
-            match calls.fetch_add(1, Ordering::SeqCst) {
-                0 | 1 => Err(transient(503)),
-                _ => Ok(7),
-            }
-        })
-        .await;
+        let result: Result<u8, Failure> =
+            retry(&quick(), "lookup", &Stop::never(), &|_| {}, || async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => Err(transient(503)),
+                    _ => Ok(7),
+                }
+            })
+            .await;
         assert_eq!(result.expect("third time"), 7);
         let calls = AtomicUsize::new(0);
-        let result: Result<u8, Failure> = retry(&quick(), "lookup", &|_| {}, || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(Failure::new(FailureKind::Credentials, Some(403), ""))
-        })
-        .await;
+        let result: Result<u8, Failure> =
+            retry(&quick(), "lookup", &Stop::never(), &|_| {}, || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Failure::new(FailureKind::Credentials, Some(403), ""))
+            })
+            .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }

@@ -102,7 +102,7 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
     };
     since.push_str(&match &report.state_written_at {
         Some(t) => format!("state of {t}"),
-        None => "no state yet".into(),
+        None => format!("no state yet at {}", report.state),
     });
     writeln!(
         out,

@@ -27,9 +27,10 @@ pub fn redact(text: &str) -> String {
     let Some(scheme_end) = text.find("://") else {
         return text.to_string();
     };
+    // Up to the last '@' anywhere: a password may hold an unencoded '/', '?' or '#', and
+    // blanking a path by mistake costs nothing.
     let rest = &text[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => format!("{}://***@{}", &text[..scheme_end], &rest[at + 1..]),
         None => text.to_string(),
     }
@@ -495,7 +496,10 @@ mod tests {
             redact("https://u:hunter2@example.com/x"),
             "https://***@example.com/x"
         );
-        assert_eq!(redact("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(
+            redact("https://deploy:hunter#2@example.com/"),
+            "https://***@example.com/"
+        );
         assert_eq!(redact("no url"), "no url");
         let err = BaseUrl::parse("https://u:hunter2@example.com/").expect_err("refused");
         assert!(!err.contains("hunter2"), "{err}");

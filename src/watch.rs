@@ -274,13 +274,17 @@ impl FolderWatch {
         }
         match watcher.watch(&self.dir, RecursiveMode::Recursive) {
             Ok(()) => self.watching_dir = true,
-            // Gone again in between: the next event about it brings us back here.
-            Err(_) if !self.dir.is_dir() => {}
-            // Typically the inotify watch limit (one watch per folder): poll instead.
-            Err(e) => {
-                let why = format!("inotify cannot watch {} ({e})", self.dir.display());
+            // The inotify watch limit (one watch per folder): poll instead.
+            Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                let why = format!(
+                    "inotify cannot watch {} ({e}; raise fs.inotify.max_user_watches)",
+                    self.dir.display()
+                );
                 self.fall_back_to_polling(why);
             }
+            // A folder vanishing during the walk (a deploy in progress): try again on the next
+            // event or cycle.
+            Err(_) => self.folder_changed.store(true, Ordering::SeqCst),
         }
     }
 }

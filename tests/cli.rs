@@ -833,7 +833,7 @@ fn human_summary_says_what_was_scanned_changed_and_planned() {
     let text = stdout_of(&out);
     assert!(
         text.starts_with(
-            "scanned 1 file in _site (no state yet)\n\
+            "scanned 1 file in _site (no state yet at .sitepurge/state.json)\n\
              changes: 1 added, 0 modified, 0 removed\n\
              plan: purge everything (hosts example.com): first run: "
         ),
@@ -846,7 +846,7 @@ fn human_summary_says_what_was_scanned_changed_and_planned() {
         .success()
         .stderr("")
         .stdout(
-            "scanned 1 file in _site (no state yet)\n\
+            "scanned 1 file in _site (no state yet at .sitepurge/state.json)\n\
          recorded 1 file in .sitepurge/state.json; nothing purged\n",
         );
     let written_at = site.state()["written_at"].as_str().expect("ts").to_string();

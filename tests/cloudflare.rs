@@ -1119,14 +1119,16 @@ fn a_zone_id_needs_no_lookup() {
 }
 
 #[test]
-fn base_urls_outside_the_zone_are_refused_before_any_request() {
+fn base_urls_outside_the_derived_zone_are_refused_before_any_request() {
     let cf = FakeCloudflare::start();
-    let (site, _) = zoneless_site(&[APEX, WWW]);
-    let out = site.run(&cf, &["--zone", "other.org"]);
+    // No zone given: it is example.com's, which cannot hold example.net.
+    let (site, _) = zoneless_site(&[APEX, "https://example.net/"]);
+    let out = site.run(&cf, &[]);
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
-        out.stderr
-            .contains("is not in the Cloudflare zone other.org"),
+        out.stderr.contains(
+            "the base URL https://example.net/ is not in the Cloudflare zone example.com"
+        ),
         "{}",
         out.stderr
     );

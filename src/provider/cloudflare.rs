@@ -86,7 +86,12 @@ impl ZoneRef {
         if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Some(ZoneRef::Id(t.to_ascii_lowercase()));
         }
-        let name = t.trim_end_matches('.').to_ascii_lowercase();
+        // A Unicode name becomes its ASCII (punycode) form, as Cloudflare lists it.
+        let unicode = t.trim_end_matches('.').to_lowercase();
+        let name = url::Url::parse(&format!("http://{unicode}/"))
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or(unicode);
         let label_ok =
             |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         (name.contains('.') && name.split('.').all(label_ok)).then_some(ZoneRef::Name(name))
@@ -581,6 +586,10 @@ mod tests {
             Some(ZoneRef::Name("example.com".into()))
         );
         assert_eq!(ZoneRef::parse("not a zone!"), None);
+        assert_eq!(
+            ZoneRef::parse("bücher.de"),
+            Some(ZoneRef::Name("xn--bcher-kva.de".into()))
+        );
         assert_eq!(ZoneRef::parse("localhost"), None);
         assert_eq!(
             registrable_domain("www.blog.example.co.uk").as_deref(),
