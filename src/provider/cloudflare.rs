@@ -166,17 +166,7 @@ struct Envelope {
 
 impl Api {
     pub fn new(base: &str, auth: Auth, timeout: Duration) -> Result<Api, String> {
-        // reqwest is built without a default TLS crypto provider; ring is ours.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("sitepurge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(timeout)
-            // Never follow a redirect: the credentials would go where it points, and a
-            // redirected POST comes back as a GET whose success would be taken for a purge.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let http = super::http_client(timeout)?;
         Ok(Api {
             http,
             base: base.trim_end_matches('/').to_string(),

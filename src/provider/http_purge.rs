@@ -45,15 +45,7 @@ impl HttpPurge {
         everything: Option<EverythingRequest>,
         timeout: Duration,
     ) -> Result<HttpPurge, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("sitepurge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(timeout)
-            // A purge is addressed to one cache; never follow it elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let http = super::http_client(timeout)?;
         Ok(HttpPurge {
             http,
             endpoint,

@@ -143,6 +143,21 @@ pub trait Purger: Sync {
     fn send(&self, request: &Request) -> impl Future<Output = Result<(), Failure>> + Send;
 }
 
+/// The HTTP client every provider uses: rustls with ring (reqwest is built without a default
+/// crypto provider), a user agent, timeouts, and no redirects: a purge is addressed to one
+/// service, credentials must not follow a redirect elsewhere, and a redirected POST would come
+/// back as a GET whose success would pass for a purge.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("sitepurge/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+}
+
 /// The providers sitepurge can use, behind one type.
 #[derive(Debug, Clone)]
 pub enum AnyPurger {
