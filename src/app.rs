@@ -161,10 +161,12 @@ pub fn survey(
         .iter()
         .map(|b| b.as_str().to_string())
         .collect();
-    // A state recorded without base URLs (by `baseline` alone) does not pin them.
-    let base_urls_changed = previous
-        .as_ref()
-        .is_some_and(|m| !m.base_urls.is_empty() && !same_set(&m.base_urls, &bases));
+    // A state recorded without base URLs (by `baseline` alone) does not pin them, nor the URL
+    // options; otherwise new URLs (another host, a new spelling) were never purged.
+    let base_urls_changed = previous.as_ref().is_some_and(|m| {
+        !m.base_urls.is_empty()
+            && (!same_set(&m.base_urls, &bases) || m.url_options != settings.rules.options())
+    });
     let site_urls = snapshot
         .files
         .keys()
@@ -256,6 +258,7 @@ pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Res
             .iter()
             .map(|b| b.as_str().to_string())
             .collect(),
+        s.rules.options(),
         s.scan.content.fingerprint(),
         survey.snapshot.files.clone(),
     );
@@ -542,12 +545,15 @@ pub async fn run_once(
 
     let mut exit = Exit::Ok;
     let mut purge_report = None;
-    // What to record: (files, base URLs, rules fingerprint), or None to leave the state alone.
-    let record: Option<(Hashes, Vec<String>, String)> = match survey.plan.decision {
+    let now_in_force = (bases, s.rules.options(), fingerprint);
+    // What to record: the files, and (base URLs, URL options, rules fingerprint) they were
+    // purged under; None leaves the state alone.
+    type InForce = (Vec<String>, Vec<String>, String);
+    let record: Option<(Hashes, InForce)> = match survey.plan.decision {
         Decision::Nothing => match &survey.previous {
-            None => Some((survey.snapshot.files.clone(), bases, fingerprint)),
+            None => Some((survey.snapshot.files.clone(), now_in_force)),
             // Nothing changed; only fill in base URLs a bare `baseline` did not know.
-            Some(m) if m.base_urls.is_empty() => Some((m.files.clone(), bases, fingerprint)),
+            Some(m) if m.base_urls.is_empty() => Some((m.files.clone(), now_in_force)),
             Some(_) => None,
         },
         Decision::Urls | Decision::Everything => {
@@ -630,7 +636,7 @@ pub async fn run_once(
                 };
             }
             match (everything, outcome.all_ok(), &survey.previous) {
-                (true, true, _) => Some((survey.snapshot.files.clone(), bases, fingerprint)),
+                (true, true, _) => Some((survey.snapshot.files.clone(), now_in_force)),
                 // Everything failed: the old state (rules and base URLs too) stays in force.
                 (true, false, _) if !one_by_one => None,
                 // Partly done, URL by URL: files whose URLs all went advance.
@@ -642,20 +648,27 @@ pub async fn run_once(
                         &s.rules,
                         &purged,
                     ),
-                    m.base_urls.clone(),
-                    m.content_rules.clone(),
+                    (
+                        m.base_urls.clone(),
+                        m.url_options.clone(),
+                        m.content_rules.clone(),
+                    ),
                 )),
                 (_, _, None) => None,
             }
         }
     };
     let mut saved = false;
-    if let Some((files, base_urls, rules)) = record {
+    if let Some((files, (base_urls, url_options, rules))) = record {
         let unchanged = survey.previous.as_ref().is_some_and(|m| {
-            m.files == files && m.base_urls == base_urls && m.content_rules == rules
+            m.files == files
+                && m.base_urls == base_urls
+                && m.url_options == url_options
+                && m.content_rules == rules
         });
         if !unchanged {
-            manifest::save(&s.state, &Manifest::new(ctx.now, base_urls, rules, files))?;
+            let manifest = Manifest::new(ctx.now, base_urls, url_options, rules, files);
+            manifest::save(&s.state, &manifest)?;
             saved = true;
         }
     }

@@ -26,6 +26,10 @@ pub struct Manifest {
     pub written_at: String,
     /// The base URLs in force when it was written.
     pub base_urls: Vec<String>,
+    /// The URL options in force (`clean_urls`, ...), when any: they decide which spellings of
+    /// each file were purged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub url_options: Vec<String>,
     /// Fingerprint of the `ignore_content` rules the hashes were computed under.
     pub content_rules: String,
     /// Output path -> SHA-256 (hex) of its content after the content rules.
@@ -36,6 +40,7 @@ impl Manifest {
     pub fn new(
         now: SystemTime,
         base_urls: Vec<String>,
+        url_options: Vec<String>,
         content_rules: String,
         files: Hashes,
     ) -> Self {
@@ -44,6 +49,7 @@ impl Manifest {
             tool: format!("sitepurge {}", env!("CARGO_PKG_VERSION")),
             written_at: humantime::format_rfc3339_seconds(now).to_string(),
             base_urls,
+            url_options,
             content_rules,
             files,
         }
@@ -165,6 +171,7 @@ mod tests {
         Manifest::new(
             UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             vec!["https://example.com/".into()],
+            Vec::new(),
             "c".repeat(64),
             files,
         )

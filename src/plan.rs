@@ -154,7 +154,7 @@ impl Plan {
             ),
                         Reason::ContentRulesChanged => "the ignore_content rules (the generator preset's included) changed since the state was recorded, so its hashes no longer compare: if you changed none, was the preset detected differently (run from the site's folder, or set `generator`)? Run `sitepurge baseline` to re-record instead".into(),
             Reason::Baseline => "recorded the current state as the starting point; nothing purged".into(),
-            Reason::BaseUrlsChanged => "the base URLs changed since the state was recorded, so URLs of the new ones were never tracked (run `sitepurge baseline` to re-record instead)".into(),
+                        Reason::BaseUrlsChanged => "the base URLs or URL options (clean_urls, index_without_slash, lowercase_escapes) changed since the state was recorded, so the new URLs were never purged (run `sitepurge baseline` to re-record instead)".into(),
         }
     }
 }

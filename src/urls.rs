@@ -232,6 +232,21 @@ impl UrlRules {
         (hosts, prefixes)
     }
 
+    /// The names of the URL options turned on, sorted (recorded in the state).
+    pub fn options(&self) -> Vec<String> {
+        let mut on = Vec::new();
+        if self.clean_urls {
+            on.push("clean_urls".to_string());
+        }
+        if self.index_without_slash {
+            on.push("index_without_slash".to_string());
+        }
+        if self.lowercase_escapes {
+            on.push("lowercase_escapes".to_string());
+        }
+        on
+    }
+
     /// The host names of the base URLs, deduplicated, in order.
     pub fn hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = Vec::new();

@@ -1019,3 +1019,38 @@ fn json_errors_are_an_object_on_stdout_too() {
     );
     assert!(stderr_of(&out).starts_with("error: "));
 }
+
+#[test]
+fn turning_on_a_url_option_purges_everything_once() {
+    let site = Site::new();
+    site.put("sitepurge.toml", "base_urls = [\"https://example.com/\"]\n");
+    site.page("about.html", "about");
+    site.page("index.html", "home");
+    site.baseline();
+    let report = site.json(&["plan"]);
+    assert_eq!(decision(&report), ("nothing", "no-changes"));
+
+    // /about was never purged: the next run must cover it.
+    site.put(
+        "sitepurge.toml",
+        "base_urls = [\"https://example.com/\"]\nclean_urls = true\n",
+    );
+    let report = site.json(&["plan"]);
+    assert_eq!(decision(&report), ("everything", "base-urls-changed"));
+    assert!(
+        report["explanation"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("URL options"),
+        "{report}"
+    );
+
+    // Recorded with the option: settled.
+    site.cmd(&["baseline", "-q"]).assert().success();
+    assert_eq!(
+        site.state()["url_options"],
+        serde_json::json!(["clean_urls"])
+    );
+    let report = site.json(&["plan"]);
+    assert_eq!(decision(&report), ("nothing", "no-changes"));
+}
