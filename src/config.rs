@@ -304,6 +304,21 @@ fn resolve_with(
     need_base_urls: bool,
     need_site: bool,
 ) -> Result<Settings> {
+    // Name an environment variable as the setting at fault when the value came from it.
+    let from_env = |absent: bool, var: &'static str, key: &'static str| {
+        let set = ctx.env.get(var).is_some_and(|v| !v.trim().is_empty());
+        if absent && set { var } else { key }
+    };
+    let threshold_key = from_env(
+        flags.threshold.is_none(),
+        "SITEPURGE_THRESHOLD",
+        "threshold",
+    );
+    let base_urls_key = from_env(
+        flags.base_urls.is_empty(),
+        "SITEPURGE_BASE_URL",
+        "base_urls",
+    );
     let flags = &flags.with_env(&ctx.env);
     let cwd = ctx.cwd.as_path();
     let (file, config_file) = load_file(flags.config.as_deref(), cwd)?;
@@ -348,7 +363,7 @@ fn resolve_with(
     };
     let mut base_urls = Vec::new();
     for raw in raw_bases.iter().filter(|b| !b.trim().is_empty()) {
-        let base = BaseUrl::parse(raw).map_err(|m| setting("base_urls", m, None))?;
+        let base = BaseUrl::parse(raw).map_err(|m| setting(base_urls_key, m, None))?;
         if !base_urls.contains(&base) {
             base_urls.push(base);
         }
@@ -382,7 +397,7 @@ fn resolve_with(
         )),
         (None, None) => Ok(Threshold::default()),
     }
-    .map_err(|m| setting("threshold", m, None))?;
+    .map_err(|m| setting(threshold_key, m, None))?;
 
     let ignore_patterns = file.ignore.as_deref().unwrap_or_default();
     let ignore = build_globs(ignore_patterns)?;
@@ -1186,6 +1201,20 @@ mod tests {
         let err = resolve_cloudflare(&Common::default(), &long, Path::new("/"), &env(&[]))
             .expect_err("long");
         assert!(err.to_string().contains("retry_delay"));
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_names_the_variable() {
+        let cwd = tmp();
+        let mut c = ctx(cwd.path());
+        c.env.insert("SITEPURGE_THRESHOLD".into(), "lots".into());
+        let f = Common {
+            dir: Some("x".into()),
+            base_urls: vec!["https://example.com/".into()],
+            ..Default::default()
+        };
+        let err = resolve(&f, &c, true).expect_err("bad threshold");
+        assert!(err.to_string().contains("SITEPURGE_THRESHOLD"), "{err}");
     }
 
     #[test]
