@@ -149,7 +149,18 @@ pub fn survey(
             .map(|(p, h)| (p.clone(), h.clone()))
             .collect()
     });
-    let changes = diff::diff(&old, &snapshot.files);
+    let mut changes = diff::diff(&old, &snapshot.files);
+    // Paths whose purge failed last time are purged again, even if their file went back to
+    // the recorded content meanwhile: the cache may hold the version in between.
+    if let Some(m) = &previous {
+        add_pending(
+            &mut changes,
+            &m.pending,
+            &old,
+            &snapshot.files,
+            &settings.scan.ignore,
+        );
+    }
 
     let fingerprint = settings.scan.content.fingerprint();
     let content_rules_changed = previous
@@ -191,6 +202,47 @@ pub fn survey(
         changes,
         plan,
     })
+}
+
+fn add_pending(
+    changes: &mut ChangeSet,
+    pending: &BTreeSet<String>,
+    old: &Hashes,
+    new: &Hashes,
+    ignore: &globset::GlobSet,
+) {
+    let listed: BTreeSet<String> = changes
+        .paths()
+        .into_iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    for path in pending {
+        if listed.contains(path) || ignore.is_match(path) {
+            continue;
+        }
+        match (new.contains_key(path), old.contains_key(path)) {
+            (true, true) => changes.modified.push(path.clone()),
+            (true, false) => changes.added.push(path.clone()),
+            (false, _) => changes.removed.push(path.clone()),
+        }
+    }
+    changes.added.sort();
+    changes.modified.sort();
+    changes.removed.sort();
+}
+
+/// Changed paths not all of whose URLs were purged.
+fn still_pending(
+    changes: &ChangeSet,
+    rules: &crate::urls::UrlRules,
+    purged: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    changes
+        .paths()
+        .into_iter()
+        .filter(|(path, _)| !rules.urls_for(path).iter().all(|u| purged.contains(u)))
+        .map(|(path, _)| path.to_string())
+        .collect()
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {
@@ -546,14 +598,17 @@ pub async fn run_once(
     let mut exit = Exit::Ok;
     let mut purge_report = None;
     let now_in_force = (bases, s.rules.options(), fingerprint);
-    // What to record: the files, and (base URLs, URL options, rules fingerprint) they were
-    // purged under; None leaves the state alone.
+    // What to record: the files, (base URLs, URL options, rules fingerprint) they were purged
+    // under, and the paths still pending; None leaves the state alone.
     type InForce = (Vec<String>, Vec<String>, String);
-    let record: Option<(Hashes, InForce)> = match survey.plan.decision {
+    let no_pending = BTreeSet::new;
+    let record: Option<(Hashes, InForce, BTreeSet<String>)> = match survey.plan.decision {
         Decision::Nothing => match &survey.previous {
-            None => Some((survey.snapshot.files.clone(), now_in_force)),
+            None => Some((survey.snapshot.files.clone(), now_in_force, no_pending())),
             // Nothing changed; only fill in base URLs a bare `baseline` did not know.
-            Some(m) if m.base_urls.is_empty() => Some((m.files.clone(), now_in_force)),
+            Some(m) if m.base_urls.is_empty() => {
+                Some((m.files.clone(), now_in_force, m.pending.clone()))
+            }
             Some(_) => None,
         },
         Decision::Urls | Decision::Everything => {
@@ -635,11 +690,33 @@ pub async fn run_once(
                     Exit::PurgeFailed
                 };
             }
+            let in_force_before = |m: &Manifest| {
+                (
+                    m.base_urls.clone(),
+                    m.url_options.clone(),
+                    m.content_rules.clone(),
+                )
+            };
             match (everything, outcome.all_ok(), &survey.previous) {
-                (true, true, _) => Some((survey.snapshot.files.clone(), now_in_force)),
-                // Everything failed: the old state (rules and base URLs too) stays in force.
-                (true, false, _) if !one_by_one => None,
-                // Partly done, URL by URL: files whose URLs all went advance.
+                (true, true, _) => {
+                    Some((survey.snapshot.files.clone(), now_in_force, no_pending()))
+                }
+                // Everything failed: the old state (rules and base URLs too) stays in force, and
+                // every changed path is pending.
+                (true, false, Some(m)) if !one_by_one => {
+                    let mut pending = m.pending.clone();
+                    pending.extend(
+                        survey
+                            .changes
+                            .paths()
+                            .into_iter()
+                            .map(|(p, _)| p.to_string()),
+                    );
+                    Some((m.files.clone(), in_force_before(m), pending))
+                }
+                (true, false, None) if !one_by_one => None,
+                // Partly done, URL by URL: files whose URLs all went advance; the rest are
+                // pending.
                 (_, _, Some(m)) => Some((
                     advance(
                         old,
@@ -648,26 +725,25 @@ pub async fn run_once(
                         &s.rules,
                         &purged,
                     ),
-                    (
-                        m.base_urls.clone(),
-                        m.url_options.clone(),
-                        m.content_rules.clone(),
-                    ),
+                    in_force_before(m),
+                    still_pending(&survey.changes, &s.rules, &purged),
                 )),
                 (_, _, None) => None,
             }
         }
     };
     let mut saved = false;
-    if let Some((files, (base_urls, url_options, rules))) = record {
+    if let Some((files, (base_urls, url_options, rules), pending)) = record {
         let unchanged = survey.previous.as_ref().is_some_and(|m| {
             m.files == files
                 && m.base_urls == base_urls
                 && m.url_options == url_options
                 && m.content_rules == rules
+                && m.pending == pending
         });
         if !unchanged {
-            let manifest = Manifest::new(ctx.now, base_urls, url_options, rules, files);
+            let mut manifest = Manifest::new(ctx.now, base_urls, url_options, rules, files);
+            manifest.pending = pending;
             manifest::save(&s.state, &manifest)?;
             saved = true;
         }

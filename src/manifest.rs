@@ -2,6 +2,7 @@
 //! Versioned JSON with sorted keys so it diffs well in git; loaded strictly (a damaged file is an
 //! error, never a silent first run) and saved atomically (temp file, fsync, rename).
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,10 @@ pub struct Manifest {
     pub content_rules: String,
     /// Output path -> SHA-256 (hex) of its content after the content rules.
     pub files: Hashes,
+    /// Paths whose purge failed: purged on the next run even if the file has meanwhile gone
+    /// back to its recorded content (the cache may hold the version in between).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub pending: BTreeSet<String>,
 }
 
 impl Manifest {
@@ -52,6 +57,7 @@ impl Manifest {
             url_options,
             content_rules,
             files,
+            pending: BTreeSet::new(),
         }
     }
 }
