@@ -914,7 +914,7 @@ impl Signals {
 fn cycle_line(report: &Report, exit: Exit, took: Duration, json: bool, now: SystemTime) -> String {
     let time = humantime::format_rfc3339_seconds(now).to_string();
     let c = &report.changes;
-    let changed = c.added.len() + c.modified.len() + c.removed.len();
+    let changed = c.len();
     let purge = report.purge.as_ref();
     let purged = purge.map_or(0, |p| p.urls_purged);
     let pending = purge.map_or(0, |p| p.urls_pending.len());

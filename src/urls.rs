@@ -246,17 +246,6 @@ impl UrlRules {
         }
         on
     }
-
-    /// The host names of the base URLs, deduplicated, in order.
-    pub fn hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = Vec::new();
-        for b in &self.base_urls {
-            if !hosts.iter().any(|h| h == b.host()) {
-                hosts.push(b.host().to_string());
-            }
-        }
-        hosts
-    }
 }
 
 #[cfg(test)]
@@ -450,7 +439,7 @@ mod tests {
     fn non_ascii_hosts_become_punycode() {
         let r = rules(&["https://bücher.example/"], false, false);
         assert_eq!(r.urls_for("a.css"), ["https://xn--bcher-kva.example/a.css"]);
-        assert_eq!(r.hosts(), ["xn--bcher-kva.example"]);
+        assert_eq!(r.scopes().0, ["xn--bcher-kva.example"]);
     }
 
     #[test]
@@ -531,6 +520,6 @@ mod tests {
             false,
             false,
         );
-        assert_eq!(r.hosts(), ["www.example.com", "example.com"]);
+        assert_eq!(r.scopes().0, ["www.example.com", "example.com"]);
     }
 }
