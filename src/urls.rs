@@ -182,20 +182,27 @@ impl UrlRules {
         let mut out = Vec::with_capacity((rel.len() + 1) * self.base_urls.len());
         for base in &self.base_urls {
             out.extend(rel.iter().map(|r| format!("{}{r}", base.as_str())));
-            // Below a path prefix, the site root without its slash is a key of its own.
-            if self.index_without_slash && path == "index.html" {
-                let bare = base.as_str().trim_end_matches('/');
-                if bare.matches('/').count() > 2 {
-                    out.push(bare.to_string());
-                }
-            }
+            out.extend(self.bare_root(path, base).map(str::to_string));
         }
         out
     }
 
-    /// How many URLs [`urls_for`](Self::urls_for) gives, without building them.
+    /// Below a path prefix, the site root without its slash is a key of its own
+    /// (`https://example.com/docs`), with `index_without_slash`.
+    fn bare_root<'a>(&self, path: &str, base: &'a BaseUrl) -> Option<&'a str> {
+        let bare = base.as_str().trim_end_matches('/');
+        (self.index_without_slash && path == "index.html" && bare.matches('/').count() > 2)
+            .then_some(bare)
+    }
+
+    /// How many URLs [`urls_for`](Self::urls_for) gives, without joining them to every base.
     pub fn count_for(&self, path: &str) -> usize {
-        self.urls_for(path).len()
+        let roots = self
+            .base_urls
+            .iter()
+            .filter(|b| self.bare_root(path, b).is_some())
+            .count();
+        spellings(path, self).len() * self.base_urls.len() + roots
     }
 
     /// What "everything of this site" covers, in purge terms: host names of base URLs at a host's
