@@ -477,6 +477,20 @@ mod tests {
             .collect()
     }
 
+    /// `urls` URLs in batches of 3, sent one at a time, never stopped.
+    async fn run_serially(p: &impl Purger, urls_n: usize) -> Outcome {
+        let mut policy = quick();
+        policy.concurrency = 1;
+        execute(
+            p,
+            batches(&urls(urls_n), &[], 3),
+            &policy,
+            &Stop::never(),
+            &|_| {},
+        )
+        .await
+    }
+
     fn quick() -> Policy {
         Policy {
             concurrency: 4,
@@ -613,16 +627,7 @@ mod tests {
     async fn once_the_service_stays_unreachable_the_rest_are_not_sent() {
         let down = || Failure::new(FailureKind::Transient, None, "cannot connect");
         let p = Scripted::new((0..100).map(|_| Err(down())).collect());
-        let mut policy = quick();
-        policy.concurrency = 1;
-        let out = execute(
-            &p,
-            batches(&urls(30), &[], 3),
-            &policy,
-            &Stop::never(),
-            &|_| {},
-        )
-        .await;
+        let out = run_serially(&p, 30).await;
         // The first request: 1 + 3 retries; the other nine are never sent.
         assert_eq!(p.sent().len(), 4);
         assert_eq!(out.pending().len(), 30);
@@ -634,18 +639,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn after_refused_credentials_the_rest_fail_as_credentials_too() {
+        let refused = || Failure::new(FailureKind::Credentials, Some(403), "");
+        let p = Scripted::new((0..100).map(|_| Err(refused())).collect());
+        let out = run_serially(&p, 30).await;
+        // One request refused; the other nine are not sent, and fail the same way, so the run
+        // exits as a credentials error.
+        assert_eq!(p.sent().len(), 1);
+        assert_eq!(out.pending().len(), 30);
+        assert!(
+            out.failures()
+                .all(|(_, f)| f.kind == FailureKind::Credentials)
+        );
+        assert!(
+            out.failures()
+                .skip(1)
+                .all(|(_, f)| f.detail.contains("refused for its credentials"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_http_error_on_one_request_does_not_stop_the_others() {
         let p = Scripted::new((0..4).map(|_| Err(transient(500))).collect());
-        let mut policy = quick();
-        policy.concurrency = 1;
-        let out = execute(
-            &p,
-            batches(&urls(9), &[], 3),
-            &policy,
-            &Stop::never(),
-            &|_| {},
-        )
-        .await;
+        let out = run_serially(&p, 9).await;
         assert_eq!(p.sent().len(), 6);
         assert_eq!(out.purged().len(), 6);
     }
