@@ -1,0 +1,169 @@
+//! Finds the outside programs the integration tests drive (real generators, real caches, linters)
+//! and, for each one that is missing, sets a `missing_*` cfg so the tests that need it are marked
+//! ignored with a one-line reason that `cargo test` prints:
+//!
+//! ```text
+//! test hugo_rebuild_purges_nothing ... ignored, needs hugo: apt-get install hugo (or run tests/run-all.sh)
+//! ```
+//!
+//! With `CI` set (every CI service sets it) nothing is marked: a missing program fails its tests,
+//! so a CI run can never pass by skipping them. `tests/run-all.sh` installs everything.
+//!
+//! Nothing here affects the sitepurge binary: the cfgs are only read by `#[cfg_attr(..., ignore)]`
+//! in `tests/`.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// One thing the tests need: the cfg set when it is missing, and how to tell.
+struct Need {
+    cfg: &'static str,
+    what: &'static str,
+    present: fn(&Finder) -> bool,
+}
+
+const NEEDS: &[Need] = &[
+    Need {
+        cfg: "missing_hugo",
+        what: "hugo",
+        present: |f| f.program("hugo"),
+    },
+    Need {
+        cfg: "missing_jekyll",
+        what: "jekyll with jekyll-feed, jekyll-sitemap, jekyll-seo-tag, jekyll-paginate and minima",
+        present: |f| {
+            f.program("jekyll")
+                && f.succeeds(
+                    "ruby",
+                    &[
+                        "-e",
+                        "%w[jekyll-feed jekyll-sitemap jekyll-seo-tag jekyll-paginate minima].each { |g| gem g }",
+                    ],
+                )
+        },
+    },
+    Need {
+        cfg: "missing_ruby",
+        what: "ruby",
+        present: |f| f.program("ruby"),
+    },
+    Need {
+        cfg: "missing_varnish",
+        what: "varnishd and a C compiler",
+        present: |f| (f.program("varnishd") || f.program_at("/usr/sbin/varnishd")) && f.program("cc"),
+    },
+    Need {
+        cfg: "missing_git",
+        what: "git",
+        present: |f| f.program("git"),
+    },
+    Need {
+        cfg: "missing_rsync",
+        what: "rsync",
+        present: |f| f.program("rsync"),
+    },
+    Need {
+        cfg: "missing_shellcheck",
+        what: "shellcheck",
+        present: |f| f.program("shellcheck"),
+    },
+    Need {
+        cfg: "missing_setpriv",
+        what: "setpriv",
+        present: |f| f.program("setpriv"),
+    },
+    Need {
+        cfg: "missing_systemd_analyze",
+        what: "systemd-analyze",
+        present: |f| f.program("systemd-analyze"),
+    },
+    Need {
+        cfg: "missing_nginx",
+        what: "nginx with the cache purge module",
+        present: |f| {
+            (f.program("nginx") || f.program_at("/usr/sbin/nginx"))
+                && f.program_at("/usr/lib/nginx/modules/ngx_http_cache_purge_module.so")
+        },
+    },
+    Need {
+        cfg: "missing_squid",
+        what: "squid",
+        present: |f| f.program("squid") || f.program_at("/usr/sbin/squid"),
+    },
+    Need {
+        cfg: "missing_actionlint",
+        what: "actionlint",
+        present: |f| f.program("actionlint"),
+    },
+    Need {
+        cfg: "missing_man",
+        what: "man and groff",
+        present: |f| f.program("man") && f.program("groff"),
+    },
+];
+
+struct Finder {
+    path: Vec<PathBuf>,
+}
+
+impl Finder {
+    fn program(&self, name: &str) -> bool {
+        self.path.iter().any(|dir| dir.join(name).is_file())
+    }
+
+    fn program_at(&self, path: &str) -> bool {
+        Path::new(path).is_file()
+    }
+
+    fn succeeds(&self, program: &str, args: &[&str]) -> bool {
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CI");
+    println!("cargo:rerun-if-env-changed=PATH");
+    let mut path: Vec<PathBuf> = Vec::new();
+    for dir in env::split_paths(&env::var_os("PATH").unwrap_or_default()) {
+        if !path.contains(&dir) {
+            path.push(dir);
+        }
+    }
+    // Installing a program changes its folder (and, through apt, dpkg's status file): look again
+    // then. A path that does not exist would make cargo rerun this every build, so only
+    // existing ones are named.
+    for dir in &path {
+        if dir.is_dir() {
+            println!("cargo:rerun-if-changed={}", dir.display());
+        }
+    }
+    if Path::new("/var/lib/dpkg/status").is_file() {
+        println!("cargo:rerun-if-changed=/var/lib/dpkg/status");
+    }
+    let ci = env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let finder = Finder { path };
+    let mut missing = Vec::new();
+    for need in NEEDS {
+        println!("cargo::rustc-check-cfg=cfg({})", need.cfg);
+        if !(need.present)(&finder) {
+            missing.push(need.what);
+            if !ci {
+                println!("cargo:rustc-cfg={}", need.cfg);
+            }
+        }
+    }
+    if ci && !missing.is_empty() {
+        println!(
+            "cargo:warning=CI is set, so tests that need a missing program will fail, not be skipped. Missing: {}. Install them with tests/run-all.sh.",
+            missing.join("; ")
+        );
+    }
+}
