@@ -51,7 +51,9 @@ const NEEDS: &[Need] = &[
     Need {
         cfg: "missing_varnish",
         what: "varnishd and a C compiler",
-        present: |f| (f.program("varnishd") || f.program_at("/usr/sbin/varnishd")) && f.program("cc"),
+        present: |f| {
+            (f.program("varnishd") || f.program_at("/usr/sbin/varnishd")) && f.program("cc")
+        },
     },
     Need {
         cfg: "missing_git",
