@@ -96,7 +96,7 @@ const NEEDS: &[Need] = &[
     Need {
         cfg: "missing_actionlint",
         what: "actionlint",
-        present: |f| f.program("actionlint"),
+        present: |f| f.actionlint().is_some(),
     },
     Need {
         cfg: "missing_man",
@@ -107,11 +107,22 @@ const NEEDS: &[Need] = &[
 
 struct Finder {
     path: Vec<PathBuf>,
+    manifest_dir: PathBuf,
 }
 
 impl Finder {
     fn program(&self, name: &str) -> bool {
         self.path.iter().any(|dir| dir.join(name).is_file())
+    }
+
+    /// actionlint from PATH, else from the virtual environment tests/run-all.sh makes.
+    fn actionlint(&self) -> Option<PathBuf> {
+        let local = Path::new(&self.manifest_dir).join(".test-tools/bin/actionlint");
+        self.path
+            .iter()
+            .map(|dir| dir.join("actionlint"))
+            .chain([local])
+            .find(|p| p.is_file())
     }
 
     fn program_at(&self, path: &str) -> bool {
@@ -151,7 +162,19 @@ fn main() {
         println!("cargo:rerun-if-changed=/var/lib/dpkg/status");
     }
     let ci = env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let finder = Finder { path };
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let tools = manifest_dir.join(".test-tools/bin");
+    if tools.is_dir() {
+        println!("cargo:rerun-if-changed={}", tools.display());
+    }
+    let finder = Finder { path, manifest_dir };
+    // The tests run actionlint from where it was found here.
+    if let Some(actionlint) = finder.actionlint() {
+        println!(
+            "cargo:rustc-env=SITEPURGE_TEST_ACTIONLINT={}",
+            actionlint.display()
+        );
+    }
     let mut missing = Vec::new();
     for need in NEEDS {
         println!("cargo::rustc-check-cfg=cfg({})", need.cfg);

@@ -710,6 +710,7 @@ fn unprivileged(site: &Site, args: &[&str]) -> Command {
 }
 
 #[test]
+#[cfg_attr(missing_setpriv, ignore = "needs setpriv to drop privileges when run as root: apt-get install util-linux (or run tests/run-all.sh)")]
 fn unreadable_file_exits_4_naming_it_and_writes_no_state() {
     let site = blog();
     let chmod = |path: &Path, mode: u32| {

