@@ -5,12 +5,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cli::Common;
+use crate::cli::{Cli, Common, CompletionsArgs, InitArgs, ManArgs};
 use crate::config::Everything;
 use crate::config::ProviderName;
 use crate::config::{self, Settings};
 use crate::diff::{self, ChangeSet};
 use crate::error::{Error, Exit, Result};
+use crate::generator::Generator;
+use crate::init;
 use crate::lock;
 use crate::manifest::{self, Manifest};
 use crate::plan::Decision;
@@ -23,6 +25,8 @@ use crate::report::PurgeReport;
 use crate::report::{self, Report, ThresholdReport};
 use crate::scan::Hashes;
 use crate::scan::{self, Snapshot};
+use crate::site_config::{self, SiteBaseUrl};
+use crate::urls::BaseUrl;
 use crate::watch;
 
 /// What the pipeline reads from its surroundings, passed in so tests control it.
@@ -257,10 +261,20 @@ fn report_of(command: &'static str, survey: &Survey, ctx: &Context, state_saved:
     let s = &survey.settings;
     Report {
         command,
-        generator: s.generator.map(|(g, from)| report::GeneratorReport {
-            name: g.name(),
-            detected_from: from,
-        }),
+        generator: s
+            .generator
+            .as_ref()
+            .map(|(g, from)| report::GeneratorReport {
+                name: g.name(),
+                detected_from: from.clone(),
+            }),
+        base_urls: s
+            .rules
+            .base_urls
+            .iter()
+            .map(|b| b.as_str().to_string())
+            .collect(),
+        base_urls_from: s.base_url_from.clone(),
         dir: display(&s.dir, &ctx.cwd),
         state: display(&s.state, &ctx.cwd),
         state_written_at: survey.previous.as_ref().map(|m| m.written_at.clone()),
@@ -1118,6 +1132,90 @@ pub async fn watch(
             }) => wake,
             () = stop.wait() => return Ok(Exit::Ok),
         };
+    }
+    Ok(Exit::Ok)
+}
+
+/// `sitepurge init`: writes a commented sitepurge.toml for the site in the current folder.
+pub fn init(args: &InitArgs, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let path = ctx.cwd.join(config::DEFAULT_CONFIG);
+    if path.exists() && !args.force {
+        return Err(Error::ConfigExists { path });
+    }
+    let detected = site_config::detect(&ctx.cwd).map_err(config::site_config_error)?;
+    let generator = match args.generator {
+        Some(Generator::None) => None,
+        Some(g) => Some((g, None)),
+        None => detected.map(|d| (d.generator, Some(d.file))),
+    };
+    let dir = generator
+        .as_ref()
+        .and_then(|(g, _)| g.output_dir())
+        .map(str::to_string)
+        .or_else(|| {
+            let found = config::default_dir(&ctx.cwd).ok()?;
+            Some(found.file_name()?.to_string_lossy().into_owned())
+        });
+    let mut base_urls = Vec::new();
+    for raw in args.base_urls.iter().filter(|b| !b.trim().is_empty()) {
+        let base = BaseUrl::parse(raw).map_err(|message| Error::Setting {
+            setting: "base_urls",
+            message,
+            hint: None,
+        })?;
+        base_urls.push(base.as_str().to_string());
+    }
+    let (mut site_base_url, mut base_url_not_used) = (None, None);
+    if let Some((g, _)) = &generator {
+        match site_config::base_url(*g, &ctx.cwd, &[]).map_err(config::site_config_error)? {
+            SiteBaseUrl::Found { url, file } => site_base_url = Some((url, file)),
+            SiteBaseUrl::Unusable { value, file, why } => {
+                base_url_not_used = Some(format!("{file} sets the base URL to {value:?}: {why}"))
+            }
+            SiteBaseUrl::Absent => {}
+        }
+    }
+    let found = init::Found {
+        generator,
+        dir,
+        base_urls,
+        site_base_url,
+        base_url_not_used,
+        provider: args.provider.unwrap_or_default(),
+    };
+    std::fs::write(&path, init::config_text(&found)).map_err(|source| Error::WriteFile {
+        path: path.clone(),
+        source,
+    })?;
+    let _ = console
+        .out
+        .write_all(init::summary(&found, config::DEFAULT_CONFIG).as_bytes());
+    Ok(Exit::Ok)
+}
+
+/// `sitepurge completions SHELL`: the completion script, generated from the CLI definition.
+pub fn completions(args: &CompletionsArgs, console: &mut Console<'_>) -> Result<Exit> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut command, "sitepurge", console.out);
+    Ok(Exit::Ok)
+}
+
+/// `sitepurge man`: the man page, generated from the CLI definition.
+pub fn man(args: &ManArgs, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let command = <Cli as clap::CommandFactory>::command();
+    match &args.dir {
+        None => {
+            let _ = clap_mangen::Man::new(command).render(console.out);
+        }
+        Some(dir) => {
+            let dir = ctx.cwd.join(dir);
+            let write_error = |source| Error::WriteFile {
+                path: dir.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&dir).map_err(write_error)?;
+            clap_mangen::generate_to(command, &dir).map_err(write_error)?;
+        }
     }
     Ok(Exit::Ok)
 }

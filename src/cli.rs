@@ -9,6 +9,9 @@ use crate::plan::FirstRun;
 
 const EXAMPLES: &str = "\
 Examples:
+  Start in the site's source folder: write a commented sitepurge.toml for it:
+    sitepurge init
+
   Show what the next run would purge, without sending anything:
     sitepurge plan _site --base-url https://example.com/
 
@@ -57,6 +60,56 @@ pub enum Command {
     /// to look. Survives the output folder being deleted and recreated or renamed into place;
     /// retries pending URLs; SIGINT/SIGTERM stop it cleanly (a second one at once).
     Watch(WatchArgs),
+    /// Write a commented sitepurge.toml for the site in the current folder.
+    ///
+    /// Detects the generator from its config file, and fills in its output folder, the base URL
+    /// from the generator's config (or a line to fill in), the state file, and the provider
+    /// section with the environment variables that hold the credentials (never a secret). It
+    /// refuses to replace an existing file unless --force is given, and prints the next commands.
+    Init(InitArgs),
+    /// Print a shell completion script to stdout.
+    ///
+    /// bash:  sitepurge completions bash > ~/.local/share/bash-completion/completions/sitepurge
+    /// zsh:   sitepurge completions zsh > "${fpath[1]}/_sitepurge"
+    /// fish:  sitepurge completions fish > ~/.config/fish/completions/sitepurge.fish
+    /// PowerShell: sitepurge completions powershell >> $PROFILE
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per command into a folder.
+    ///
+    /// sitepurge man > sitepurge.1 && man -l sitepurge.1
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Replace an existing sitepurge.toml
+    #[arg(long)]
+    pub force: bool,
+    /// The generator preset, when it cannot be detected (hugo, jekyll, zola, eleventy, mkdocs,
+    /// or none) [default: detected]
+    #[arg(long, value_name = "NAME")]
+    pub generator: Option<crate::generator::Generator>,
+    /// Public base URL of the site (repeat for www) [default: from the generator's config]
+    #[arg(long = "base-url", value_name = "URL", value_delimiter = ',')]
+    pub base_urls: Vec<String>,
+    /// Which cache the file is set up for [default: cloudflare]
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<crate::config::ProviderName>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write sitepurge.1 and a page per command (sitepurge-plan.1, ...) into this folder
+    /// instead of printing the main page
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -100,13 +153,14 @@ pub struct Common {
 
     /// Public base URL of the site. Repeat it for each host (apex and www) or give a path
     /// (https://example.com/docs/) for a site that lives below one [env: SITEPURGE_BASE_URL,
-    /// comma-separated]
+    /// comma-separated] [default: from the generator's config: Jekyll url + baseurl, Hugo
+    /// baseURL, Zola base_url, MkDocs site_url]
     #[arg(long = "base-url", value_name = "URL", value_delimiter = ',')]
     pub base_urls: Vec<String>,
 
     /// Generator preset: its output folder and its known build noise (hugo, jekyll, zola,
-    /// eleventy, or none) [default: detected from the site's config files in the current folder,
-    /// else in the folder of the config file]
+    /// eleventy, mkdocs, or none) [default: detected from the site's config files in the current
+    /// folder, else in the folder of the config file]
     #[arg(long, value_name = "NAME")]
     pub generator: Option<crate::generator::Generator>,
 
@@ -156,12 +210,13 @@ pub struct Common {
 }
 
 impl Command {
-    /// The flags every command has.
-    pub fn common(&self) -> &Common {
+    /// The flags shared by the commands that read a site (none for init, completions, man).
+    pub fn common(&self) -> Option<&Common> {
         match self {
-            Command::Plan(c) | Command::Baseline(c) | Command::Verify(c) => c,
-            Command::Run(r) => &r.common,
-            Command::Watch(w) => &w.common,
+            Command::Plan(c) | Command::Baseline(c) | Command::Verify(c) => Some(c),
+            Command::Run(r) => Some(&r.common),
+            Command::Watch(w) => Some(&w.common),
+            Command::Init(_) | Command::Completions(_) | Command::Man(_) => None,
         }
     }
 }

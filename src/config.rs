@@ -11,12 +11,13 @@ use serde::Deserialize;
 use crate::app::Context;
 use crate::cli::Common;
 use crate::error::{Error, Result};
-use crate::generator::{self, Generator};
+use crate::generator::Generator;
 use crate::plan::{FirstRun, Threshold};
 use crate::provider::cloudflare::{self, Auth, ZoneRef};
 use crate::purge::Policy;
 use crate::scan::{ContentRules, ScanOptions};
 use crate::secret::Secret;
+use crate::site_config::{self, SiteBaseUrl};
 use crate::urls::{BaseUrl, UrlRules};
 
 /// The config file read when `--config` is not given, from the current folder.
@@ -37,6 +38,7 @@ pub struct FileConfig {
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<OneOrMany>,
+    pub site_config: Option<OneOrMany>,
     pub state: Option<PathBuf>,
     pub threshold: Option<ThresholdValue>,
     pub first_run: Option<FirstRun>,
@@ -210,7 +212,9 @@ pub enum ThresholdValue {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The generator preset in force, and the config file it was detected from (if detected).
-    pub generator: Option<(Generator, Option<&'static str>)>,
+    pub generator: Option<(Generator, Option<String>)>,
+    /// The generator's config file the base URL was read from, when no setting gave one.
+    pub base_url_from: Option<String>,
     pub dir: PathBuf,
     pub state: PathBuf,
     pub rules: UrlRules,
@@ -279,6 +283,15 @@ pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option
     Ok((file, Some(path)))
 }
 
+/// A generator config file that cannot be parsed, as a setting error naming it.
+pub fn site_config_error(e: site_config::Unreadable) -> Error {
+    setting(
+        "site_config",
+        format!("cannot read {}: {}", e.path.display(), e.message),
+        Some("fix the file, or set generator and base_urls in sitepurge.toml"),
+    )
+}
+
 fn setting(setting: &'static str, message: String, hint: Option<&str>) -> Error {
     Error::Setting {
         setting,
@@ -328,15 +341,29 @@ fn resolve_with(
         .and_then(Path::parent)
         .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
 
+    let site_files: Vec<PathBuf> = file
+        .site_config
+        .clone()
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| file_base.join(p))
+        .collect();
+    // The site's source: the current folder, else the config file's.
+    let detected = match site_config::detect(cwd).map_err(site_config_error)? {
+        Some(d) => Some((d, cwd.to_path_buf())),
+        None => site_config::detect(&file_base)
+            .map_err(site_config_error)?
+            .map(|d| (d, file_base.clone())),
+    };
     let generator = match flags.generator.or(file.generator) {
         Some(Generator::None) => None,
         Some(g) => Some((g, None)),
-        // The site's source: the current folder, else the config file's.
-        None => generator::detect(cwd)
-            .or_else(|| generator::detect(&file_base))
-            .map(|(g, from)| (g, Some(from))),
+        None => detected
+            .as_ref()
+            .map(|(d, _)| (d.generator, Some(d.file.clone()))),
     };
-    let preset_dir = generator.and_then(|(g, _)| g.output_dir());
+    let preset_dir = generator.as_ref().and_then(|(g, _)| g.output_dir());
     let dir = match (&flags.dir, &file.dir) {
         (Some(d), _) => cwd.join(d),
         (None, Some(d)) => file_base.join(d),
@@ -368,10 +395,44 @@ fn resolve_with(
             base_urls.push(base);
         }
     }
+    // Neither flag, environment nor sitepurge.toml: the generator's own config may say.
+    let mut base_url_from = None;
+    let mut not_used = None;
+    if base_urls.is_empty()
+        && let Some((g, _)) = generator
+    {
+        let site_dir = match &detected {
+            Some((d, dir)) if d.generator == g => dir.clone(),
+            _ => cwd.to_path_buf(),
+        };
+        match site_config::base_url(g, &site_dir, &site_files).map_err(site_config_error)? {
+            SiteBaseUrl::Found { url, file } => {
+                let base = BaseUrl::parse(&url).map_err(|m| {
+                    setting(
+                        "base_urls",
+                        format!("{file} gives the base URL {url:?}, which cannot be used: {m}"),
+                        Some("set base_urls in sitepurge.toml, which wins over the site's config"),
+                    )
+                })?;
+                base_urls.push(base);
+                base_url_from = Some(file);
+            }
+            SiteBaseUrl::Unusable { value, file, why } => {
+                not_used = Some(format!(
+                    "{file} sets the base URL to {value:?}, not used: {why}"
+                ));
+            }
+            SiteBaseUrl::Absent => {}
+        }
+    }
     if need_base_urls && base_urls.is_empty() {
+        let message = match &not_used {
+            Some(why) => format!("no base URL is set, so files cannot be turned into URLs ({why})"),
+            None => "no base URL is set, so files cannot be turned into URLs".into(),
+        };
         return Err(setting(
             "base_urls",
-            "no base URL is set, so files cannot be turned into URLs".into(),
+            message,
             Some(
                 "pass --base-url https://example.com/ (repeat for www), or set base_urls = [\"https://example.com/\"] in sitepurge.toml",
             ),
@@ -410,7 +471,7 @@ fn resolve_with(
             .map(str::to_string)
             .collect::<Vec<_>>(),
     )?;
-    let preset_rules = generator.map_or(&[][..], |(g, _)| g.noise());
+    let preset_rules = generator.as_ref().map_or(&[][..], |(g, _)| g.noise());
     let patterns = preset_rules
         .iter()
         .map(|r| r.pattern.to_string())
@@ -431,7 +492,9 @@ fn resolve_with(
             .map(|s| s.to_string())
             .collect()
     });
-    let preset_extensions = generator.map_or(&[][..], |(g, _)| g.extra_text_extensions());
+    let preset_extensions = generator
+        .as_ref()
+        .map_or(&[][..], |(g, _)| g.extra_text_extensions());
     let mut extensions: Vec<String> = extensions
         .into_iter()
         .chain(preset_extensions.iter().map(|e| e.to_string()))
@@ -442,6 +505,7 @@ fn resolve_with(
 
     Ok(Settings {
         generator,
+        base_url_from,
         dir,
         state,
         rules: UrlRules {
@@ -773,7 +837,7 @@ fn find_credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<(Auth, &'s
     }
 }
 
-fn default_dir(cwd: &Path) -> Result<PathBuf> {
+pub fn default_dir(cwd: &Path) -> Result<PathBuf> {
     let found: Vec<PathBuf> = DEFAULT_DIRS
         .iter()
         .map(|d| cwd.join(d))
@@ -877,7 +941,10 @@ mod tests {
         )
         .expect("write");
         let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
-        assert_eq!(s.generator, Some((Generator::Jekyll, Some("_config.yml"))));
+        assert_eq!(
+            s.generator,
+            Some((Generator::Jekyll, Some("_config.yml".to_string())))
+        );
         assert_eq!(s.dir, cwd.path().join("_site"));
         let patterns: Vec<&str> = s.scan.content.patterns.iter().map(|p| p.as_str()).collect();
         let mut expected: Vec<&str> = Generator::Jekyll

@@ -89,6 +89,13 @@ pub enum Error {
     Locked { state: PathBuf, holder: Option<u32> },
     #[error("the state file {state} is inside the output folder {dir}")]
     StateInsideSite { state: PathBuf, dir: PathBuf },
+    #[error("{path} already exists")]
+    ConfigExists { path: PathBuf },
+    #[error("cannot write {path}: {source}")]
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -99,7 +106,9 @@ impl Error {
             | Error::Setting { .. }
             | Error::NoOutputFolder { .. }
             | Error::AmbiguousOutputFolder { .. }
-            | Error::StateInsideSite { .. } => Exit::Usage,
+            | Error::StateInsideSite { .. }
+            | Error::ConfigExists { .. }
+            | Error::WriteFile { .. } => Exit::Usage,
             Error::MissingSite { .. } | Error::SiteRead { .. } => Exit::Site,
             Error::Locked { .. } => Exit::Locked,
             Error::Api { failure, .. } => match failure.kind {
@@ -117,6 +126,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Setting { hint, .. } => hint.clone(),
+            Error::ConfigExists { .. } => Some(
+                "edit it, or pass --force to replace it with a new one".into(),
+            ),
             Error::Api { failure, .. } => failure.hint.clone(),
             Error::NoOutputFolder { .. } | Error::AmbiguousOutputFolder { .. } => Some(
                 "name it on the command line (`sitepurge run public`), or set `dir = \"public\"` in sitepurge.toml".into(),

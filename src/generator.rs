@@ -1,9 +1,7 @@
 //! Generator presets: the output folder each static site generator writes, and the build noise it
 //! is known to put into unchanged pages (timestamps, version tags), blanked before hashing so a
-//! rebuild with no change purges nothing. Detected from the site's config files (in the folder of
-//! sitepurge.toml, else the current one).
-
-use std::path::Path;
+//! rebuild with no change purges nothing. Which generator a site uses is read from its config
+//! files by [`crate::site_config`].
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +12,8 @@ pub enum Generator {
     Jekyll,
     Zola,
     Eleventy,
+    /// MkDocs: its output folder (`site`); no noise rules measured yet.
+    Mkdocs,
     /// No preset: no default folder beyond `_site`/`public`, no noise rules.
     None,
 }
@@ -92,6 +92,7 @@ impl Generator {
             Generator::Jekyll => "jekyll",
             Generator::Zola => "zola",
             Generator::Eleventy => "eleventy",
+            Generator::Mkdocs => "mkdocs",
             Generator::None => "none",
         }
     }
@@ -101,6 +102,7 @@ impl Generator {
         match self {
             Generator::Hugo | Generator::Zola => Some("public"),
             Generator::Jekyll | Generator::Eleventy => Some("_site"),
+            Generator::Mkdocs => Some("site"),
             Generator::None => None,
         }
     }
@@ -120,112 +122,14 @@ impl Generator {
             Generator::Jekyll => JEKYLL,
             Generator::Zola => ZOLA,
             Generator::Eleventy => ELEVENTY,
-            Generator::None => &[],
+            Generator::Mkdocs | Generator::None => &[],
         }
     }
-}
-
-/// Finds the generator whose config file is in `dir`, and the file that told.
-pub fn detect(dir: &Path) -> Option<(Generator, &'static str)> {
-    for name in ["hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json"] {
-        if dir.join(name).is_file() {
-            return Some((Generator::Hugo, name));
-        }
-    }
-    // Hugo's config directory.
-    for name in [
-        "config/_default/hugo.toml",
-        "config/_default/hugo.yaml",
-        "config/_default/hugo.json",
-        "config/_default/config.toml",
-        "config/_default/config.yaml",
-        "config/_default/config.json",
-    ] {
-        if dir.join(name).is_file() {
-            return Some((Generator::Hugo, name));
-        }
-    }
-    for name in ["_config.yml", "_config.yaml", "_config.toml"] {
-        if dir.join(name).is_file() {
-            return Some((Generator::Jekyll, name));
-        }
-    }
-    for name in [
-        "eleventy.config.js",
-        "eleventy.config.mjs",
-        "eleventy.config.cjs",
-        ".eleventy.js",
-    ] {
-        if dir.join(name).is_file() {
-            return Some((Generator::Eleventy, name));
-        }
-    }
-    // Hugo (before 0.110) and Zola both read config.toml: Zola's says base_url, Hugo's baseURL.
-    if let Ok(text) = std::fs::read_to_string(dir.join("config.toml")) {
-        let key = |k: &str| {
-            text.lines()
-                .any(|l| l.trim_start().split(['=', ' ']).next() == Some(k))
-        };
-        if key("base_url") {
-            return Some((Generator::Zola, "config.toml"));
-        }
-        if key("baseURL") || key("baseurl") {
-            return Some((Generator::Hugo, "config.toml"));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for (name, body) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, body).expect("write");
-        }
-        dir
-    }
-
-    #[test]
-    fn detects_each_generator_from_its_config_file() {
-        // (files in the folder, what should be detected)
-        type Case<'a> = (&'a [(&'a str, &'a str)], Option<(Generator, &'a str)>);
-        let cases: &[Case] = &[
-            (
-                &[("hugo.toml", "baseURL = 'x'")],
-                Some((Generator::Hugo, "hugo.toml")),
-            ),
-            (
-                &[("_config.yml", "title: x")],
-                Some((Generator::Jekyll, "_config.yml")),
-            ),
-            (
-                &[("config.toml", "base_url = \"https://x\"")],
-                Some((Generator::Zola, "config.toml")),
-            ),
-            (
-                &[("config.toml", "baseURL = \"https://x\"")],
-                Some((Generator::Hugo, "config.toml")),
-            ),
-            (
-                &[(".eleventy.js", "module.exports = {}")],
-                Some((Generator::Eleventy, ".eleventy.js")),
-            ),
-            (&[("README.md", "hi")], None),
-            (
-                &[("config/_default/hugo.toml", "baseURL = 'x'")],
-                Some((Generator::Hugo, "config/_default/hugo.toml")),
-            ),
-        ];
-        for (files, expected) in cases {
-            let dir = folder(files);
-            assert_eq!(detect(dir.path()), *expected, "{files:?}");
-        }
-    }
 
     #[test]
     fn every_noise_rule_is_a_valid_regex_with_a_reason() {

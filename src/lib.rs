@@ -9,6 +9,7 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod generator;
+pub mod init;
 pub mod lock;
 pub mod manifest;
 pub mod plan;
@@ -17,6 +18,7 @@ pub mod purge;
 pub mod report;
 pub mod scan;
 pub mod secret;
+pub mod site_config;
 pub mod urls;
 pub mod watch;
 
@@ -37,6 +39,9 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
         Command::Run(args) => app::run(&args.common, ctx, &mut console).await,
         Command::Verify(flags) => app::verify(flags, ctx, &mut console).await,
         Command::Watch(args) => app::watch(args, ctx, &mut console).await,
+        Command::Init(args) => app::init(args, ctx, &mut console),
+        Command::Completions(args) => app::completions(args, &mut console),
+        Command::Man(args) => app::man(args, ctx, &mut console),
     };
     match result {
         Ok(exit) => exit,
@@ -46,7 +51,7 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
                 let _ = writeln!(console.err, "hint: {hint}");
             }
             // A script reading --json gets an object on stdout either way.
-            if cli.command.common().json {
+            if cli.command.common().is_some_and(|c| c.json) {
                 let object = serde_json::json!({
                     "ok": false,
                     "error": e.to_string(),

@@ -16,6 +16,11 @@ pub struct Report {
     pub command: &'static str,
     /// The generator preset in force: `{name, detected_from}` (null: none).
     pub generator: Option<GeneratorReport>,
+    /// The base URLs the site's files were mapped under.
+    pub base_urls: Vec<String>,
+    /// The generator's config file they were read from, when no setting gave them (null: set
+    /// by a flag, the environment or sitepurge.toml).
+    pub base_urls_from: Option<String>,
     pub dir: String,
     pub state: String,
     /// When the state compared against was written; null on a first run.
@@ -66,7 +71,7 @@ pub struct PurgeReport {
 pub struct GeneratorReport {
     pub name: &'static str,
     /// The config file it was detected from; null when set explicitly.
-    pub detected_from: Option<&'static str>,
+    pub detected_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +115,9 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
         plural(report.files_scanned, "file", "files"),
         report.dir
     )?;
+    if let Some(from) = &report.base_urls_from {
+        writeln!(out, "base URL {} from {from}", report.base_urls.join(", "))?;
+    }
     if report.command == "baseline" {
         return writeln!(
             out,
@@ -208,6 +216,8 @@ mod tests {
         Report {
             command: "plan",
             generator: None,
+            base_urls: vec!["https://example.com/".into()],
+            base_urls_from: None,
             dir: "_site".into(),
             state: ".sitepurge/state.json".into(),
             state_written_at: Some("2026-01-01T00:00:00Z".into()),

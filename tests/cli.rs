@@ -16,7 +16,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use support::expect::{BASE, urls};
-use support::site::{Folder, STATE, Site, isolated, sitepurge_bin, sitepurge_in};
+use support::site::{Folder, Out, STATE, Site, isolated, sitepurge_bin, sitepurge_in};
 
 // What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
 // holding the output folder `_site` unless made `bare`.
@@ -710,7 +710,10 @@ fn unprivileged(site: &Site, args: &[&str]) -> Command {
 }
 
 #[test]
-#[cfg_attr(missing_setpriv, ignore = "needs setpriv to drop privileges when run as root: apt-get install util-linux (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_setpriv,
+    ignore = "needs setpriv to drop privileges when run as root: apt-get install util-linux (or run tests/run-all.sh)"
+)]
 fn unreadable_file_exits_4_naming_it_and_writes_no_state() {
     let site = blog();
     let chmod = |path: &Path, mode: u32| {
@@ -1054,4 +1057,295 @@ fn turning_on_a_url_option_purges_everything_once() {
     );
     let report = site.json(&["plan"]);
     assert_eq!(decision(&report), ("nothing", "no-changes"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// First use: init, the base URL from the generator's config, completions, the man page
+
+/// A Jekyll source folder as `jekyll new` leaves it after a build, with its public address set.
+fn jekyll_blog(config: &str) -> Site {
+    let site = blog();
+    site.put("_config.yml", config);
+    site
+}
+
+const BLOG_CONFIG: &str = "title: Blog\nurl: \"https://blog.example.com\"\nbaseurl: \"/blog\"\n";
+
+#[test]
+fn init_in_a_fresh_jekyll_site_then_plan_and_run_need_no_flag() {
+    let site = jekyll_blog(BLOG_CONFIG);
+    let init = site.cmd(&["init"]).assert().success();
+    assert_eq!(
+        stdout_of(&init),
+        "wrote sitepurge.toml\n\
+         \x20 generator jekyll (from _config.yml)\n\
+         \x20 output folder _site\n\
+         \x20 base URL https://blog.example.com/blog/ from _config.yml\n\
+         next:\n\
+         \x20 sitepurge baseline     # once, after a deploy: record the site as the cache has it\n\
+         \x20 sitepurge plan         # after the next build: what would be purged, and why\n\
+         \x20 CLOUDFLARE_API_TOKEN=... sitepurge run   # after each deploy: purge what changed\n"
+    );
+    let config = fs::read_to_string(site.path("sitepurge.toml")).expect("read");
+    assert!(config.contains("generator = \"jekyll\""), "{config}");
+    assert!(config.contains("dir = \"_site\""), "{config}");
+
+    // The next commands it printed work as they are.
+    site.cmd(&["baseline", "-q"]).assert().success().stdout("");
+    site.page("about/index.html", "<h1>About us</h1>");
+    let plan = site.cmd(&["plan"]).assert().success();
+    assert_eq!(
+        stdout_of(&plan),
+        format!(
+            "scanned 6 files in _site (jekyll preset; state of {})\n\
+             base URL https://blog.example.com/blog/ from _config.yml\n\
+             changes: 0 added, 1 modified, 0 removed\n\
+             plan: purge 2 URLs: 2 URLs of changed files, within the threshold of 4 of the site's 9 URLs\n",
+            site.state()["written_at"].as_str().expect("written_at")
+        )
+    );
+    let report = Out::of(&mut site.cmd(&["plan", "--json"])).json();
+    assert_eq!(
+        report["base_urls"],
+        serde_json::json!(["https://blog.example.com/blog/"])
+    );
+    assert_eq!(report["base_urls_from"], "_config.yml");
+    assert_eq!(
+        purges(&report),
+        [
+            (
+                "https://blog.example.com/blog/about/",
+                "about/index.html",
+                "modified"
+            ),
+            (
+                "https://blog.example.com/blog/about/index.html",
+                "about/index.html",
+                "modified"
+            ),
+        ]
+        .map(|(u, p, c)| (u.to_string(), p.to_string(), c.to_string()))
+    );
+}
+
+#[test]
+fn init_refuses_to_replace_a_config_unless_forced() {
+    let site = jekyll_blog(BLOG_CONFIG);
+    site.put("sitepurge.toml", "threshold = 10\n");
+    let out = site.cmd(&["init"]).assert().code(2).stdout("");
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "error: {} already exists\nhint: edit it, or pass --force to replace it with a new one\n",
+            site.abs("sitepurge.toml").display()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(site.path("sitepurge.toml")).expect("read"),
+        "threshold = 10\n"
+    );
+    site.cmd(&["init", "--force"]).assert().success();
+    assert!(
+        fs::read_to_string(site.path("sitepurge.toml"))
+            .expect("read")
+            .contains("generator = \"jekyll\"")
+    );
+}
+
+#[test]
+fn init_without_a_base_url_says_to_set_one_first() {
+    let site = jekyll_blog("title: Blog\nurl: \"\"\n");
+    let out = Out::of(&mut site.cmd(&["init", "--provider", "http-purge"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(
+            "  no base URL found: set base_urls in sitepurge.toml\nnext:\n  edit sitepurge.toml: set base_urls to the site's public address\n"
+        ),
+        "{out:?}"
+    );
+    let config = fs::read_to_string(site.path("sitepurge.toml")).expect("read");
+    assert!(
+        config.contains("provider = \"http-purge\"\n\n[http_purge]\n"),
+        "{config}"
+    );
+    // Until then, plan says what is missing and why the site's own value was not used.
+    let out = Out::of(&mut site.cmd(&["plan"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "error: invalid setting `base_urls`: no base URL is set, so files cannot be turned into URLs (_config.yml sets the base URL to \"\", not used: it is empty)\n"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_development_base_url_in_the_site_config_is_not_used() {
+    let site = jekyll_blog("url: http://localhost:4000\n");
+    let out = Out::of(&mut site.cmd(&["plan"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "(_config.yml sets the base URL to \"http://localhost:4000\", not used: it is a development address (localhost))"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_explicit_base_url_wins_over_the_site_config() {
+    let site = jekyll_blog(BLOG_CONFIG);
+    site.cmd(&["baseline", "-q"]).assert().success();
+    site.page("robots.txt", "User-agent: *\nDisallow: /\n");
+    for (args, env, expected) in [
+        (
+            &["plan", "--json", "--base-url", "https://flag.example/"][..],
+            None,
+            "https://flag.example/robots.txt",
+        ),
+        (
+            &["plan", "--json"][..],
+            Some("https://env.example/"),
+            "https://env.example/robots.txt",
+        ),
+    ] {
+        let mut cmd = site.cmd(args);
+        if let Some(v) = env {
+            cmd.env("SITEPURGE_BASE_URL", v);
+        }
+        let report = Out::of(&mut cmd).json();
+        assert_eq!(report["base_urls_from"], Value::Null);
+        assert_eq!(report["urls"][0]["url"], expected, "{report:#}");
+    }
+    site.put(
+        "sitepurge.toml",
+        "base_urls = [\"https://file.example/\"]\n",
+    );
+    let report = Out::of(&mut site.cmd(&["plan", "--json"])).json();
+    assert_eq!(report["base_urls_from"], Value::Null);
+    assert_eq!(report["urls"][0]["url"], "https://file.example/robots.txt");
+}
+
+#[test]
+fn site_config_names_the_generators_config_files_in_merge_order() {
+    let site = jekyll_blog(BLOG_CONFIG);
+    site.put("_config.production.yml", "url: https://prod.example.org\n");
+    site.put(
+        "sitepurge.toml",
+        "site_config = [\"_config.yml\", \"_config.production.yml\"]\n",
+    );
+    let report = Out::of(&mut site.cmd(&["plan", "--json"])).json();
+    assert_eq!(
+        report["base_urls"],
+        serde_json::json!(["https://prod.example.org/blog/"])
+    );
+    assert_eq!(report["base_urls_from"], "_config.production.yml");
+    // A broken one is an error naming it, not a silent fallback.
+    site.put("_config.production.yml", "url: [\n");
+    let out = Out::of(&mut site.cmd(&["plan"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: invalid setting `site_config`: cannot read {}: not valid YAML",
+            site.abs("_config.production.yml").display()
+        )),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn bash_completion_loads_and_completes_subcommands_and_values() {
+    let site = Site::bare();
+    let script = site.cmd(&["completions", "bash"]).assert().success();
+    site.put("sitepurge.bash", stdout_of(&script));
+    // What bash does on TAB: the function gets the command, the word and the word before it.
+    let complete = |words: &[&str]| {
+        let program = format!(
+            "set -e; source ./sitepurge.bash; COMP_WORDS=({}); COMP_CWORD={}; \
+             _sitepurge sitepurge '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words
+                .iter()
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let out = isolated("bash", site.root())
+            .args(["--norc", "--noprofile", "-c", &program])
+            .output()
+            .expect("run bash");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    assert_eq!(complete(&["sitepurge", "in"]), "init\n");
+    let all = complete(&["sitepurge", ""]);
+    for command in [
+        "plan",
+        "baseline",
+        "run",
+        "verify",
+        "watch",
+        "init",
+        "completions",
+        "man",
+    ] {
+        assert!(all.lines().any(|l| l == command), "{command} not in {all}");
+    }
+    assert_eq!(complete(&["sitepurge", "completions", "fi"]), "fish\n");
+    assert!(
+        complete(&["sitepurge", "plan", "--base"])
+            .lines()
+            .any(|l| l == "--base-url")
+    );
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = Out::of(&mut site.cmd(&["completions", shell]));
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stdout.contains("sitepurge"), "{shell}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    missing_man,
+    ignore = "needs man and groff: apt-get install man-db groff-base (or run tests/run-all.sh)"
+)]
+fn man_page_renders_with_man() {
+    let site = Site::bare();
+    let page = site.cmd(&["man"]).assert().success();
+    site.put("sitepurge.1", stdout_of(&page));
+    site.cmd(&["man", "--dir", "man1"]).assert().success();
+    for (file, expect) in [
+        (
+            "sitepurge.1",
+            "Purge exactly the CDN URLs that a static site build changed",
+        ),
+        ("man1/sitepurge-init.1", "Write a commented sitepurge.toml"),
+        ("man1/sitepurge-plan.1", "--base-url"),
+    ] {
+        let out = isolated("man", site.root())
+            .args(["-l", file])
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("run man");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let errors = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && errors.is_empty(),
+            "{file}: {errors}"
+        );
+        // man formats for a terminal: bold and underline as overstrikes.
+        let mut plain = String::new();
+        for c in text.chars() {
+            if c == '\u{8}' {
+                plain.pop();
+            } else {
+                plain.push(c);
+            }
+        }
+        assert!(plain.contains(expect), "{file} lacks {expect:?}:\n{plain}");
+        assert!(plain.contains("SYNOPSIS"), "{file}:\n{plain}");
+    }
 }

@@ -642,55 +642,82 @@ fn no_change(g: Gen) -> Outcome {
     }
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_edit_one_posts_body() {
     edit_body(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_edit_one_posts_body() {
     edit_body(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_change_a_posts_title() {
     change_title(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_change_a_posts_title() {
     change_title(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_add_a_tag_to_a_post() {
     add_tag(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_add_a_tag_to_a_post() {
     add_tag(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_add_a_post() {
     add_post(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_add_a_post() {
     add_post(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_delete_a_post_keeps_its_stale_page() {
     // Plain `hugo` never deletes from public/: the page (and the now surplus last list page)
@@ -704,7 +731,10 @@ fn hugo_delete_a_post_keeps_its_stale_page() {
     assert!(o.has("index.html") && o.has("sitemap.xml") && o.has("tags/cdn/index.html"));
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_delete_a_post_with_clean_destination_dir() {
     let o = scenario_with(Gen::Hugo, &["--cleanDestinationDir"], |s| {
@@ -715,7 +745,10 @@ fn hugo_delete_a_post_with_clean_destination_dir() {
     assert!(o.removed("page/6/index.html"), "50 posts fit in 5 pages");
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_delete_a_post() {
     // Jekyll removes obsolete files from _site itself.
@@ -730,43 +763,64 @@ fn jekyll_delete_a_post() {
     assert!(o.has("tags/index.html") && o.has("sitemap.xml"));
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_change_the_css() {
     edit_css(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_change_the_css() {
     edit_css(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_replace_the_pdf_with_a_space_and_accent_in_its_name() {
     replace_pdf(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_replace_the_pdf_with_a_space_and_accent_in_its_name() {
     replace_pdf(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_change_the_site_title() {
     site_title(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_change_the_site_title() {
     site_title(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_rebuild_with_no_change_purges_nothing() {
     let o = no_change(Gen::Hugo);
@@ -774,7 +828,10 @@ fn hugo_rebuild_with_no_change_purges_nothing() {
     assert!(o.urls.is_empty());
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_rebuild_with_no_change_purges_the_feed_without_a_preset() {
     // jekyll-feed writes the build time into feed.xml's <updated>: without the preset, that is
@@ -947,37 +1004,55 @@ fn preset_edit_body(g: Gen) {
     assert_purged(&cf, &report, &urls_of_all(&expected));
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_preset_rebuild_with_no_change_purges_nothing() {
     preset_no_change(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_preset_rebuild_with_no_change_purges_nothing() {
     preset_no_change(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_preset_fresh_copy_purges_nothing() {
     preset_fresh_copy_purges_nothing(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_preset_fresh_copy_purges_nothing() {
     preset_fresh_copy_purges_nothing(Gen::Jekyll);
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_preset_edit_purges_content_changes_not_noise() {
     preset_edit_body(Gen::Hugo);
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_preset_edit_purges_content_changes_not_noise() {
     preset_edit_body(Gen::Jekyll);
@@ -1002,7 +1077,10 @@ const RSS_WITH_LASTMOD: &str = r#"{{- $pages := .RegularPages -}}
 </rss>
 "#;
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_preset_fresh_copy_with_lastmod_in_rss_purges_nothing() {
     let f = preset_fresh_copy(Gen::Hugo, "", |s| {
@@ -1022,7 +1100,10 @@ fn hugo_preset_fresh_copy_with_lastmod_in_rss_purges_nothing() {
     assert_purged(&f.cf, &f.report, &BTreeSet::new());
 }
 
-#[cfg_attr(missing_jekyll, ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 #[test]
 fn jekyll_preset_fresh_copy_in_a_deeper_folder_purges_nothing() {
     let f = preset_fresh_copy(Gen::Jekyll, "checkouts/ci/site", |_| {});
@@ -1031,7 +1112,10 @@ fn jekyll_preset_fresh_copy_in_a_deeper_folder_purges_nothing() {
     assert_purged(&f.cf, &f.report, &BTreeSet::new());
 }
 
-#[cfg_attr(missing_hugo, ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)")]
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
 #[test]
 fn hugo_preset_is_detected_from_the_config_directory() {
     let mut site = Site::new(Gen::Hugo, &preset_config());

@@ -1,0 +1,618 @@
+//! The generator's own config files (`hugo.toml`, `_config.yml`, `mkdocs.yml`, ...): which
+//! generator builds the site, and the public base URL the site was told it lives at. Files are
+//! read with real TOML, YAML and JSON parsers, and detection looks at the same parsed keys as the
+//! base URL, so a Hugo `[params] base_url` is a Hugo parameter, not Zola's top-level setting.
+
+use std::path::{Path, PathBuf};
+
+use crate::generator::Generator;
+
+/// A generator, and the config file (relative to the site's folder) that told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    pub generator: Generator,
+    pub file: String,
+}
+
+/// What the site's config says its public base URL is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteBaseUrl {
+    /// A public base URL, and the file it came from.
+    Found { url: String, file: String },
+    /// A value that is not a public address (empty, localhost, a bare path): never used, but
+    /// named so the error can say why.
+    Unusable {
+        value: String,
+        file: String,
+        why: &'static str,
+    },
+    /// The files have no such setting (or the generator keeps it in code: Eleventy).
+    Absent,
+}
+
+/// A site config file that exists but cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+type Parsed<T> = Result<T, Unreadable>;
+
+/// The top-level keys of one config file, each with its value when that is a plain string.
+type Keys = Vec<(String, Option<String>)>;
+
+const HUGO_ROOT: [&str; 8] = [
+    "hugo.toml",
+    "hugo.yaml",
+    "hugo.yml",
+    "hugo.json",
+    // Hugo 0.109 and older: the same file named config.*; config.toml may be Zola's.
+    "config.toml",
+    "config.yaml",
+    "config.yml",
+    "config.json",
+];
+const HUGO_DIR_FILES: [&str; 8] = [
+    "hugo.toml",
+    "hugo.yaml",
+    "hugo.yml",
+    "hugo.json",
+    "config.toml",
+    "config.yaml",
+    "config.yml",
+    "config.json",
+];
+const JEKYLL_FILES: [&str; 3] = ["_config.yml", "_config.yaml", "_config.toml"];
+const MKDOCS_FILES: [&str; 2] = ["mkdocs.yml", "mkdocs.yaml"];
+const ELEVENTY_FILES: [&str; 5] = [
+    "eleventy.config.js",
+    "eleventy.config.mjs",
+    "eleventy.config.cjs",
+    ".eleventy.js",
+    ".eleventy.cjs",
+];
+
+fn read_keys(path: &Path) -> Parsed<Option<Keys>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Unreadable {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let fail = |message: String| Unreadable {
+        path: path.to_path_buf(),
+        message,
+    };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let keys = match ext {
+        "toml" => {
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| fail(format!("not valid TOML: {}", e.message())))?;
+            table
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map(str::to_string)))
+                .collect()
+        }
+        "json" => {
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| fail(format!("not valid JSON: {e}")))?;
+            match value {
+                serde_json::Value::Object(map) => map
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().map(str::to_string)))
+                    .collect(),
+                _ => return Err(fail("not a JSON object".into())),
+            }
+        }
+        _ => {
+            let docs = yaml_rust2::YamlLoader::load_from_str(&text)
+                .map_err(|e| fail(format!("not valid YAML: {e}")))?;
+            match docs.into_iter().next() {
+                // An empty file is an empty config.
+                None | Some(yaml_rust2::Yaml::Null) => Vec::new(),
+                Some(yaml_rust2::Yaml::Hash(map)) => map
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        let key = k.as_str()?.to_string();
+                        Some((key, v.as_str().map(str::to_string)))
+                    })
+                    .collect(),
+                Some(_) => return Err(fail("not a YAML mapping of settings".into())),
+            }
+        }
+    };
+    Ok(Some(keys))
+}
+
+fn has_key(keys: &Keys, key: &str) -> bool {
+    keys.iter().any(|(k, _)| k == key)
+}
+
+/// The value of `key` (Hugo's keys ignore case), if the file sets it to a string.
+fn value(keys: &Keys, key: &str, any_case: bool) -> Option<String> {
+    keys.iter()
+        .rev()
+        .find(|(k, _)| {
+            if any_case {
+                k.eq_ignore_ascii_case(key)
+            } else {
+                k == key
+            }
+        })
+        .and_then(|(_, v)| v.clone())
+}
+
+fn rel(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Finds the generator whose config file is in `dir`, and the file that told.
+pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
+    let found = |generator, file: &str| {
+        Ok(Some(Detected {
+            generator,
+            file: file.to_string(),
+        }))
+    };
+    for name in &HUGO_ROOT[..4] {
+        if dir.join(name).is_file() {
+            return found(Generator::Hugo, name);
+        }
+    }
+    for env in ["_default", "production"] {
+        for name in HUGO_DIR_FILES {
+            let file = format!("config/{env}/{name}");
+            if dir.join(&file).is_file() {
+                return found(Generator::Hugo, &file);
+            }
+        }
+    }
+    for name in JEKYLL_FILES {
+        if dir.join(name).is_file() {
+            return found(Generator::Jekyll, name);
+        }
+    }
+    for name in MKDOCS_FILES {
+        if dir.join(name).is_file() {
+            return found(Generator::Mkdocs, name);
+        }
+    }
+    for name in ELEVENTY_FILES {
+        if dir.join(name).is_file() {
+            return found(Generator::Eleventy, name);
+        }
+    }
+    // Old Hugo and Zola both read config.toml: Zola's has a top-level base_url (required),
+    // Hugo's a baseURL (its keys ignore case).
+    if let Some(keys) = read_keys(&dir.join("config.toml"))? {
+        if has_key(&keys, "base_url") {
+            return found(Generator::Zola, "config.toml");
+        }
+        if keys.iter().any(|(k, _)| k.eq_ignore_ascii_case("baseurl")) {
+            return found(Generator::Hugo, "config.toml");
+        }
+    }
+    for name in &HUGO_ROOT[5..] {
+        if let Some(keys) = read_keys(&dir.join(name))?
+            && keys.iter().any(|(k, _)| k.eq_ignore_ascii_case("baseurl"))
+        {
+            return found(Generator::Hugo, name);
+        }
+    }
+    Ok(None)
+}
+
+/// The config files `generator` reads from `dir`, in the order it merges them (a later file's
+/// value wins).
+fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    match generator {
+        Generator::Hugo => {
+            // `hugo` builds in the production environment: config/_default, then
+            // config/production over it, then the root file.
+            let mut files = Vec::new();
+            for env in ["_default", "production"] {
+                files.extend(first(
+                    &HUGO_DIR_FILES
+                        .iter()
+                        .map(|n| format!("config/{env}/{n}"))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                ));
+            }
+            files.extend(first(&HUGO_ROOT));
+            files
+        }
+        Generator::Jekyll => first(&JEKYLL_FILES),
+        Generator::Zola => first(&["config.toml", "zola.toml"]),
+        Generator::Mkdocs => first(&MKDOCS_FILES),
+        Generator::Eleventy | Generator::None => Vec::new(),
+    }
+}
+
+/// The public base URL that `generator`'s config in `dir` gives (or `files`, when the user
+/// named the generator's config files, as `jekyll build --config a.yml,b.yml` takes them).
+pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<SiteBaseUrl> {
+    let files = if files.is_empty() {
+        default_files(generator, dir)
+    } else {
+        files.to_vec()
+    };
+    // The last file that sets the key wins; Jekyll's url and baseurl may come from two files.
+    let mut url: Option<(String, PathBuf)> = None;
+    let mut path: Option<String> = None;
+    for file in &files {
+        let Some(keys) = read_keys(file)? else {
+            continue;
+        };
+        let (key, any_case) = match generator {
+            Generator::Hugo => ("baseurl", true),
+            Generator::Jekyll => ("url", false),
+            Generator::Zola => ("base_url", false),
+            Generator::Mkdocs => ("site_url", false),
+            Generator::Eleventy | Generator::None => return Ok(SiteBaseUrl::Absent),
+        };
+        if let Some(v) = value(&keys, key, any_case) {
+            url = Some((v, file.clone()));
+        }
+        if generator == Generator::Jekyll
+            && let Some(b) = value(&keys, "baseurl", false)
+        {
+            path = Some(b);
+        }
+    }
+    let Some((url, file)) = url else {
+        return Ok(SiteBaseUrl::Absent);
+    };
+    let file = rel(dir, &file);
+    let url = url.trim().to_string();
+    let mut full = url.clone();
+    if let Some(path) = path.map(|p| p.trim().trim_matches('/').to_string())
+        && !path.is_empty()
+    {
+        full = format!("{}/{path}/", full.trim_end_matches('/'));
+    }
+    match unusable(&url) {
+        Some(why) => Ok(SiteBaseUrl::Unusable {
+            value: url,
+            file,
+            why,
+        }),
+        None => Ok(SiteBaseUrl::Found { url: full, file }),
+    }
+}
+
+/// Why a configured value cannot be the public address of the site, if it cannot.
+fn unusable(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        return Some("it is empty");
+    }
+    let Ok(parsed) = url::Url::parse(value) else {
+        return Some("it is not an absolute http(s) URL");
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Some("it is not an absolute http(s) URL");
+    }
+    match parsed.host() {
+        None => Some("it has no host name"),
+        Some(url::Host::Domain(d)) if d == "localhost" || d.ends_with(".localhost") => {
+            Some("it is a development address (localhost)")
+        }
+        Some(url::Host::Ipv4(ip)) if ip.is_loopback() || ip.is_unspecified() => {
+            Some("it is a development address (loopback)")
+        }
+        Some(url::Host::Ipv6(ip)) if ip.is_loopback() || ip.is_unspecified() => {
+            Some("it is a development address (loopback)")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, body) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, body).expect("write");
+        }
+        dir
+    }
+
+    fn detected(files: &[(&str, &str)]) -> Option<(Generator, String)> {
+        let dir = folder(files);
+        detect(dir.path())
+            .expect("parse")
+            .map(|d| (d.generator, d.file))
+    }
+
+    #[test]
+    fn detects_each_generator_from_its_config_file() {
+        // (files in the folder, what should be detected)
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<(Generator, &'a str)>);
+        let cases: &[Case] = &[
+            (
+                &[("hugo.toml", "baseURL = 'x'")],
+                Some((Generator::Hugo, "hugo.toml")),
+            ),
+            (
+                &[("hugo.yaml", "title: x")],
+                Some((Generator::Hugo, "hugo.yaml")),
+            ),
+            (
+                &[("_config.yml", "title: x")],
+                Some((Generator::Jekyll, "_config.yml")),
+            ),
+            (
+                &[("config.toml", "base_url = \"https://x\"")],
+                Some((Generator::Zola, "config.toml")),
+            ),
+            (
+                &[("config.toml", "baseURL = \"https://x\"")],
+                Some((Generator::Hugo, "config.toml")),
+            ),
+            (
+                &[("config.toml", "baseurl = \"https://x\"")],
+                Some((Generator::Hugo, "config.toml")),
+            ),
+            (
+                &[("config.yaml", "baseURL: https://x/")],
+                Some((Generator::Hugo, "config.yaml")),
+            ),
+            (
+                &[(".eleventy.js", "module.exports = {}")],
+                Some((Generator::Eleventy, ".eleventy.js")),
+            ),
+            (
+                &[("mkdocs.yml", "site_name: x")],
+                Some((Generator::Mkdocs, "mkdocs.yml")),
+            ),
+            (&[("README.md", "hi")], None),
+            (&[("config.toml", "title = 'neither'")], None),
+            (
+                &[("config/_default/hugo.toml", "baseURL = 'x'")],
+                Some((Generator::Hugo, "config/_default/hugo.toml")),
+            ),
+            (
+                &[
+                    ("config/_default/params.toml", "x = 1"),
+                    ("config/_default/config.yaml", ""),
+                ],
+                Some((Generator::Hugo, "config/_default/config.yaml")),
+            ),
+        ];
+        for (files, expected) in cases {
+            let expected = expected.map(|(g, f)| (g, f.to_string()));
+            assert_eq!(detected(files), expected, "{files:?}");
+        }
+    }
+
+    #[test]
+    fn a_hugo_config_with_base_url_under_params_is_hugo_not_zola() {
+        let config = "baseURL = 'https://docs.example.org/'\n\n[params]\nbase_url = 'https://cdn.example.org/'\n";
+        assert_eq!(
+            detected(&[("config.toml", config)]),
+            Some((Generator::Hugo, "config.toml".into()))
+        );
+        let dir = folder(&[("config.toml", config)]);
+        assert_eq!(
+            base_url(Generator::Hugo, dir.path(), &[]).expect("parse"),
+            SiteBaseUrl::Found {
+                url: "https://docs.example.org/".into(),
+                file: "config.toml".into()
+            }
+        );
+        // A key inside a table of Zola's own is not its base_url either.
+        let zola = "base_url = 'https://zola.example/'\n[extra]\nbaseURL = 'x'\n";
+        assert_eq!(
+            detected(&[("config.toml", zola)]),
+            Some((Generator::Zola, "config.toml".into()))
+        );
+    }
+
+    #[test]
+    fn reads_the_base_url_of_each_generator() {
+        // (generator, files, expected base URL, file it came from)
+        type Case<'a> = (Generator, &'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (
+                Generator::Jekyll,
+                &[(
+                    "_config.yml",
+                    "title: Blog\nurl: \"https://blog.example.com\"\nbaseurl: \"/blog\"\n",
+                )],
+                "https://blog.example.com/blog/",
+                "_config.yml",
+            ),
+            (
+                Generator::Jekyll,
+                &[("_config.yml", "url: https://example.com/\nbaseurl: \"\"\n")],
+                "https://example.com/",
+                "_config.yml",
+            ),
+            (
+                Generator::Hugo,
+                &[(
+                    "hugo.toml",
+                    "baseURL = 'https://gohugo.example/'\ntitle = 'x'\n",
+                )],
+                "https://gohugo.example/",
+                "hugo.toml",
+            ),
+            (
+                Generator::Hugo,
+                &[(
+                    "hugo.yaml",
+                    "baseURL: https://yaml.example/docs/\nparams:\n  baseURL: https://no.example/\n",
+                )],
+                "https://yaml.example/docs/",
+                "hugo.yaml",
+            ),
+            (
+                Generator::Hugo,
+                &[("hugo.json", r#"{"baseURL": "https://json.example/"}"#)],
+                "https://json.example/",
+                "hugo.json",
+            ),
+            (
+                Generator::Hugo,
+                &[
+                    (
+                        "config/_default/hugo.toml",
+                        "baseURL = 'http://localhost:1313/'\n",
+                    ),
+                    (
+                        "config/production/hugo.toml",
+                        "baseURL = 'https://prod.example/'\n",
+                    ),
+                ],
+                "https://prod.example/",
+                "config/production/hugo.toml",
+            ),
+            (
+                Generator::Zola,
+                &[(
+                    "config.toml",
+                    "base_url = \"https://zola.example\"\ntitle = 'x'\n",
+                )],
+                "https://zola.example",
+                "config.toml",
+            ),
+            (
+                Generator::Mkdocs,
+                &[(
+                    "mkdocs.yml",
+                    "site_name: Docs\nsite_url: https://docs.example.org/guide/\nmarkdown_extensions:\n  - pymdownx.emoji:\n      emoji_index: !!python/name:material.extensions.emoji.twemoji\n",
+                )],
+                "https://docs.example.org/guide/",
+                "mkdocs.yml",
+            ),
+        ];
+        for (generator, files, url, file) in cases {
+            let dir = folder(files);
+            assert_eq!(
+                base_url(*generator, dir.path(), &[]).expect("parse"),
+                SiteBaseUrl::Found {
+                    url: url.to_string(),
+                    file: file.to_string()
+                },
+                "{files:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_of_several_jekyll_config_files_wins() {
+        let dir = folder(&[
+            (
+                "_config.yml",
+                "url: http://localhost:4000\nbaseurl: /blog\n",
+            ),
+            ("_config.production.yml", "url: https://blog.example.com\n"),
+        ]);
+        let files = [
+            dir.path().join("_config.yml"),
+            dir.path().join("_config.production.yml"),
+        ];
+        assert_eq!(
+            base_url(Generator::Jekyll, dir.path(), &files).expect("parse"),
+            SiteBaseUrl::Found {
+                url: "https://blog.example.com/blog/".into(),
+                file: "_config.production.yml".into()
+            }
+        );
+    }
+
+    #[test]
+    fn development_and_empty_values_are_not_used() {
+        type Case<'a> = (Generator, &'a str, &'a str, &'a str);
+        let cases: &[Case] = &[
+            (
+                Generator::Jekyll,
+                "_config.yml",
+                "url: \"\"\n",
+                "it is empty",
+            ),
+            (
+                Generator::Jekyll,
+                "_config.yml",
+                "url: http://localhost:4000\n",
+                "it is a development address (localhost)",
+            ),
+            (
+                Generator::Hugo,
+                "hugo.toml",
+                "baseURL = 'http://127.0.0.1:1313/'\n",
+                "it is a development address (loopback)",
+            ),
+            (
+                Generator::Hugo,
+                "hugo.toml",
+                "baseURL = '/'\n",
+                "it is not an absolute http(s) URL",
+            ),
+            (
+                Generator::Mkdocs,
+                "mkdocs.yml",
+                "site_url: http://[::1]:8000/\n",
+                "it is a development address (loopback)",
+            ),
+        ];
+        for (generator, name, body, why) in cases {
+            let dir = folder(&[(name, body)]);
+            match base_url(*generator, dir.path(), &[]).expect("parse") {
+                SiteBaseUrl::Unusable { why: got, file, .. } => {
+                    assert_eq!((got, file.as_str()), (*why, *name), "{body}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn eleventy_and_configs_without_the_key_give_no_base_url() {
+        let dir = folder(&[
+            (".eleventy.js", "module.exports = {}"),
+            ("_config.yml", "title: x\n"),
+        ]);
+        for generator in [Generator::Eleventy, Generator::Jekyll, Generator::Hugo] {
+            assert_eq!(
+                base_url(generator, dir.path(), &[]).expect("parse"),
+                SiteBaseUrl::Absent,
+                "{generator:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_config_is_an_error_naming_the_file() {
+        let dir = folder(&[("_config.yml", "url: [unclosed\n")]);
+        let err = base_url(Generator::Jekyll, dir.path(), &[]).expect_err("broken");
+        assert_eq!(err.path, dir.path().join("_config.yml"));
+        assert!(err.message.starts_with("not valid YAML"), "{}", err.message);
+        let dir = folder(&[("config.toml", "base_url = ")]);
+        let err = detect(dir.path()).expect_err("broken");
+        assert!(err.message.starts_with("not valid TOML"), "{}", err.message);
+    }
+}
