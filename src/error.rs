@@ -89,6 +89,8 @@ pub enum Error {
     Locked { state: PathBuf, holder: Option<u32> },
     #[error("the state file {state} is inside the output folder {dir}")]
     StateInsideSite { state: PathBuf, dir: PathBuf },
+    #[error("stopped by a signal before anything was purged; nothing was recorded")]
+    Stopped,
     #[error("{path} already exists")]
     ConfigExists { path: PathBuf },
     #[error("cannot write {path}: {source}")]
@@ -99,6 +101,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// A setting that cannot be used: which one, what is wrong, and what to do.
+    pub fn setting(setting: &'static str, message: String, hint: Option<&str>) -> Error {
+        Error::Setting {
+            setting,
+            message,
+            hint: hint.map(str::to_string),
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             Error::ConfigRead { .. }
@@ -111,6 +122,8 @@ impl Error {
             | Error::WriteFile { .. } => Exit::Usage,
             Error::MissingSite { .. } | Error::SiteRead { .. } => Exit::Site,
             Error::Locked { .. } => Exit::Locked,
+            // What changed is still unrecorded: the next run finds it again.
+            Error::Stopped => Exit::PurgeFailed,
             Error::Api { failure, .. } => match failure.kind {
                 crate::provider::FailureKind::Transient => Exit::PurgeFailed,
                 _ => Exit::Usage,

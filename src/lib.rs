@@ -1,35 +1,48 @@
 //! sitepurge: purge exactly the CDN URLs that a static site build changed.
 //!
-//! Data flow: flags -> [`config`] settings -> [`scan`] -> [`manifest`] (last state) -> [`diff`]
-//! -> [`urls`] -> [`plan`] -> provider -> [`manifest`] (new state) -> [`report`].
+//! The modules, in the order a run goes through them ([`pipeline`] reads top to bottom the same
+//! way). Each imports only modules listed above it.
 
-pub mod app;
+// What a run starts from.
 pub mod cli;
-pub mod config;
-pub mod diff;
+pub mod context;
 pub mod error;
 pub mod generator;
-pub mod init;
-pub mod lock;
-pub mod manifest;
 pub mod plan;
 pub mod provider;
-pub mod purge;
-pub mod report;
-pub mod scan;
 pub mod secret;
 pub mod site_config;
 pub mod urls;
+
+// The pipeline: scan → manifest → diff → urls → plan → purge → record → report.
+pub mod diff;
+pub mod manifest;
+pub mod purge;
+pub mod record;
+pub mod report;
+pub mod scan;
+
+// Settings, the provider set up from them, and the pipeline that uses both.
+pub mod config;
+pub mod connect;
+pub mod lock;
+pub mod pipeline;
+
+// Commands.
+pub mod app;
+pub mod init;
+pub mod stop;
 pub mod watch;
 
 use std::io::Write;
 
-use app::{Console, Context};
 use cli::{Cli, Command};
+use context::Context;
 use error::Exit;
+use report::Console;
 
-/// Runs one parsed command line. Errors are printed to `err` with their hint; the return value
-/// is the process exit code.
+/// Runs one parsed command line. Errors are printed to `err` with their hint (and with
+/// `--json`, as one object on `out`); the return value is the process exit code.
 pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let mut console = Console { out, err };
     let result = match &cli.command {
@@ -46,20 +59,8 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
     match result {
         Ok(exit) => exit,
         Err(e) => {
-            let _ = writeln!(console.err, "error: {e}");
-            if let Some(hint) = e.hint() {
-                let _ = writeln!(console.err, "hint: {hint}");
-            }
-            // A script reading --json gets an object on stdout either way.
-            if cli.command.common().is_some_and(|c| c.json) {
-                let object = serde_json::json!({
-                    "ok": false,
-                    "error": e.to_string(),
-                    "hint": e.hint(),
-                    "exit_code": e.exit().code(),
-                });
-                let _ = writeln!(console.out, "{object}");
-            }
+            let json = cli.command.common().is_some_and(|c| c.json);
+            report::print_error(&e, json, &mut console);
             e.exit()
         }
     }

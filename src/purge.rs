@@ -11,6 +11,7 @@ use backon::BackoffBuilder;
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::provider::{Failure, FailureKind, FileEntry, Purger, Request};
 
@@ -20,42 +21,10 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` we wait for, so a confused server cannot park a run for hours.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(600);
 
-/// Tells a purge to stop: requests not yet sent are skipped (their URLs stay pending), requests
-/// in flight finish. Set by the first SIGINT/SIGTERM in watch mode.
-#[derive(Debug, Clone)]
-pub struct Stop(tokio::sync::watch::Receiver<bool>);
-
-impl Stop {
-    pub fn new(rx: tokio::sync::watch::Receiver<bool>) -> Stop {
-        Stop(rx)
-    }
-
-    /// A stop that never comes.
-    pub fn never() -> Stop {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        // Keep the sender alive so the receiver never reports a closed channel.
-        std::mem::forget(tx);
-        Stop(rx)
-    }
-
-    pub fn is_set(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Resolves once the stop is set.
-    pub async fn wait(&self) {
-        let mut rx = self.0.clone();
-        if rx.wait_for(|stop| *stop).await.is_err() {
-            // The sender is gone: no stop can come any more.
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Resolves `grace` after the stop is set.
-    pub async fn wait_then(&self, grace: Duration) {
-        self.wait().await;
-        tokio::time::sleep(grace).await;
-    }
+/// Resolves `grace` after `stop` is cancelled: how long a request already sent may still take.
+async fn cancelled_then(stop: &CancellationToken, grace: Duration) {
+    stop.cancelled().await;
+    tokio::time::sleep(grace).await;
 }
 
 /// How hard to try.
@@ -217,7 +186,7 @@ fn backoff(policy: &Policy) -> backon::ExponentialBackoff {
 pub async fn retry<T, F, Fut>(
     policy: &Policy,
     what: &str,
-    stop: &Stop,
+    stop: &CancellationToken,
     note: &(dyn Fn(String) + Sync),
     mut call: F,
 ) -> Result<T, Failure>
@@ -234,7 +203,7 @@ where
             Err(f) => f,
         };
         let delay = match (failure.kind, delays.next()) {
-            (FailureKind::Transient, Some(d)) if !stop.is_set() => failure
+            (FailureKind::Transient, Some(d)) if !stop.is_cancelled() => failure
                 .retry_after
                 .map_or(d, |r| r.min(LONGEST_RETRY_AFTER)),
             _ => return Err(failure),
@@ -246,7 +215,7 @@ where
         ));
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            () = stop.wait() => return Err(failure),
+            () = stop.cancelled() => return Err(failure),
         }
     }
 }
@@ -257,7 +226,7 @@ pub async fn execute<P: Purger>(
     purger: &P,
     jobs: Vec<Job>,
     policy: &Policy,
-    stop: &Stop,
+    stop: &CancellationToken,
     note: &(dyn Fn(String) + Sync),
 ) -> Outcome {
     let concurrency = policy.concurrency.max(1);
@@ -297,7 +266,7 @@ struct Run<'a, P> {
     purger: &'a P,
     policy: &'a Policy,
     gate: &'a Gate,
-    stop: &'a Stop,
+    stop: &'a CancellationToken,
     note: &'a (dyn Fn(String) + Sync),
     /// Jobs in the purge, for messages.
     total: usize,
@@ -322,7 +291,7 @@ impl<P: Purger> Run<'_, P> {
         };
         let not_sent = |why: &str| Failure::new(FailureKind::Transient, None, why.to_string());
         loop {
-            if stop.is_set() {
+            if stop.is_cancelled() {
                 return end(job, attempts, Err(not_sent("stopped before it was sent")));
             }
             // Wait for a slot, then (after a rate limit) for our turn and the pause. A stop ends
@@ -339,7 +308,7 @@ impl<P: Purger> Run<'_, P> {
             };
             let (permit, serial) = tokio::select! {
                 held = ready => held,
-                () = stop.wait() => {
+                () = stop.cancelled() => {
                     return end(job, attempts, Err(not_sent("stopped before it was sent")));
                 }
             };
@@ -361,7 +330,7 @@ impl<P: Purger> Run<'_, P> {
             // A request already on its way may finish after a stop, for a few seconds at most.
             let result = tokio::select! {
                 result = purger.send(&job.request) => result,
-                () = stop.wait_then(STOP_GRACE) => {
+                () = cancelled_then(stop, STOP_GRACE) => {
                     Err(not_sent("stopped while in flight (no answer within the grace period)"))
                 }
             };
@@ -372,7 +341,7 @@ impl<P: Purger> Run<'_, P> {
                 Err(f) => f,
             };
             let delay = match (failure.kind, backoff.next()) {
-                (FailureKind::Transient, Some(delay)) if !stop.is_set() => failure
+                (FailureKind::Transient, Some(delay)) if !stop.is_cancelled() => failure
                     .retry_after
                     .map_or(delay, |d| d.min(LONGEST_RETRY_AFTER)),
                 _ => {
@@ -403,7 +372,7 @@ impl<P: Purger> Run<'_, P> {
             ));
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = stop.wait() => {}
+                () = stop.cancelled() => {}
             }
         }
     }
@@ -485,7 +454,7 @@ mod tests {
             p,
             batches(&urls(urls_n), &[], 3),
             &policy,
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await
@@ -529,7 +498,7 @@ mod tests {
             &p,
             batches(&urls(1), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -549,7 +518,7 @@ mod tests {
             &p,
             batches(&urls(1), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -565,7 +534,7 @@ mod tests {
             &p,
             batches(&urls(1), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -584,7 +553,7 @@ mod tests {
             &p,
             batches(&urls(30), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -608,13 +577,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stop_skips_what_was_not_sent_and_lets_in_flight_requests_finish() {
         let p = Scripted::new(vec![]);
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let stop = Stop::new(rx);
+        let stop = CancellationToken::new();
         let policy = quick();
         let run = execute(&p, batches(&urls(30), &[], 3), &policy, &stop, &|_| {});
         let stopper = async {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            let _ = tx.send(true);
+            stop.cancel();
         };
         let (out, ()) = tokio::join!(run, stopper);
         // The first four requests (3 URLs each) were in flight when the stop came, and finished.
@@ -672,15 +640,14 @@ mod tests {
         limited.retry_after = Some(Duration::from_secs(600));
         limited.rate_limited = true;
         let p = Scripted::new(vec![Ok(()), Err(limited)]);
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let stop = Stop::new(rx);
+        let stop = CancellationToken::new();
         let mut policy = quick();
         policy.concurrency = 1;
         let start = Instant::now();
         let run = execute(&p, batches(&urls(9), &[], 3), &policy, &stop, &|_| {});
         let stopper = async {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            let _ = tx.send(true);
+            stop.cancel();
         };
         let (out, ()) = tokio::join!(run, stopper);
         assert!(
@@ -713,14 +680,13 @@ mod tests {
                 Ok(())
             }
         }
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let stop = Stop::new(rx);
+        let stop = CancellationToken::new();
         let start = Instant::now();
         let policy = quick();
         let run = execute(&Hang, batches(&urls(3), &[], 3), &policy, &stop, &|_| {});
         let stopper = async {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = tx.send(true);
+            stop.cancel();
         };
         let (out, ()) = tokio::join!(run, stopper);
         assert_eq!(start.elapsed(), Duration::from_secs(1) + STOP_GRACE);
@@ -730,22 +696,32 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_repeats_transient_failures_only() {
         let calls = AtomicUsize::new(0);
-        let result: Result<u8, Failure> =
-            retry(&quick(), "lookup", &Stop::never(), &|_| {}, || async {
+        let result: Result<u8, Failure> = retry(
+            &quick(),
+            "lookup",
+            &CancellationToken::new(),
+            &|_| {},
+            || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 | 1 => Err(transient(503)),
                     _ => Ok(7),
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         assert_eq!(result.expect("third time"), 7);
         let calls = AtomicUsize::new(0);
-        let result: Result<u8, Failure> =
-            retry(&quick(), "lookup", &Stop::never(), &|_| {}, || async {
+        let result: Result<u8, Failure> = retry(
+            &quick(),
+            "lookup",
+            &CancellationToken::new(),
+            &|_| {},
+            || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(Failure::new(FailureKind::Credentials, Some(403), ""))
-            })
-            .await;
+            },
+        )
+        .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -757,7 +733,7 @@ mod tests {
             &p,
             batches(&urls(30), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;

@@ -13,6 +13,20 @@ use crate::secret::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.cloudflare.com/client/v4";
 
+/// The largest `files` list Cloudflare accepts on any plan.
+pub const MAX_BATCH_SIZE: usize = 500;
+
+/// What "purge everything" sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Everything {
+    /// Purge the site's own host names, so other apps in the same zone keep their cache.
+    #[default]
+    Hosts,
+    /// Purge the whole zone.
+    Zone,
+}
+
 /// How requests prove who sends them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {

@@ -9,7 +9,18 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Which cache to purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderName {
+    /// The Cloudflare API.
+    #[default]
+    Cloudflare,
+    /// `PURGE <url>` requests: Varnish, nginx, Squid, Fastly...
+    HttpPurge,
+}
 
 /// One purge request, as the shared executor hands it to a provider.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Watch mode: file events -> a quiet period -> one cycle of the `run` pipeline. Events only say
+//! File events -> a quiet period -> "run again". Events only say
 //! *when* to look; the hashes decide what changed, so a lost or merged event costs nothing.
 //!
 //! The watcher follows the output folder's parent (non-recursively) as well as the folder
