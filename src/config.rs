@@ -501,7 +501,14 @@ fn resolve_loaded(
                 extensions,
             },
         },
-        output: Output::from_flags(flags),
+        output: Output {
+            json: flags.json,
+            verbosity: if flags.quiet {
+                -1
+            } else {
+                i8::try_from(flags.verbose).unwrap_or(i8::MAX)
+            },
+        },
         config_file,
         notes: {
             let provider = flags.provider.or(file.provider).unwrap_or_default();

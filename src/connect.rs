@@ -43,7 +43,7 @@ pub fn http_purge(
     let endpoint = match &hp.endpoint {
         None => None,
         Some(text) => {
-            let shown = crate::urls::redact(text);
+            let shown = crate::secret::redact(text);
             let url = reqwest::Url::parse(text.trim()).map_err(|e| {
                 Error::setting(
                     "http_purge.endpoint",
@@ -298,7 +298,7 @@ pub async fn connect_cloudflare(
     report::debug(
         settings.output,
         console,
-        format_args!("API: {}", crate::urls::redact(&cf.api_base)),
+        format_args!("API: {}", crate::secret::redact(&cf.api_base)),
     );
     let api = cloudflare_api(cf, auth, settings.timeout)?;
     let zone = zone_name(settings)?;

@@ -5,7 +5,6 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::cli::Common;
 use crate::diff::ChangeSet;
 use crate::plan::{Decision, PurgeUrl, Reason};
 
@@ -21,19 +20,6 @@ pub struct Output {
     pub json: bool,
     /// -1 quiet, 0 normal, 1 list URLs, 2 debug.
     pub verbosity: i8,
-}
-
-impl Output {
-    pub fn from_flags(flags: &Common) -> Output {
-        Output {
-            json: flags.json,
-            verbosity: if flags.quiet {
-                -1
-            } else {
-                i8::try_from(flags.verbose).unwrap_or(i8::MAX)
-            },
-        }
-    }
 }
 
 /// The outcome of one command, as printed with `--json`.

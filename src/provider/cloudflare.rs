@@ -121,7 +121,7 @@ pub fn registrable_domain(host: &str) -> Option<String> {
 /// Checks the API base URL: https, or plain http only to a loopback host (a local test server
 /// or proxy), since credentials travel in its headers.
 pub fn check_api_base(raw: &str) -> Result<String, String> {
-    let text = &crate::urls::redact(raw);
+    let text = &crate::secret::redact(raw);
     let url = url::Url::parse(raw.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!(
