@@ -2256,6 +2256,126 @@ fn release_workflow_builds_locked_with_pinned_actions_and_writes_only_to_publish
     assert_eq!(cargo_builds, 1);
 }
 
+#[test]
+fn github_examples_check_out_the_whole_history() {
+    for (rel, _, _) in WORKFLOWS {
+        let workflow = yaml(rel);
+        let jobs = workflow["jobs"].as_hash().expect("jobs");
+        let steps = steps(&jobs.values().next().expect("job")["steps"]);
+        let checkout = steps
+            .iter()
+            .find(|s| text(s, "uses").starts_with("actions/checkout@"))
+            .unwrap_or_else(|| panic!("{rel}: no checkout"));
+        // A shallow clone dates every page by the last commit where the generator (Hugo's
+        // enableGitInfo, jekyll-last-modified-at) reads dates from git: every deploy would
+        // purge everything.
+        assert_eq!(
+            checkout["with"]["fetch-depth"].as_i64(),
+            Some(0),
+            "{rel}: fetch-depth"
+        );
+        assert!(read(rel).contains("shallow clone"), "{rel}: say why");
+    }
+}
+
+/// Why the examples fetch the whole history: Hugo with enableGitInfo, built in a shallow clone
+/// (actions/checkout's default), dates every page by the last commit, so a one-file commit
+/// changes every page; in a full clone it changes the page that changed (and the lists).
+#[test]
+#[cfg_attr(
+    any(missing_git, missing_hugo),
+    ignore = "needs git and hugo: apt-get install git hugo (or run tests/run-all.sh)"
+)]
+fn hugo_git_info_in_a_shallow_clone_changes_every_page() {
+    need("git", "git");
+    need("hugo", "hugo");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    run_ok(git(root).args(["init", "-q", "src"]));
+    let src = root.join("src");
+    let commit = |message: &str, date: &str| {
+        run_ok(git(&src).args(["add", "-A"]));
+        run_ok(
+            git(&src)
+                .args(["commit", "-q", "-m", message])
+                .env("GIT_AUTHOR_DATE", date)
+                .env("GIT_COMMITTER_DATE", date),
+        );
+    };
+    let mut site: Vec<(&str, String)> = HUGO_SITE
+        .iter()
+        .map(|(path, text)| (*path, text.to_string()))
+        .collect();
+    for (path, text) in &mut site {
+        if *path == "hugo.toml" {
+            text.push_str("enableGitInfo = true\n");
+        }
+        if *path == "layouts/_default/single.html" {
+            // As docs themes do: "Last updated ...".
+            *text = "{{ define \"main\" }}<h1>{{ .Title }}</h1>\n{{ .Content }}\n<p>Last updated {{ .Lastmod.Format \"2006-01-02\" }}</p>{{ end }}\n".to_string();
+        }
+    }
+    let files: Vec<(&str, &str)> = site.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    write_files(&src, &files);
+    commit("site", "2024-01-01T00:00:00Z");
+    write_files(
+        &src,
+        &[(
+            "content/posts/third.md",
+            "---\ntitle: Third\n---\nThe third post, later.\n",
+        )],
+    );
+    commit("third", "2024-01-02T00:00:00Z");
+
+    // Builds the source's HEAD in a clone, shallow or not, as a CI job would.
+    let url = format!("file://{}", src.display());
+    let build = |name: &str, shallow: bool| {
+        let mut clone = git(root);
+        clone.args(["clone", "-q"]);
+        if shallow {
+            clone.args(["--depth", "1"]);
+        }
+        run_ok(clone.args([url.as_str(), name]));
+        run_ok(command("hugo", &root.join(name)).args(["--quiet", "--destination", "public"]));
+        snapshot(&root.join(name).join("public"))
+    };
+    let shallow_before = build("shallow-1", true);
+    let full_before = build("full-1", false);
+
+    // One post edited, a month later.
+    write_files(
+        &src,
+        &[(
+            "content/posts/first.md",
+            "---\ntitle: First\n---\nThe first post, edited.\n",
+        )],
+    );
+    commit("edit the first post", "2024-02-01T00:00:00Z");
+    let shallow_after = build("shallow-2", true);
+    let full_after = build("full-2", false);
+
+    let pages: BTreeSet<String> = [
+        "about/index.html",
+        "posts/first/index.html",
+        "posts/second/index.html",
+        "posts/third/index.html",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    let shallow = changed(&shallow_before, &shallow_after);
+    assert!(shallow.is_superset(&pages), "shallow: {shallow:?}");
+    let full = changed(&full_before, &full_after);
+    assert!(full.contains("posts/first/index.html"), "full: {full:?}");
+    for untouched in [
+        "about/index.html",
+        "posts/second/index.html",
+        "posts/third/index.html",
+    ] {
+        assert!(!full.contains(untouched), "full: {full:?}");
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // hooks/README.md
 // ------------------------------------------------------------------------------------------
