@@ -298,6 +298,7 @@ fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
     for path in ["/about/", CAFE, "/news/", "/blog/old/"] {
         assert_eq!(origin.fetches(path), 1, "{path} reached the origin");
     }
+    assert_eq!(origin.not_reads(), Vec::<String>::new());
 
     // Changed pages: the new bytes, under both spellings, fetched afresh.
     expect(&varnish, "/about/", 200, "<h1>About v2</h1>", false);

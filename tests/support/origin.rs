@@ -1,7 +1,7 @@
 //! The origin behind a real cache in the HTTP PURGE tests (tests/varnish.rs, nginx.rs,
 //! squid.rs): a thread on 127.0.0.1 serving a site's output folder by percent-decoded path, as a
-//! static host does, and logging every raw request target, so a test can tell a cache hit (the
-//! origin was not asked) from a fetch.
+//! static host does, and logging every request's method and raw target, so a test can tell a
+//! cache hit (the origin was not asked) from a fetch, and see a purge that went past the cache.
 //!
 //! It sends no `Cache-Control`, `Expires` or `Last-Modified`: how long a page stays cached is
 //! the cache's own configuration, which is what the recipes under test set.
@@ -19,8 +19,8 @@ use std::time::Duration;
 /// `dir/index.html`), 404 for anything missing, one request per connection.
 pub struct Origin {
     pub addr: SocketAddr,
-    /// The raw request target of every request, in order.
-    pub log: Arc<Mutex<Vec<String>>>,
+    /// The method and raw request target of every request, in order.
+    log: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -56,10 +56,20 @@ impl Origin {
         self.addr.port()
     }
 
-    /// How many times the origin was asked for this raw request target.
+    /// How many times the origin was asked for this raw request target, by any method.
     pub fn fetches(&self, target: &str) -> usize {
         let log = self.log.lock().expect("origin log");
-        log.iter().filter(|t| t.as_str() == target).count()
+        log.iter().filter(|(_, t)| t.as_str() == target).count()
+    }
+
+    /// The requests other than GET and HEAD it got (`METHOD target`): a purge that reached it
+    /// went past the cache.
+    pub fn not_reads(&self) -> Vec<String> {
+        let log = self.log.lock().expect("origin log");
+        log.iter()
+            .filter(|(m, _)| m != "GET" && m != "HEAD")
+            .map(|(m, t)| format!("{m} {t}"))
+            .collect()
     }
 
     /// How many requests the origin has answered so far.
@@ -79,7 +89,7 @@ impl Drop for Origin {
     }
 }
 
-fn serve(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
+fn serve(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<(String, String)>>) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -93,7 +103,7 @@ fn serve(mut conn: TcpStream, root: &Path, log: &Mutex<Vec<String>>) {
     let mut parts = head.lines().next().unwrap_or_default().split(' ');
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     if let Ok(mut log) = log.lock() {
-        log.push(target.to_string());
+        log.push((method.to_string(), target.to_string()));
     }
     let (status, body, kind) = match file_for(root, target) {
         Some((body, kind)) => ("200 OK", body, kind),
