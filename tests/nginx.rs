@@ -460,12 +460,19 @@ fn a_purge_sent_past_the_purge_location_is_refused_not_passed_to_the_origin() {
     );
     // Refused by nginx itself: the origin never saw a PURGE, and the page is still cached.
     assert_eq!(origin.not_reads(), Vec::<String>::new());
-    assert_eq!(
-        nginx.purges(2),
-        [
-            "PURGE /about/ www.example.com 403",
-            "PURGE /about/index.html www.example.com 403",
-        ]
-    );
+    // After a refusal for the credentials the requests still waiting are not sent, so the
+    // second may or may not have gone out, depending on whether it was already in flight.
+    let purges = nginx.purges(1);
+    assert!(!purges.is_empty(), "no PURGE reached nginx");
+    for line in &purges {
+        assert!(
+            [
+                "PURGE /about/ www.example.com 403",
+                "PURGE /about/index.html www.example.com 403",
+            ]
+            .contains(&line.as_str()),
+            "{purges:?}"
+        );
+    }
     expect(&nginx, "/about/", 200, "<h1>About v1</h1>", true);
 }

@@ -121,7 +121,13 @@ impl Squid {
             }
 
             let mut cmd = StdCommand::new(&squid);
-            cmd.arg("-N").arg("-f").arg(&conf);
+            // A service name of its own: Squid names its shared memory segments after it
+            // (/squid-cf__metadata.shm by default), so two Squids would collide.
+            cmd.arg("-N")
+                .arg("-n")
+                .arg(format!("sitepurge{}", addr.port()))
+                .arg("-f")
+                .arg(&conf);
             // SIGINT: Squid's shutdown without waiting for clients (SIGTERM waits
             // shutdown_lifetime, 30 s by default).
             let mut server = Server::spawn(cmd, &path("output.log"), "-INT");
@@ -176,7 +182,10 @@ impl Squid {
                     let f: Vec<&str> = l.split_whitespace().collect();
                     let status = f.get(3)?.split_once('/')?.1;
                     let (method, url) = (*f.get(5)?, *f.get(6)?);
-                    (method != "GET" && method != "HEAD")
+                    // A connection the HTTP client opened but closed unused (its pool raced
+                    // two connections for one request) is logged with no method: not a request.
+                    let request = method != "-";
+                    (request && method != "GET" && method != "HEAD")
                         .then(|| format!("{method} {url} {status}"))
                 })
                 .collect();
