@@ -4,7 +4,7 @@
 #   tests/run-all.sh                  install what is missing, then run every test
 #   tests/run-all.sh --install-only   install what is missing, run nothing
 #   tests/run-all.sh --print          print the install commands, run nothing
-#   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- --test generators)
+#   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- generators:: for one suite)
 #
 # The tests drive real programs: generators (hugo, jekyll and its plugins), caches (varnish,
 # nginx with the cache purge module, squid), and the tools the hooks use or are checked with

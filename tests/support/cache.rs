@@ -1,4 +1,4 @@
-//! What the tests against a real cache (tests/varnish.rs, nginx.rs, squid.rs) share: the
+//! What the tests against a real cache (tests/suite/varnish.rs, nginx.rs, squid.rs) share: the
 //! [`Cache`] they send browser requests to, the [`Response`] they read back, a server process
 //! stopped when dropped ([`Server`]), the config recipes they fill in ([`recipe`]), and
 //! `sitepurge` run against the cache ([`PurgeSite`]).

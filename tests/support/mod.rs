@@ -1,4 +1,4 @@
-//! Test support shared by integration tests: `mod support;` in a file under `tests/`.
+//! Test support shared by the suites in `tests/suite/`, one test binary (`tests/suite/main.rs`).
 //!
 //! - [`cloudflare`]: a local fake of the Cloudflare v4 API (purge, zone lookup, token verify).
 //! - [`openapi`]: the OpenAPI subset in `tests/fixtures/cloudflare/` and a validator for it.

@@ -1,4 +1,4 @@
-//! The origin behind a real cache in the HTTP PURGE tests (tests/varnish.rs, nginx.rs,
+//! The origin behind a real cache in the HTTP PURGE tests (tests/suite/varnish.rs, nginx.rs,
 //! squid.rs): a thread on 127.0.0.1 serving a site's output folder by percent-decoded path, as a
 //! static host does, and logging every request's method and raw target, so a test can tell a
 //! cache hit (the origin was not asked) from a fetch, and see a purge that went past the cache.

@@ -16,7 +16,7 @@
 //! upper-case hex), never computed with sitepurge's own code.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@
 //! skips its tests and says what to install (build.rs); with CI set, they fail instead.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::fs;

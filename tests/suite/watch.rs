@@ -14,7 +14,7 @@
 //! rollback to an older file time), release symlinks, and an inotify queue overflow.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -51,7 +51,17 @@ const WATCH: [&str; 8] = [
 
 // What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
 // holding `sitepurge.toml` and (usually) the output folder.
-impl Site {
+/// What this suite does with a test site (an extension trait: every suite adds its own).
+trait WatchSite {
+    fn with_pages(pages: &[(&str, &str)], extra: &[&str]) -> Site;
+    fn without_output(extra: &[&str]) -> Site;
+    fn cmd(&self, cf: &FakeCloudflare, args: &[&str]) -> Command;
+    fn exec(&self, cf: &FakeCloudflare, args: &[&str]) -> Out;
+    fn baseline(&self, cf: &FakeCloudflare);
+    fn watch(&self, cf: &FakeCloudflare, extra: &[&str]) -> Watcher;
+}
+
+impl WatchSite for Site {
     /// A site with `_site` holding these pages, and a config for the fake (`extra` lines added).
     fn with_pages(pages: &[(&str, &str)], extra: &[&str]) -> Site {
         let site = Site::without_output(extra);

@@ -4,7 +4,7 @@
 //! Expected URLs are written out by hand, never computed with sitepurge's own code.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -20,7 +20,16 @@ use support::site::{Folder, Out, STATE, Site, isolated, sitepurge_bin, sitepurge
 
 // What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
 // holding the output folder `_site` unless made `bare`.
-impl Site {
+/// What this suite does with a test site (an extension trait: every suite adds its own).
+trait CliSite {
+    fn abs(&self, rel: &str) -> PathBuf;
+    fn cmd(&self, args: &[&str]) -> Command;
+    fn json(&self, args: &[&str]) -> Value;
+    fn plan(&self, args: &[&str]) -> Value;
+    fn baseline(&self);
+}
+
+impl CliSite for Site {
     /// The absolute path sitepurge prints for `rel` (it names paths from its real cwd).
     fn abs(&self, rel: &str) -> PathBuf {
         fs::canonicalize(self.root())

@@ -2,7 +2,7 @@
 //! accepts, reject what the README's rules forbid (and record a violation), answer auth errors
 //! with Cloudflare's codes, play scripted faults, and work with a pooled reqwest client.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -9,7 +9,7 @@
 //! `sha2` directly, never with sitepurge's own code.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -45,7 +45,19 @@ enum Creds<'a> {
 
 // What these tests do with a `Site` (tests/support/site.rs): a temp folder used as the cwd,
 // holding `sitepurge.toml` and the output folder `_site`.
-impl Site {
+/// What this suite does with a test site (an extension trait: every suite adds its own).
+trait ApiSite {
+    fn with_config(config: &str) -> Site;
+    fn state_folder_text(&self) -> String;
+    fn cmd(&self, api: &str, creds: Creds<'_>, args: &[&str]) -> Command;
+    fn exec(&self, cf: &FakeCloudflare, creds: Creds<'_>, args: &[&str]) -> Out;
+    fn run(&self, cf: &FakeCloudflare, args: &[&str]) -> Out;
+    fn baseline(&self);
+    fn fresh_baseline(&self) -> Value;
+    fn assert_state_is_fresh_baseline(&self);
+}
+
+impl ApiSite for Site {
     /// A site with `_site` and this `sitepurge.toml`.
     fn with_config(config: &str) -> Site {
         let site = Site::new();

@@ -33,7 +33,7 @@
 //! lists such paths as `pending` (this once was a bug; two tests below keep it fixed).
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

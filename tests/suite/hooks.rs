@@ -132,7 +132,7 @@ fn which(cmd: &str) -> Result<PathBuf, ()> {
 // files that changed on disk, compared byte for byte, never from sitepurge's own code.
 // ------------------------------------------------------------------------------------------
 
-mod support;
+use crate::support;
 
 use std::borrow::BorrowMut;
 use std::collections::{BTreeMap, BTreeSet};
