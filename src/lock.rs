@@ -161,16 +161,30 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_gets_the_lock_after_the_holder_releases_it() {
+    fn a_waiter_blocks_until_the_holder_releases_the_lock() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state.json");
         let first = acquire(&state, Duration::ZERO).expect("first");
+        let released = Arc::new(AtomicBool::new(false));
         let waiter = {
-            let state = state.clone();
-            std::thread::spawn(move || acquire(&state, Duration::from_secs(5)).map(|_| ()))
+            let (state, released) = (state.clone(), released.clone());
+            std::thread::spawn(move || {
+                let lock = acquire(&state, Duration::from_secs(5)).map(|_| ());
+                // Only a release may let the waiter through.
+                (lock, released.load(Ordering::SeqCst))
+            })
         };
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter did not wait for the holder"
+        );
+        released.store(true, Ordering::SeqCst);
         drop(first);
-        waiter.join().expect("join").expect("second gets it");
+        let (lock, after_release) = waiter.join().expect("join");
+        lock.expect("second gets it");
+        assert!(after_release, "the waiter got the lock while it was held");
     }
 }

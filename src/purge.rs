@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::provider::{Failure, FailureKind, FileEntry, Purger, Request};
 
-/// After a stop, how long a request already sent may take to finish.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// After a stop, how long a request already sent may take to finish. Short, so that a stop
+/// takes effect within a second: a request abandoned then stays pending, and is sent again by
+/// the next run (purging twice is harmless; losing a purge is not).
+pub const STOP_GRACE: Duration = Duration::from_millis(800);
 
 /// The longest `Retry-After` we wait for, so a confused server cannot park a run for hours.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(600);

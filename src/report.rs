@@ -536,6 +536,8 @@ pub fn print_failures(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::diff::Change;
 
@@ -610,18 +612,173 @@ mod tests {
         );
     }
 
+    /// The README's Output section.
+    fn readme_output() -> &'static str {
+        let readme = include_str!("../README.md");
+        let start = readme.find("## Output").expect("an Output section");
+        let end = readme[start + 3..]
+            .find("\n## ")
+            .map_or(readme.len(), |e| start + 3 + e);
+        &readme[start..end]
+    }
+
+    /// The field names the README's report table lists (first column, `a`, `b` form).
+    fn documented_report_fields() -> BTreeSet<String> {
+        let section = readme_output();
+        let table = &section[section
+            .find("| field | meaning |")
+            .expect("the report table")..];
+        table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .flat_map(|l| {
+                l.split('|')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|f| f.trim().trim_matches('`').to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The fields of `{a, b, c}` in the README's row that starts with `row`.
+    fn documented_shape(row: &str) -> BTreeSet<String> {
+        let line = readme_output()
+            .lines()
+            .find(|l| l.starts_with(&format!("| {row}")))
+            .unwrap_or_else(|| panic!("no README row for {row}"));
+        let start = line.find("`{").expect("a {fields} list") + 2;
+        let end = start + line[start..].find("}`").expect("closing");
+        // Top-level names only: `failures[{kind, ...}]` is the field `failures`.
+        let (mut fields, mut name, mut depth) = (BTreeSet::new(), String::new(), 0);
+        for c in line[start..end].chars() {
+            match c {
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    fields.insert(std::mem::take(&mut name).trim().to_string());
+                }
+                _ if depth == 0 => name.push(c),
+                _ => {}
+            }
+        }
+        fields.insert(name.trim().to_string());
+        fields
+    }
+
+    fn keys(value: &impl Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(value).expect("json") {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
     #[test]
-    fn json_has_the_documented_fields() {
+    fn the_report_json_has_exactly_the_documented_fields() {
         let text = render(Output {
             json: true,
             verbosity: 0,
         });
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let fields: BTreeSet<String> = v.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(fields, documented_report_fields());
         assert_eq!(v["decision"], "urls");
         assert_eq!(v["reason"], "changes");
         assert_eq!(v["changes"]["modified"][0], "a.css");
         assert_eq!(v["urls"][0]["url"], "https://example.com/a.css");
         assert_eq!(v["urls"][0]["change"], "modified");
         assert_eq!(v["threshold"]["limit"], 1);
+    }
+
+    #[test]
+    fn every_other_json_shape_has_exactly_the_documented_fields() {
+        let failure = crate::provider::Failure::new(
+            crate::provider::FailureKind::Transient,
+            Some(503),
+            "busy",
+        );
+        let purge = PurgeReport {
+            one_by_one: false,
+            provider: "cloudflare",
+            target: "zone x".into(),
+            kinds: vec!["files"],
+            hosts: vec![],
+            prefixes: vec![],
+            requests: 1,
+            urls_purged: 0,
+            urls_pending: vec!["https://example.com/a.css".into()],
+            failures: vec![failure.clone()],
+        };
+        let mut purge_fields = documented_shape("`purge`");
+        assert!(purge_fields.remove("failures"));
+        let mut expected = keys(&purge);
+        assert!(expected.remove("failures"));
+        assert_eq!(expected, purge_fields);
+        let failure_fields: BTreeSet<String> = ["kind", "status", "errors", "detail", "hint"]
+            .map(str::to_string)
+            .into();
+        assert_eq!(keys(&failure), failure_fields);
+        assert!(readme_output().contains("failures[{kind, status, errors, detail, hint}]"));
+
+        let error = ErrorReport {
+            ok: false,
+            error: "e".into(),
+            hint: None,
+            exit_code: 2,
+        };
+        assert_eq!(keys(&error), documented_shape("an error"));
+        let cloudflare = CloudflareVerified {
+            provider: "cloudflare",
+            credentials: "API token".into(),
+            token_status: Some("active".into()),
+            token_id: Some("id".into()),
+            token_expires_on: None,
+            zone_id: Some("z".into()),
+            zone_name: Some("example.com".into()),
+            zone_status: Some("active".into()),
+            credentials_checked: true,
+        };
+        assert_eq!(
+            keys(&Verified::Cloudflare(cloudflare)),
+            documented_shape("`verify --json`, Cloudflare")
+        );
+        let http = HttpPurgeVerified {
+            provider: "http-purge",
+            method: "PURGE".into(),
+            target: "http://127.0.0.1:6081".into(),
+            headers: 1,
+            everything: None,
+        };
+        assert_eq!(
+            keys(&Verified::HttpPurge(http)),
+            documented_shape("`verify --json`, http-purge")
+        );
+        let mut report = sample();
+        report.purge = Some(purge);
+        let line = cycle_line(
+            &report,
+            false,
+            std::time::Duration::from_millis(1500),
+            true,
+            std::time::UNIX_EPOCH,
+        );
+        let cycle: serde_json::Value = serde_json::from_str(&line).expect("one object");
+        assert_eq!(keys(&cycle), documented_shape("`watch --json`, a cycle |"));
+        assert_eq!(cycle["urls_pending"], 1);
+        assert_eq!(cycle["seconds"], 1.5);
+        assert_eq!(cycle["time"], "1970-01-01T00:00:00Z");
+        let failed = failed_cycle_line(
+            &crate::error::Error::Stopped,
+            std::time::Duration::ZERO,
+            true,
+            std::time::UNIX_EPOCH,
+        );
+        let failed: serde_json::Value = serde_json::from_str(&failed).expect("one object");
+        assert_eq!(
+            keys(&failed),
+            documented_shape("`watch --json`, a cycle that failed")
+        );
     }
 }

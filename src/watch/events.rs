@@ -142,18 +142,31 @@ const NETWORK_FILE_SYSTEMS: [&str; 12] = [
 pub fn file_system_of(path: &Path) -> Option<String> {
     let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let path = std::fs::canonicalize(path).ok()?;
+    file_system_in(&table, &path)
+}
+
+/// The type of the file system in a mount table (`/proc/self/mountinfo`) that holds the
+/// canonical `path`: the mount with the longest mount point above it.
+fn file_system_in(mountinfo: &str, path: &Path) -> Option<String> {
     let mut best: Option<(usize, String)> = None;
-    for line in table.lines() {
+    for line in mountinfo.lines() {
         // id parent major:minor root mountpoint options... - fstype source superoptions
-        let mut fields = line.split(' ');
-        let mount_point = fields.nth(4)?.replace("\\040", " ");
-        let fs_type = line.split(" - ").nth(1)?.split(' ').next()?.to_string();
+        let Some(mount_point) = line.split(' ').nth(4).map(|m| m.replace("\\040", " ")) else {
+            continue;
+        };
+        let Some(fs_type) = line
+            .split(" - ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+        else {
+            continue;
+        };
         if path.starts_with(&mount_point)
             && best
                 .as_ref()
                 .is_none_or(|(len, _)| mount_point.len() >= *len)
         {
-            best = Some((mount_point.len(), fs_type));
+            best = Some((mount_point.len(), fs_type.to_string()));
         }
     }
     best.map(|(_, t)| t)
@@ -161,10 +174,16 @@ pub fn file_system_of(path: &Path) -> Option<String> {
 
 /// Why polling is used instead of inotify, if it is.
 pub fn needs_polling(path: &Path) -> Option<String> {
-    let fs = file_system_of(path)?;
-    NETWORK_FILE_SYSTEMS
-        .contains(&fs.as_str())
-        .then(|| format!("{} is on a network file system ({fs}), where file events from other machines are not seen", path.display()))
+    polling_reason(path, &file_system_of(path)?)
+}
+
+fn polling_reason(path: &Path, fs: &str) -> Option<String> {
+    NETWORK_FILE_SYSTEMS.contains(&fs).then(|| {
+        format!(
+            "{} is on a network file system ({fs}), where file events from other machines are not seen",
+            path.display()
+        )
+    })
 }
 
 /// The live watch on the output folder and its parent.
@@ -542,5 +561,66 @@ mod tests {
     fn finds_the_file_system_of_a_path() {
         // Whatever the machine, the root is on some file system.
         assert!(file_system_of(Path::new("/")).is_some_and(|t| !t.is_empty()));
+    }
+
+    const MOUNTINFO: &str = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+40 22 0:35 / /mnt rw,relatime shared:20 - nfs4 server:/export rw,vers=4.2
+41 40 8:2 / /mnt/local rw,relatime shared:21 - ext4 /dev/sdb1 rw
+42 22 0:40 / /srv/my\\040share rw,relatime shared:22 - cifs //nas/share rw
+43 22 0:41 / /home/u/remote rw,nosuid shared:23 - fuse.sshfs u@host:/srv rw
+44 22 0:42 / /srv/www rw,relatime shared:24 - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn the_file_system_is_the_longest_mount_point_above_the_path() {
+        let cases = [
+            ("/srv/site/_site", "ext4"),
+            ("/mnt/site/public", "nfs4"),
+            ("/mnt/local/site/public", "ext4"),
+            ("/srv/my share/public", "cifs"),
+            ("/home/u/remote/site", "fuse.sshfs"),
+            ("/srv/www", "tmpfs"),
+            // A name that only begins like a mount point is not under it.
+            ("/mntx/site", "ext4"),
+        ];
+        for (path, fs) in cases {
+            assert_eq!(
+                file_system_in(MOUNTINFO, Path::new(path)).as_deref(),
+                Some(fs),
+                "{path}"
+            );
+        }
+        assert_eq!(file_system_in("garbage\n", Path::new("/x")), None);
+    }
+
+    #[test]
+    fn network_file_systems_need_polling_and_says_why() {
+        for fs in ["nfs", "nfs4", "cifs", "fuse.sshfs", "9p"] {
+            let why = polling_reason(Path::new("/mnt/site"), fs).expect(fs);
+            assert_eq!(
+                why,
+                format!(
+                    "/mnt/site is on a network file system ({fs}), where file events from other machines are not seen"
+                )
+            );
+        }
+        for fs in [
+            "ext4",
+            "xfs",
+            "btrfs",
+            "tmpfs",
+            "overlay",
+            "fuse.rclone-local-cache",
+        ] {
+            assert_eq!(polling_reason(Path::new("/srv/site"), fs), None, "{fs}");
+        }
+    }
+
+    #[test]
+    fn a_local_folder_needs_no_polling() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Wherever the test runs, its temp folder is on a local file system.
+        assert_eq!(needs_polling(dir.path()), None);
     }
 }

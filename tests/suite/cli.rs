@@ -1358,3 +1358,92 @@ fn man_page_renders_with_man() {
         assert!(plain.contains("SYNOPSIS"), "{file}:\n{plain}");
     }
 }
+
+#[test]
+fn a_usage_error_with_json_still_prints_one_error_object() {
+    let site = blog();
+    let out = Out::of(&mut site.cmd(&["plan", "--bogus", "--json"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(
+        out.json(),
+        serde_json::json!({
+            "ok": false,
+            "error": "unexpected argument '--bogus' found",
+            "hint": "see sitepurge help",
+            "exit_code": 2,
+        })
+    );
+    assert!(
+        out.stderr
+            .starts_with("error: unexpected argument '--bogus' found"),
+        "{out:?}"
+    );
+    // Without --json, clap's text alone; help and version are not errors.
+    let out = Out::of(&mut site.cmd(&["plan", "--bogus"]));
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["plan", "--help", "--json"],
+    ] {
+        let out = Out::of(&mut site.cmd(args));
+        assert_eq!(out.code, 0, "{args:?}: {out:?}");
+        assert!(!out.stdout.contains("\"ok\""), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn verify_json_for_http_purge_has_the_documented_shape() {
+    let site = blog();
+    site.put(
+        "sitepurge.toml",
+        "provider = \"http-purge\"\nbase_urls = [\"https://example.com/\"]\n\n[http_purge]\nendpoint = \"http://127.0.0.1:6081\"\nheaders = { \"X-Purge-Key\" = { env = \"PURGE_KEY\" } }\neverything = { method = \"BAN\" }\n",
+    );
+    let out = Out::of(
+        site.cmd(&["verify", "--json"])
+            .env("PURGE_KEY", "s3cret-value"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.json(),
+        serde_json::json!({
+            "provider": "http-purge",
+            "method": "PURGE",
+            "target": "endpoint http://127.0.0.1:6081",
+            "headers": 1,
+            "everything": "BAN",
+        })
+    );
+    assert!(!out.all().contains("s3cret-value"));
+}
+
+#[test]
+fn only_the_base_urls_given_are_purged_so_www_must_be_given_too() {
+    let site = blog();
+    site.cmd(&["baseline", "-q"]).assert().success();
+    site.page("robots.txt", "User-agent: *\nDisallow: /\n");
+    let apex = site.json(&["plan", "--base-url", BASE]);
+    assert_eq!(
+        purges(&apex),
+        [(
+            "https://example.com/robots.txt".to_string(),
+            "robots.txt".to_string(),
+            "modified".to_string()
+        )]
+    );
+    let both = site.json(&[
+        "plan",
+        "--base-url",
+        BASE,
+        "--base-url",
+        "https://www.example.com/",
+    ]);
+    let urls: Vec<String> = purges(&both).into_iter().map(|(u, _, _)| u).collect();
+    assert_eq!(
+        urls,
+        [
+            "https://example.com/robots.txt",
+            "https://www.example.com/robots.txt"
+        ]
+    );
+}

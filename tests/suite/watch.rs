@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
+use sitepurge::purge::STOP_GRACE;
 use support::cloudflare::{FakeCloudflare, RecordedRequest, TOKEN, ZONE_ID};
 use support::expect::{assert_clean, set, sha};
 use support::site::{Folder, STATE, Site, isolated, sitepurge_bin, write_files};
@@ -59,6 +60,7 @@ trait WatchSite {
     fn exec(&self, cf: &FakeCloudflare, args: &[&str]) -> Out;
     fn baseline(&self, cf: &FakeCloudflare);
     fn watch(&self, cf: &FakeCloudflare, extra: &[&str]) -> Watcher;
+    fn spawn(&self, cf: &FakeCloudflare, args: &[&str]) -> Watcher;
 }
 
 impl WatchSite for Site {
@@ -137,13 +139,18 @@ impl WatchSite for Site {
     fn watch(&self, cf: &FakeCloudflare, extra: &[&str]) -> Watcher {
         let mut args: Vec<&str> = WATCH.to_vec();
         args.extend_from_slice(extra);
+        self.spawn(cf, &args)
+    }
+
+    /// Starts the binary with `args` in the background, collecting what it prints.
+    fn spawn(&self, cf: &FakeCloudflare, args: &[&str]) -> Watcher {
         let child = self
-            .cmd(cf, &args)
+            .cmd(cf, args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn sitepurge watch");
+            .expect("spawn sitepurge");
         let mut guard = Guard(child);
         let stdout = guard.0.stdout.take().expect("stdout");
         let stderr = guard.0.stderr.take().expect("stderr");
@@ -791,7 +798,9 @@ fn sigterm_during_a_purge_lets_the_request_in_flight_finish_and_records_it() {
     site.baseline(&cf);
     let mut w = site.watch(&cf, &[]);
     w.wait_ready();
-    cf.set_latency(Duration::from_millis(1500));
+    // Shorter than the grace a request in flight gets after a stop, long enough to be cut off.
+    cf.set_latency(Duration::from_millis(500));
+    assert!(Duration::from_millis(500) < STOP_GRACE);
 
     site.page("css/site.css", "body { margin: 3px }");
     site.page("robots.txt", "User-agent: *\nDisallow: /x/\n");
@@ -836,6 +845,8 @@ fn a_second_sigterm_exits_at_once_and_a_later_run_purges_what_was_cut_off() {
     let mut w = site.watch(&cf, &[]);
     w.wait_ready();
     let before = fs::read(site.path(STATE)).expect("state");
+    // The request in flight gets no answer: after the first signal the watcher would wait out
+    // the grace period; the second must end it before that.
     cf.set_latency(Duration::from_secs(8));
 
     site.page("index.html", "<h1>Home, cut off</h1>");
@@ -844,15 +855,17 @@ fn a_second_sigterm_exits_at_once_and_a_later_run_purges_what_was_cut_off() {
         "no purge\n{}",
         w.dump()
     );
+    let first = Instant::now();
     signal(w.pid(), "TERM");
-    std::thread::sleep(Duration::from_millis(200));
-    let second = Instant::now();
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(w.running(), "the first signal alone ended it\n{}", w.dump());
     let status = w.terminate();
     assert_eq!(status.code(), Some(0), "{status:?}\n{}", w.dump());
+    // Ended by the second signal, not by the first one's grace period running out.
     assert!(
-        second.elapsed() < Duration::from_secs(3),
-        "the second signal took {:?}",
-        second.elapsed()
+        first.elapsed() < STOP_GRACE,
+        "exited {:?} after the first signal, as if the second had not been seen",
+        first.elapsed()
     );
     // The purge was cut off: the state is the old one, intact.
     assert_eq!(fs::read(site.path(STATE)).expect("state"), before);
@@ -868,6 +881,180 @@ fn a_second_sigterm_exits_at_once_and_a_later_run_purges_what_was_cut_off() {
         sha("<h1>Home, cut off</h1>")
     );
     assert_clean(&cf);
+}
+
+/// Adds `count` files of 2 MB: a scan long enough to be interrupted (a few seconds for the
+/// debug build the tests run).
+fn add_big_files(site: &Site, count: usize) -> Vec<String> {
+    let mut paths = Vec::new();
+    for i in 0..count {
+        let path = format!("media/clip-{i:03}.bin");
+        let mut body = vec![b'.'; 2 << 20];
+        body[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        site.page(&path, body);
+        paths.push(path);
+    }
+    paths
+}
+
+/// Sends SIGTERM and returns how long the process took to exit after it, and its status.
+fn stop_timed(p: &mut Watcher) -> (Duration, ExitStatus) {
+    let sent = Instant::now();
+    signal(p.pid(), "TERM");
+    let status = wait_exit(&mut p.child.0, PATIENCE)
+        .unwrap_or_else(|| panic!("still running {PATIENCE:?} after SIGTERM\n{}", p.dump()));
+    (sent.elapsed(), status)
+}
+
+#[test]
+fn a_sigterm_during_the_scan_stops_run_within_a_second_and_sends_nothing() {
+    let cf = FakeCloudflare::start();
+    let site = Site::with_pages(&BLOG, &[]);
+    site.baseline(&cf);
+    let before = fs::read(site.path(STATE)).expect("state");
+    let big = add_big_files(&site, 80);
+    let mut run = site.spawn(&cf, &["run"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        run.running(),
+        "the scan was over before the signal\n{}",
+        run.dump()
+    );
+    let (took, status) = stop_timed(&mut run);
+    assert!(
+        took < Duration::from_secs(1),
+        "stopped {took:?} after the signal"
+    );
+    // Nothing was purged or recorded: the changes are still owed (exit 1).
+    assert_eq!(status.code(), Some(1), "{}", run.dump());
+    assert!(
+        run.stderr().contains(
+            "error: stopped by a signal before anything was purged; nothing was recorded"
+        ),
+        "{}",
+        run.dump()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(cf.purge_requests().is_empty(), "{:#?}", cf.purge_requests());
+    assert_eq!(fs::read(site.path(STATE)).expect("state"), before);
+    assert!(!site.path(".sitepurge/state.json.lock").exists());
+
+    // The next run finds the same changes and purges them.
+    let out = site.exec(&cf, &["run", "-q", "--threshold", "100%"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let purged: BTreeSet<String> = cf.purge_requests().iter().flat_map(files_of).collect();
+    let expected: BTreeSet<String> = big
+        .iter()
+        .map(|p| format!("https://example.com/{p}"))
+        .collect();
+    assert_eq!(purged, expected);
+}
+
+#[test]
+fn a_sigterm_during_the_purge_sends_no_request_after_it_and_records_what_went() {
+    let cf = FakeCloudflare::start();
+    let site = Site::with_pages(&BLOG, &["batch_size = 1", "concurrency = 1"]);
+    site.baseline(&cf);
+    for (rel, body) in BLOG {
+        site.page(rel, format!("{body}<p>v2</p>"));
+    }
+    cf.set_latency(Duration::from_millis(300));
+    let mut run = site.spawn(&cf, &["run", "--threshold", "100%"]);
+    assert!(
+        eventually(|| cf.purge_requests().len() >= 2),
+        "no purge under way\n{}",
+        run.dump()
+    );
+    let sent = Instant::now();
+    signal(run.pid(), "TERM");
+    let at_signal = cf.purge_requests().len();
+    let status = wait_exit(&mut run.child.0, PATIENCE).expect("exit");
+    let took = sent.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "stopped {took:?} after the signal"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "URLs are still pending\n{}",
+        run.dump()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let requests = cf.purge_requests();
+    // 8 URLs, one per request: the run was cut short, and nothing was sent after the signal
+    // (the request being answered then may have been read a moment later).
+    assert!(requests.len() < 8, "{requests:#?}");
+    assert!(
+        requests.len() <= at_signal + 1,
+        "{} then {}",
+        at_signal,
+        requests.len()
+    );
+    for r in &requests {
+        assert!(
+            r.received <= sent + Duration::from_millis(50),
+            "request {} came {:?} after the signal",
+            r.seq,
+            r.received - sent
+        );
+    }
+    // The state advanced for the files whose URLs were all answered, and owes the rest.
+    let answered: BTreeSet<String> = requests
+        .iter()
+        .filter(|r| r.status == Some(200))
+        .flat_map(files_of)
+        .collect();
+    let state = site.state();
+    let pending: BTreeSet<String> = state["pending"]
+        .as_array()
+        .expect("pending paths")
+        .iter()
+        .map(|p| p.as_str().expect("path").to_string())
+        .collect();
+    for (rel, body) in BLOG {
+        let urls = if rel == "index.html" {
+            set(["https://example.com/", "https://example.com/index.html"])
+        } else if let Some(dir) = rel.strip_suffix("index.html") {
+            set([
+                format!("https://example.com/{dir}").as_str(),
+                format!("https://example.com/{rel}").as_str(),
+            ])
+        } else {
+            set([format!("https://example.com/{rel}").as_str()])
+        };
+        let done = urls.is_subset(&answered);
+        let recorded = &site.state_files()[rel];
+        let new = sha(format!("{body}<p>v2</p>"));
+        assert_eq!(*recorded == new, done, "{rel}: recorded {recorded}");
+        assert_eq!(pending.contains(rel), !done, "{rel} pending: {pending:?}");
+    }
+}
+
+#[test]
+fn a_sigterm_during_the_first_scan_stops_watch_at_once_with_exit_0() {
+    let cf = FakeCloudflare::start();
+    let site = Site::with_pages(&BLOG, &[]);
+    site.baseline(&cf);
+    let before = fs::read(site.path(STATE)).expect("state");
+    add_big_files(&site, 80);
+    let mut w = site.watch(&cf, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(w.running(), "the watcher ended on its own\n{}", w.dump());
+    assert!(
+        w.stdout().is_empty(),
+        "the first cycle was over\n{}",
+        w.dump()
+    );
+    let (took, status) = stop_timed(&mut w);
+    assert!(
+        took < Duration::from_secs(1),
+        "stopped {took:?} after the signal"
+    );
+    assert_eq!(status.code(), Some(0), "{}", w.dump());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(cf.purge_requests().is_empty(), "{:#?}", cf.purge_requests());
+    assert_eq!(fs::read(site.path(STATE)).expect("state"), before);
 }
 
 #[test]
