@@ -15,7 +15,7 @@ use crate::diff::{self, ChangeSet};
 use crate::error::{Error, Exit, Result};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Decision, Plan};
-use crate::provider::{FailureKind, Purger, Request};
+use crate::provider::{Purger, Request};
 use crate::purge::{self, Job};
 use crate::record::{self, InForce, Purge};
 use crate::report::{self, Console, PurgeReport, Report, ThresholdReport};
@@ -341,10 +341,8 @@ pub async fn run_once(
             failures: failures.into_iter().map(|(_, f)| f).collect(),
         });
         if !outcome.all_ok() {
-            let credentials = outcome
-                .failures()
-                .all(|(_, f)| f.kind == FailureKind::Credentials);
-            exit = if credentials {
+            let setup = outcome.failures().all(|(_, f)| f.kind.is_setup());
+            exit = if setup {
                 Exit::Usage
             } else {
                 Exit::PurgeFailed

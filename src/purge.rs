@@ -324,6 +324,9 @@ impl<P: Purger> Run<'_, P> {
                     FailureKind::Credentials => {
                         "not sent: an earlier request was refused for its credentials".into()
                     }
+                    FailureKind::Unsupported => {
+                        "not sent: an earlier request showed the service does not take it".into()
+                    }
                     _ => "not sent: the service stayed unreachable for an earlier request".into(),
                 };
                 return end(job, attempts, Err(skipped));
@@ -352,7 +355,7 @@ impl<P: Purger> Run<'_, P> {
                     // request may be about that request alone: the others still go.)
                     let unreachable =
                         failure.kind == FailureKind::Transient && failure.status.is_none();
-                    if (unreachable || failure.kind == FailureKind::Credentials)
+                    if (unreachable || failure.kind.is_setup())
                         && let Ok(mut g) = gate.gave_up.lock()
                     {
                         g.get_or_insert_with(|| failure.clone());
@@ -625,6 +628,27 @@ mod tests {
             out.failures()
                 .skip(1)
                 .all(|(_, f)| f.detail.contains("refused for its credentials"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unsupported_method_is_neither_retried_nor_sent_again() {
+        let unsupported = || Failure::new(FailureKind::Unsupported, Some(501), "");
+        let p = Scripted::new((0..100).map(|_| Err(unsupported())).collect());
+        let start = Instant::now();
+        let out = run_serially(&p, 30).await;
+        assert_eq!(p.sent().len(), 1, "no retry, no other request");
+        // One request's own time (the fake takes 10 ms), and no backoff after it.
+        assert_eq!(start.elapsed(), Duration::from_millis(10), "no backoff");
+        assert_eq!(out.pending().len(), 30);
+        assert!(
+            out.failures()
+                .all(|(_, f)| f.kind == FailureKind::Unsupported)
+        );
+        assert!(
+            out.failures()
+                .skip(1)
+                .all(|(_, f)| f.detail.contains("does not take it"))
         );
     }
 

@@ -75,8 +75,19 @@ pub enum FailureKind {
     Transient,
     /// The credentials or zone are wrong: retrying cannot help, the user must act.
     Credentials,
+    /// The service does not take this kind of request (405, 501): retrying cannot help, and the
+    /// other requests would fare alike, so the setup must change (the method, the endpoint).
+    Unsupported,
     /// The request was refused for another reason.
     Rejected,
+}
+
+impl FailureKind {
+    /// Whether the user must change the setup (credentials, zone, method, endpoint): the
+    /// requests still waiting are not sent, and a run that failed only so exits 2.
+    pub fn is_setup(self) -> bool {
+        matches!(self, FailureKind::Credentials | FailureKind::Unsupported)
+    }
 }
 
 /// A failed request: everything a user needs to see what went wrong, and never a secret.

@@ -1447,3 +1447,111 @@ fn only_the_base_urls_given_are_purged_so_www_must_be_given_too() {
         ]
     );
 }
+
+/// A server on loopback that answers every request with `status`, counting them; stops when
+/// dropped.
+struct Answers {
+    addr: std::net::SocketAddr,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Answers {
+    fn start(status: &'static str) -> Answers {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c, s) = (count.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !s.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                c.fetch_add(1, Ordering::SeqCst);
+                let answer =
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = conn.write_all(answer.as_bytes());
+            }
+        });
+        Answers { addr, count, stop }
+    }
+
+    fn requests(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Answers {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_purge_endpoint_that_does_not_take_the_method_fails_at_once_as_a_setup_error() {
+    for status in ["501 Not Implemented", "405 Method Not Allowed"] {
+        let server = Answers::start(status);
+        let site = blog();
+        site.put(
+            "sitepurge.toml",
+            format!(
+                "provider = \"http-purge\"\nbase_urls = [\"{BASE}\"]\nthreshold = \"100%\"\n\n[http_purge]\nendpoint = \"http://{}\"\nconcurrency = 1\n",
+                server.addr
+            ),
+        );
+        site.cmd(&["baseline", "-q"]).assert().success();
+        for page in [
+            "index.html",
+            "about/index.html",
+            "css/site.css",
+            "robots.txt",
+        ] {
+            site.page(page, "changed");
+        }
+        let started = std::time::Instant::now();
+        let out = Out::of(&mut site.cmd(&["run"]));
+        // Not retried with backoff (a minute with the defaults), and not sent again.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{status}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(out.code, 2, "{status}: {out:?}");
+        assert_eq!(server.requests(), 1, "{status}: {out:?}");
+        let code = &status[..3];
+        assert!(
+            out.stderr.contains(&format!("HTTP {code}"))
+                && out
+                    .stderr
+                    .contains("hint: the server does not take this method here"),
+            "{status}: {out:?}"
+        );
+        // Everything stays owed.
+        assert_eq!(
+            site.state()["pending"],
+            serde_json::json!([
+                "about/index.html",
+                "css/site.css",
+                "index.html",
+                "robots.txt"
+            ])
+        );
+        assert_eq!(
+            site.state_files()["robots.txt"],
+            support::expect::sha("User-agent: *\n")
+        );
+    }
+}
