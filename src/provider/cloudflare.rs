@@ -211,12 +211,10 @@ impl Api {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let text = resp.text().await.map_err(transport_failure)?;
-        classify(status, retry_after, &text).map_err(|mut f| {
-            // An answer may echo the request (a misbehaving proxy): never show the secret.
-            f.detail = self.auth.scrub(&f.detail);
-            f
-        })
+        // An answer may echo the request (a misbehaving proxy or API): the secret is blanked
+        // from the whole answer before anything of it (errors, messages, results) is kept.
+        let text = self.auth.scrub(&resp.text().await.map_err(transport_failure)?);
+        classify(status, retry_after, &text)
     }
 
     /// `POST /zones/{id}/purge_cache`.

@@ -1461,3 +1461,37 @@ fn assert_only_pending_added(site: &Site, before: &Option<Vec<u8>>) {
     let pending = now["pending"].as_array().map_or(0, Vec::len);
     assert!(pending > 0, "no path listed as pending: {now}");
 }
+
+#[test]
+fn an_answer_that_echoes_the_token_in_any_field_never_shows_it() {
+    let cf = FakeCloudflare::start();
+    let site = small_site(&[]);
+    site.baseline();
+    change_small_site(&site);
+    let echo = format!("Authentication error: Bearer {TOKEN} is not valid for this zone");
+    let answer = || Behaviour::Status {
+        code: 403,
+        retry_after: None,
+        body: serde_json::json!({
+            "success": false,
+            "errors": [{"code": 10000, "message": echo}],
+            "messages": [{"code": 1, "message": format!("seen: {TOKEN}")}],
+            "result": null,
+        }),
+    };
+    cf.script([answer(), answer()]);
+    let text = site.exec(&cf, Creds::Token(TOKEN), &["run", "-vv"]);
+    let json = site.exec(&cf, Creds::Token(TOKEN), &["run", "--json"]);
+    for out in [&text, &json] {
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(
+            out.stderr.contains("Bearer <redacted> is not valid"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(
+        json.json()["purge"]["failures"][0]["errors"][0]["message"],
+        "Authentication error: Bearer <redacted> is not valid for this zone"
+    );
+    assert_secret_kept(TOKEN, &site, &[&text, &json]);
+}
