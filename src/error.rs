@@ -89,6 +89,8 @@ pub enum Error {
     Locked { state: PathBuf, holder: Option<u32> },
     #[error("the state file {state} is inside the output folder {dir}")]
     StateInsideSite { state: PathBuf, dir: PathBuf },
+    #[error("the lock file {path} is a symbolic link; refusing to follow it")]
+    LockIsLink { path: PathBuf },
     #[error("stopped by a signal before anything was purged; nothing was recorded")]
     Stopped,
     #[error("{path} already exists")]
@@ -129,6 +131,7 @@ impl Error {
                 _ => Exit::Usage,
             },
             Error::StateCorrupt { .. }
+            | Error::LockIsLink { .. }
             | Error::StateTooNew { .. }
             | Error::StateRead { .. }
             | Error::StateWrite { .. } => Exit::State,
@@ -139,6 +142,10 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Setting { hint, .. } => hint.clone(),
+            Error::LockIsLink { .. } => Some(
+                "sitepurge creates this file itself: remove the link (and find out who made it)"
+                    .into(),
+            ),
             Error::ConfigExists { .. } => Some(
                 "edit it, or pass --force to replace it with a new one".into(),
             ),

@@ -213,7 +213,9 @@ impl Api {
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // An answer may echo the request (a misbehaving proxy or API): the secret is blanked
         // from the whole answer before anything of it (errors, messages, results) is kept.
-        let text = self.auth.scrub(&resp.text().await.map_err(transport_failure)?);
+        let text = self
+            .auth
+            .scrub(&resp.text().await.map_err(transport_failure)?);
         classify(status, retry_after, &text)
     }
 
