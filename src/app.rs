@@ -58,6 +58,7 @@ pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Re
 /// `sitepurge verify`: check credentials and zone, print what was found.
 pub async fn verify(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve_without_site(flags, ctx)?;
+    report::warn_all(settings.output, &settings.notes, console);
     let found = connect::verify(&settings, ctx).await?;
     let _ = report::print_verified(&found, settings.output, console.out);
     Ok(Exit::Ok)

@@ -142,6 +142,8 @@ pub struct HttpPurgeFile {
     pub headers: Option<BTreeMap<String, HeaderSpec>>,
     pub everything: Option<EverythingFile>,
     pub concurrency: Option<usize>,
+    /// Send the headers over plain http to a host that is not this machine anyway.
+    pub allow_plain_http: Option<bool>,
 }
 
 /// `[http_purge.everything]`: the request that clears the whole site.
@@ -250,6 +252,31 @@ pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option
         }
     })?;
     Ok((file, Some(path)))
+}
+
+/// Where `[http_purge]` would send its headers over plain http to another machine, if it
+/// would: the endpoint, or without one each base URL. None when there are no headers.
+fn plain_http_exposure(hp: &HttpPurgeFile, base_urls: &[BaseUrl]) -> Option<String> {
+    let has_headers = hp.headers.as_ref().is_some_and(|h| !h.is_empty())
+        || hp
+            .everything
+            .as_ref()
+            .and_then(|e| e.headers.as_ref())
+            .is_some_and(|h| !h.is_empty());
+    if !has_headers {
+        return None;
+    }
+    let targets: Vec<String> = match &hp.endpoint {
+        Some(endpoint) => vec![endpoint.trim().to_string()],
+        None => base_urls.iter().map(|b| b.as_str().to_string()).collect(),
+    };
+    targets
+        .into_iter()
+        .find(|t| {
+            url::Url::parse(t)
+                .is_ok_and(|u| u.scheme() == "http" && !crate::secret::is_loopback(&u))
+        })
+        .map(|t| crate::secret::redact(&t))
 }
 
 /// A generator config file that cannot be parsed, as a setting error naming it.
@@ -480,6 +507,36 @@ fn resolve_loaded(
     extensions.sort();
     extensions.dedup();
 
+    let notes = {
+        let provider = flags.provider.or(file.provider).unwrap_or_default();
+        let mut notes = Vec::new();
+        if provider == ProviderName::HttpPurge
+            && let Some(hp) = &file.http_purge
+            && let Some(exposed) = plain_http_exposure(hp, &base_urls)
+        {
+            if hp.allow_plain_http != Some(true) {
+                return Err(setting(
+                    "http_purge.allow_plain_http",
+                    format!(
+                        "[http_purge] headers would be sent over plain http to {exposed}, which is not this machine: anyone on the way can read them"
+                    ),
+                    Some(
+                        "use https, or an endpoint on this machine (127.0.0.1); or, if the network is trusted, set allow_plain_http = true in [http_purge]",
+                    ),
+                ));
+            }
+            notes.push(format!(
+                "[http_purge] headers are sent over plain http to {exposed} (allow_plain_http = true): anyone on the way can read them"
+            ));
+        }
+        if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
+            notes.push(
+                "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
+                    .to_string(),
+            );
+        }
+        notes
+    };
     Ok(Settings {
         generator,
         base_url_from,
@@ -510,17 +567,7 @@ fn resolve_loaded(
             },
         },
         config_file,
-        notes: {
-            let provider = flags.provider.or(file.provider).unwrap_or_default();
-            let mut notes = Vec::new();
-            if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
-                notes.push(
-                    "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
-                        .to_string(),
-                );
-            }
-            notes
-        },
+        notes,
         provider: flags.provider.or(file.provider).unwrap_or_default(),
         cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
         policy: resolve_policy(flags, &file)?,

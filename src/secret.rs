@@ -37,6 +37,17 @@ pub fn redact(text: &str) -> String {
     }
 }
 
+/// Whether `url` goes to this machine only (a loopback address or `localhost`): the one place
+/// where a secret may travel over plain http, since it never leaves the machine.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,12 +128,7 @@ pub fn check_api_base(raw: &str) -> Result<String, String> {
             "{text:?} carries a user name or password: credentials go in CLOUDFLARE_API_TOKEN"
         ));
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
+    let loopback = crate::secret::is_loopback(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}

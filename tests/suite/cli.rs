@@ -1555,3 +1555,79 @@ fn a_purge_endpoint_that_does_not_take_the_method_fails_at_once_as_a_setup_error
         );
     }
 }
+
+#[test]
+fn http_purge_headers_over_plain_http_to_another_machine_need_an_explicit_yes() {
+    let site = blog();
+    // .invalid never resolves; and verify sends nothing for http-purge anyway.
+    let config = |endpoint: &str, extra: &str| {
+        format!(
+            "provider = \"http-purge\"\nbase_urls = [\"https://example.com/\"]\n\n[http_purge]\nendpoint = \"{endpoint}\"\nheaders = {{ \"X-Purge-Key\" = {{ env = \"PURGE_KEY\" }} }}\n{extra}"
+        )
+    };
+    site.put(
+        "sitepurge.toml",
+        config("http://cache.example.invalid:6081", ""),
+    );
+    let out = Out::of(site.cmd(&["verify"]).env("PURGE_KEY", "s3cret-value"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "error: invalid setting `http_purge.allow_plain_http`: [http_purge] headers would be sent over plain http to http://cache.example.invalid:6081, which is not this machine"
+        ),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("hint: use https"), "{out:?}");
+    // plan refuses too, before anything could be sent.
+    let plan = Out::of(site.cmd(&["plan", "-q"]).env("PURGE_KEY", "s3cret-value"));
+    assert_eq!(plan.code, 2, "{plan:?}");
+
+    // Said explicitly: allowed, with a warning every time.
+    site.put(
+        "sitepurge.toml",
+        config(
+            "http://cache.example.invalid:6081",
+            "allow_plain_http = true\n",
+        ),
+    );
+    let out = Out::of(site.cmd(&["verify"]).env("PURGE_KEY", "s3cret-value"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "warning: [http_purge] headers are sent over plain http to http://cache.example.invalid:6081 (allow_plain_http = true)"
+        ),
+        "{out:?}"
+    );
+    // To this machine, or over https, or with no headers: nothing to say.
+    for (endpoint, extra) in [
+        ("http://127.0.0.1:6081", ""),
+        ("http://localhost:6081", ""),
+        ("https://cache.example.invalid", ""),
+    ] {
+        site.put("sitepurge.toml", config(endpoint, extra));
+        let out = Out::of(site.cmd(&["verify"]).env("PURGE_KEY", "s3cret-value"));
+        assert_eq!(
+            (out.code, out.stderr.as_str()),
+            (0, ""),
+            "{endpoint}: {out:?}"
+        );
+    }
+    site.put(
+        "sitepurge.toml",
+        "provider = \"http-purge\"\nbase_urls = [\"http://example.com/\"]\n\n[http_purge]\nendpoint = \"http://cache.example.invalid:6081\"\n",
+    );
+    let out = Out::of(&mut site.cmd(&["verify"]));
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    // Without an endpoint each purge goes to its URL: plain http base URLs count.
+    site.put(
+        "sitepurge.toml",
+        "provider = \"http-purge\"\nbase_urls = [\"http://example.com/\"]\n\n[http_purge]\nheaders = { \"Fastly-Key\" = { env = \"PURGE_KEY\" } }\n",
+    );
+    let out = Out::of(site.cmd(&["verify"]).env("PURGE_KEY", "s3cret-value"));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("plain http to http://example.com/"),
+        "{out:?}"
+    );
+    assert!(!out.all().contains("s3cret-value"));
+}
