@@ -13,8 +13,8 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::plan::{FirstRun, Threshold};
-use crate::provider::ProviderName;
 use crate::provider::cloudflare::{self, Everything, ZoneRef};
+use crate::provider::{ProviderName, Transport};
 use crate::purge::Policy;
 use crate::report::Output;
 use crate::scan::{ContentRules, ScanOptions};
@@ -215,8 +215,8 @@ pub struct Settings {
     pub cloudflare: CloudflareSettings,
     /// Concurrency and retries of purge requests, for every provider.
     pub policy: Policy,
-    /// How long one request may take, for every provider.
-    pub timeout: Duration,
+    /// The timeout of one request and the https proxy, for every provider.
+    pub transport: Transport,
     /// Header sets that are part of the cache key: each URL is purged once per set.
     pub cache_key_headers: Vec<BTreeMap<String, String>>,
     /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
@@ -571,7 +571,10 @@ fn resolve_loaded(
         provider: flags.provider.or(file.provider).unwrap_or_default(),
         cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
         policy: resolve_policy(flags, &file)?,
-        timeout: duration("timeout", file.timeout.as_deref(), Duration::from_secs(30))?,
+        transport: Transport::new(
+            duration("timeout", file.timeout.as_deref(), Duration::from_secs(30))?,
+            &ctx.env,
+        ),
         cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
     })

@@ -11,7 +11,7 @@ use crate::config::{CloudflareSettings, HeaderSpec, Settings};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::provider::cloudflare::{self, Auth, Cloudflare, Everything, ZoneRef};
-use crate::provider::{AnyPurger, ProviderName, Purger, Request};
+use crate::provider::{AnyPurger, ProviderName, Purger, Request, Transport};
 use crate::purge;
 use crate::report::{self, CloudflareVerified, Console, HttpPurgeVerified, Verified};
 use crate::secret::Secret;
@@ -20,7 +20,7 @@ use crate::secret::Secret;
 pub fn cloudflare_api(
     cf: &CloudflareSettings,
     auth: Auth,
-    timeout: std::time::Duration,
+    transport: &Transport,
 ) -> Result<cloudflare::Api> {
     let base = cloudflare::check_api_base(&cf.api_base).map_err(|m| {
         Error::setting(
@@ -29,7 +29,7 @@ pub fn cloudflare_api(
             Some("use https, or http only to 127.0.0.1/localhost (a local proxy or test server)"),
         )
     })?;
-    cloudflare::Api::new(&base, auth, timeout)
+    cloudflare::Api::new(&base, auth, transport)
         .map_err(|m| Error::setting("CLOUDFLARE_API_BASE_URL", m, None))
 }
 
@@ -115,7 +115,7 @@ pub fn http_purge(
         method(hp.method.as_deref().unwrap_or("PURGE"), "http_purge.method")?,
         headers(&hp.headers, "http_purge.headers")?,
         everything,
-        settings.timeout,
+        &settings.transport,
     )
     .map_err(|m| Error::setting("http_purge", m, None))
 }
@@ -242,7 +242,7 @@ pub fn check_ready(settings: &Settings, ctx: &Context) -> Result<()> {
     match settings.provider {
         ProviderName::Cloudflare => {
             let auth = credentials(&settings.cloudflare, ctx)?;
-            cloudflare_api(&settings.cloudflare, auth, settings.timeout)?;
+            cloudflare_api(&settings.cloudflare, auth, &settings.transport)?;
         }
         ProviderName::HttpPurge => {
             http_purge(settings, ctx)?;
@@ -300,7 +300,7 @@ pub async fn connect_cloudflare(
         console,
         format_args!("API: {}", crate::secret::redact(&cf.api_base)),
     );
-    let api = cloudflare_api(cf, auth, settings.timeout)?;
+    let api = cloudflare_api(cf, auth, &settings.transport)?;
     let zone = zone_name(settings)?;
     // A zone derived from the first base URL must hold the others too. A zone given explicitly
     // is trusted (Cloudflare for SaaS serves customers' own host names from one zone).
@@ -437,7 +437,7 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
         ..Default::default()
     };
     let is_token = matches!(auth, Auth::Token(_));
-    let api = cloudflare_api(cf, auth, settings.timeout)?;
+    let api = cloudflare_api(cf, auth, &settings.transport)?;
     let never = CancellationToken::new();
     if is_token {
         let note = retry_note(settings.output.verbosity >= 0);
@@ -593,10 +593,10 @@ mod tests {
     fn the_api_base_must_be_https_or_loopback() {
         let mut c = cf();
         c.api_base = "http://proxy.example/client/v4".into();
-        let timeout = std::time::Duration::from_secs(1);
-        let err = cloudflare_api(&c, Auth::Token(Secret::new("t")), timeout).expect_err("http");
+        let transport = Transport::new(std::time::Duration::from_secs(1), &BTreeMap::new());
+        let err = cloudflare_api(&c, Auth::Token(Secret::new("t")), &transport).expect_err("http");
         assert!(err.to_string().contains("CLOUDFLARE_API_BASE_URL"));
         c.api_base = "http://127.0.0.1:9/client/v4".into();
-        assert!(cloudflare_api(&c, Auth::Token(Secret::new("t")), timeout).is_ok());
+        assert!(cloudflare_api(&c, Auth::Token(Secret::new("t")), &transport).is_ok());
     }
 }

@@ -174,8 +174,8 @@ struct Envelope {
 }
 
 impl Api {
-    pub fn new(base: &str, auth: Auth, timeout: Duration) -> Result<Api, String> {
-        let http = super::http_client(timeout)?;
+    pub fn new(base: &str, auth: Auth, transport: &super::Transport) -> Result<Api, String> {
+        let http = super::http_client(transport)?;
         Ok(Api {
             http,
             base: base.trim_end_matches('/').to_string(),

@@ -43,9 +43,9 @@ impl HttpPurge {
         method: Method,
         headers: Vec<(HeaderName, Secret)>,
         everything: Option<EverythingRequest>,
-        timeout: Duration,
+        transport: &super::Transport,
     ) -> Result<HttpPurge, String> {
-        let http = super::http_client(timeout)?;
+        let http = super::http_client(transport)?;
         Ok(HttpPurge {
             http,
             endpoint,
@@ -284,7 +284,7 @@ mod tests {
             Method::from_bytes(b"PURGE").expect("method"),
             Vec::new(),
             None,
-            Duration::from_secs(5),
+            &crate::provider::Transport::new(Duration::from_secs(5), &BTreeMap::new()),
         )
         .expect("client")
     }
