@@ -32,7 +32,7 @@ pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
 
 /// `sitepurge.toml`, as written by the user.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of settings")]
 pub struct FileConfig {
     pub provider: Option<ProviderName>,
     pub http_purge: Option<HttpPurgeFile>,
@@ -127,7 +127,10 @@ fn watch_timing(args: &crate::cli::WatchArgs, file: &FileConfig) -> Result<Watch
 
 /// A header value in `[http_purge]`: text, or `{ env = "NAME" }` to read it from the environment.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a header value: text, or { env = \"VARIABLE\" } to read it from the environment"
+)]
 pub enum HeaderSpec {
     Text(String),
     Env { env: String },
@@ -135,7 +138,10 @@ pub enum HeaderSpec {
 
 /// `[http_purge]` in sitepurge.toml.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [http_purge] with endpoint, method, headers..."
+)]
 pub struct HttpPurgeFile {
     pub endpoint: Option<String>,
     pub method: Option<String>,
@@ -148,7 +154,10 @@ pub struct HttpPurgeFile {
 
 /// `[http_purge.everything]`: the request that clears the whole site.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: everything = { method = \"BAN\", path = \"/\", headers = { ... } }"
+)]
 pub struct EverythingFile {
     pub method: String,
     pub path: Option<String>,
@@ -168,7 +177,7 @@ pub struct CloudflareSettings {
 
 /// `base_urls = ["https://a/", "https://b/"]`, or a single `"https://a/"`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a string or a list of strings")]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
@@ -185,7 +194,10 @@ impl OneOrMany {
 
 /// `threshold = 200` or `threshold = "50%"`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a number of URLs (200) or a share of the site in quotes (\"50%\")"
+)]
 pub enum ThresholdValue {
     Count(u64),
     Text(String),
@@ -1114,5 +1126,49 @@ mod tests {
         .expect("write");
         let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("glob");
         assert!(err.to_string().contains("ignore"));
+    }
+
+    #[test]
+    fn config_errors_name_what_is_expected_never_an_internal_type() {
+        let cases = [
+            (
+                "threshold = true",
+                "expected a number of URLs (200) or a share",
+            ),
+            ("base_urls = 5", "expected a string or a list of strings"),
+            ("site_config = 4", "expected a string or a list of strings"),
+            (
+                "[http_purge]\nheaders = { \"X\" = 5 }",
+                "expected a header value: text, or { env = \"VARIABLE\" }",
+            ),
+            ("http_purge = 5", "expected a table: [http_purge]"),
+            (
+                "[http_purge]\neverything = 5",
+                "expected a table: everything = { method",
+            ),
+            (
+                "provider = \"fastly\"",
+                "expected `cloudflare` or `http-purge`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let cwd = tmp();
+            std::fs::write(cwd.path().join("sitepurge.toml"), format!("{text}\n")).expect("write");
+            let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err(text);
+            let message = err.to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+            for internal in [
+                "enum",
+                "struct",
+                "ThresholdValue",
+                "OneOrMany",
+                "HeaderSpec",
+                "HttpPurgeFile",
+                "EverythingFile",
+                "FileConfig",
+            ] {
+                assert!(!message.contains(internal), "{text}: {message}");
+            }
+        }
     }
 }

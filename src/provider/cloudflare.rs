@@ -211,7 +211,15 @@ impl Api {
         let text = self
             .auth
             .scrub(&resp.text().await.map_err(transport_failure)?);
-        classify(status, retry_after, &text)
+        classify(status, retry_after, &text).map_err(|mut f| {
+            // The hints speak of API tokens; a global key fails for other reasons.
+            if matches!(self.auth, Auth::Key { .. })
+                && let Some(hint) = f.errors.iter().find_map(|e| key_hint_for(e.code))
+            {
+                f.hint = Some(hint.into());
+            }
+            f
+        })
     }
 
     /// `POST /zones/{id}/purge_cache`.
@@ -402,6 +410,20 @@ pub fn hint_for(code: i64) -> Option<&'static str> {
         }
         1012 | 1014 => {
             "Cloudflare refused the request body: this is a sitepurge bug, please report it with the output of -vv"
+        }
+        _ => return None,
+    })
+}
+
+/// The hint for an error code when the credentials are a global API key, where the token hint
+/// of [`hint_for`] would mislead.
+pub fn key_hint_for(code: i64) -> Option<&'static str> {
+    Some(match code {
+        10000 => {
+            "the global API key's account cannot purge this zone, or CLOUDFLARE_EMAIL is not the key's account: check both, or better, create an API token with \"Cache Purge\" on the zone and set CLOUDFLARE_API_TOKEN"
+        }
+        9109 | 1000 => {
+            "the global API key or its e-mail is not valid: copy the key again (My Profile > API Tokens > Global API Key) and check CLOUDFLARE_EMAIL"
         }
         _ => return None,
     })

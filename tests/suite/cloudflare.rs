@@ -1607,3 +1607,32 @@ fn https_goes_through_https_proxy_unless_no_proxy_names_the_host() {
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(proxy.seen().len(), before, "NO_PROXY was not honoured");
 }
+
+#[test]
+fn a_refused_global_key_gets_a_hint_about_the_key_not_a_token() {
+    let cf = FakeCloudflare::start();
+    let site = small_site(&[]);
+    site.baseline();
+    change_small_site(&site);
+    let refused = || Behaviour::Status {
+        code: 403,
+        retry_after: None,
+        body: support::cloudflare::error_envelope(10000, "Authentication error"),
+    };
+    cf.script([refused(), refused()]);
+    let key = site.exec(&cf, Creds::Key(EMAIL, API_KEY), &["run"]);
+    assert_eq!(key.code, 2, "{key:?}");
+    assert!(
+        key.stderr
+            .contains("hint: the global API key's account cannot purge this zone"),
+        "{key:?}"
+    );
+    assert!(!key.stderr.contains("API token lacks"), "{key:?}");
+    let token = site.exec(&cf, Creds::Token(TOKEN), &["run"]);
+    assert!(
+        token
+            .stderr
+            .contains("hint: the API token lacks the \"Cache Purge\" permission"),
+        "{token:?}"
+    );
+}
