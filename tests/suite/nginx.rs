@@ -100,12 +100,7 @@ impl Nginx {
                     ("/var/lib/nginx/sitepurge", cache_dir),
                 ],
             );
-            for line in site_conf.lines().map(|l| l.split('#').next().unwrap_or("")) {
-                assert!(
-                    !["/var/", "/run/", "/etc/"].iter().any(|p| line.contains(p)),
-                    "{SITE_CONF}: a path outside the temp folder is left: {line}"
-                );
-            }
+            cache::assert_no_system_paths(SITE_CONF, &site_conf);
             fs::write(path("cache.conf"), site_conf).expect("write cache.conf");
             let _ = fs::remove_file(path("nginx.pid"));
 
@@ -139,22 +134,12 @@ impl Nginx {
     }
 
     fn output_in(dir: &Path) -> String {
-        ["output.log", "error.log"]
-            .iter()
-            .map(|f| fs::read_to_string(dir.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("")
+        cache::read_logs(dir, &["output.log", "error.log"])
     }
 
-    /// The nginx example's endpoint, on this nginx's port.
-    fn endpoint(&self) -> String {
-        format!("http://{}/purge", self.addr)
-    }
-
-    /// The purges nginx logged (`method uri host status`), sorted, once there are `count`
-    /// (nginx logs a request just after answering it).
+    /// The purges nginx logged (`method uri host status`), sorted, once there are `count`.
     fn purges(&self, count: usize) -> Vec<String> {
-        let read = || -> Vec<String> {
+        cache::once_logged(count, || {
             let log = fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
             let mut lines: Vec<String> = log
                 .lines()
@@ -163,12 +148,7 @@ impl Nginx {
                 .collect();
             lines.sort();
             lines
-        };
-        cache::wait_for(Duration::from_secs(5), || {
-            let lines = read();
-            (lines.len() >= count).then_some(lines)
         })
-        .unwrap_or_else(read)
     }
 }
 
@@ -179,6 +159,11 @@ impl Cache for Nginx {
 
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The nginx example's endpoint, on this nginx's port.
+    fn endpoint(&self) -> String {
+        format!("http://{}/purge", self.addr)
     }
 
     fn output(&self) -> String {

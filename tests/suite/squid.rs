@@ -94,15 +94,7 @@ impl Squid {
                     ("/etc/hosts", &text(&path("hosts"))),
                 ],
             );
-            for line in squid_conf
-                .lines()
-                .map(|l| l.split('#').next().unwrap_or(""))
-            {
-                assert!(
-                    !["/var/", "/run/", "/etc/"].iter().any(|p| line.contains(p)),
-                    "{CONF}: a path outside the temp folder is left: {line}"
-                );
-            }
+            cache::assert_no_system_paths(CONF, &squid_conf);
             fs::write(&conf, squid_conf).expect("write squid.conf");
             fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).expect("chmod");
             let _ = fs::remove_file(path("logs/cache.log"));
@@ -157,22 +149,12 @@ impl Squid {
     }
 
     fn output_in(dir: &Path) -> String {
-        ["output.log", "logs/cache.log"]
-            .iter()
-            .map(|f| fs::read_to_string(dir.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("")
+        cache::read_logs(dir, &["output.log", "logs/cache.log"])
     }
 
-    /// The Squid example's endpoint, on this Squid's port.
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The purges Squid logged (`method URL status`), sorted, once there are `count` (its log
-    /// writer runs apart from it).
+    /// The purges Squid logged (`method URL status`), sorted, once there are `count`.
     fn purges(&self, count: usize) -> Vec<String> {
-        let read = || -> Vec<String> {
+        cache::once_logged(count, || {
             let log =
                 fs::read_to_string(self.dir.path().join("logs/access.log")).unwrap_or_default();
             // Squid's native format: time elapsed client result/status bytes method URL ...
@@ -191,12 +173,7 @@ impl Squid {
                 .collect();
             lines.sort();
             lines
-        };
-        cache::wait_for(Duration::from_secs(5), || {
-            let lines = read();
-            (lines.len() >= count).then_some(lines)
         })
-        .unwrap_or_else(read)
     }
 }
 
@@ -207,6 +184,11 @@ impl Cache for Squid {
 
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Squid example's endpoint, on this Squid's port.
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     fn output(&self) -> String {

@@ -129,11 +129,6 @@ impl Varnish {
         fs::read_to_string(&self.pid_file).ok()?.trim().parse().ok()
     }
 
-    /// The `endpoint` for sitepurge.toml.
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// Stops varnishd: SIGTERM to the manager (which stops its worker), SIGKILL after 10 s.
     fn stop(&mut self) {
         let Some(pid) = self.pid() else { return };
@@ -153,6 +148,10 @@ impl Cache for Varnish {
 
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// What varnishd printed.

@@ -25,6 +25,9 @@ pub trait Cache {
 
     fn addr(&self) -> SocketAddr;
 
+    /// The `endpoint` of sitepurge.toml that sends the purges to this cache.
+    fn endpoint(&self) -> String;
+
     /// What the server wrote to its logs so far, for failure messages.
     fn output(&self) -> String;
 
@@ -282,6 +285,38 @@ pub fn recipe(rel: &str, changes: &[(&str, &str)]) -> String {
         text = text.replace(from, to);
     }
     text
+}
+
+/// Asserts that a recipe filled in by a test (`rel` names it) leaves no path outside the temp
+/// folder, comments aside: the server must not touch the machine's own cache, logs or pid file.
+#[track_caller]
+pub fn assert_no_system_paths(rel: &str, text: &str) {
+    for line in text.lines().map(|l| l.split('#').next().unwrap_or("")) {
+        assert!(
+            !["/var/", "/run/", "/etc/"].iter().any(|p| line.contains(p)),
+            "{rel}: a path outside the temp folder is left: {line}"
+        );
+    }
+}
+
+/// The files `names` below `dir` one after the other, a missing one as empty: what a server
+/// wrote so far, for failure messages.
+pub fn read_logs(dir: &Path, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|f| fs::read_to_string(dir.join(f)).unwrap_or_default())
+        .collect()
+}
+
+/// What `read` gives once it has `count` lines, or after 5 s whatever it has then: a server
+/// logs a request just after answering it (nginx), or from a log writer of its own (Squid), so
+/// sitepurge may have exited before the last purge is in the log.
+pub fn once_logged(count: usize, read: impl Fn() -> Vec<String>) -> Vec<String> {
+    wait_for(Duration::from_secs(5), || {
+        let lines = read();
+        (lines.len() >= count).then_some(lines)
+    })
+    .unwrap_or_else(read)
 }
 
 // ---------------------------------------------------------------------------------------------
