@@ -22,12 +22,11 @@ use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::json;
-use support::cache::{self, Cache, PurgeSite, Response, Server, free_port};
-use support::expect::urls;
-use support::origin::Origin;
+use support::cache::{
+    self, Cache, Changes, OneByOne, PurgeSite, Response, Server, Stack, free_port,
+};
 use support::site::{Folder, Out, Site};
 
 /// The site's host in examples/nginx/sitepurge.toml: only ever a `Host` header.
@@ -37,11 +36,6 @@ const MODULE: &str = "/usr/lib/nginx/modules/ngx_http_cache_purge_module.so";
 const CONF: &str = "tests/fixtures/nginx/nginx.conf";
 const SITE_CONF: &str = "examples/nginx/cache.conf";
 const TOML: &str = "examples/nginx/sitepurge.toml";
-
-// `café crème/` as a browser requests it, and the same bytes with lower-case hex.
-const CAFE: &str = "/caf%C3%A9%20cr%C3%A8me/";
-const CAFE_INDEX: &str = "/caf%C3%A9%20cr%C3%A8me/index.html";
-const CAFE_LOWER: &str = "/caf%c3%a9%20cr%c3%a8me/";
 
 // ---------------------------------------------------------------------------------------------
 // nginx
@@ -100,12 +94,7 @@ impl Nginx {
                     ("/var/lib/nginx/sitepurge", cache_dir),
                 ],
             );
-            for line in site_conf.lines().map(|l| l.split('#').next().unwrap_or("")) {
-                assert!(
-                    !["/var/", "/run/", "/etc/"].iter().any(|p| line.contains(p)),
-                    "{SITE_CONF}: a path outside the temp folder is left: {line}"
-                );
-            }
+            cache::assert_no_system_paths(SITE_CONF, &site_conf);
             fs::write(path("cache.conf"), site_conf).expect("write cache.conf");
             let _ = fs::remove_file(path("nginx.pid"));
 
@@ -139,22 +128,12 @@ impl Nginx {
     }
 
     fn output_in(dir: &Path) -> String {
-        ["output.log", "error.log"]
-            .iter()
-            .map(|f| fs::read_to_string(dir.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("")
+        cache::read_logs(dir, &["output.log", "error.log"])
     }
 
-    /// The nginx example's endpoint, on this nginx's port.
-    fn endpoint(&self) -> String {
-        format!("http://{}/purge", self.addr)
-    }
-
-    /// The purges nginx logged (`method uri host status`), sorted, once there are `count`
-    /// (nginx logs a request just after answering it).
+    /// The purges nginx logged (`method uri host status`), sorted, once there are `count`.
     fn purges(&self, count: usize) -> Vec<String> {
-        let read = || -> Vec<String> {
+        cache::once_logged(count, || {
             let log = fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
             let mut lines: Vec<String> = log
                 .lines()
@@ -163,12 +142,7 @@ impl Nginx {
                 .collect();
             lines.sort();
             lines
-        };
-        cache::wait_for(Duration::from_secs(5), || {
-            let lines = read();
-            (lines.len() >= count).then_some(lines)
         })
-        .unwrap_or_else(read)
     }
 }
 
@@ -179,6 +153,11 @@ impl Cache for Nginx {
 
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The nginx example's endpoint, on this nginx's port.
+    fn endpoint(&self) -> String {
+        format!("http://{}/purge", self.addr)
     }
 
     fn output(&self) -> String {
@@ -203,28 +182,15 @@ impl Drop for Nginx {
     }
 }
 
-/// Asserts status, body and cache state of `GET path` through nginx, for the test site.
-#[track_caller]
-fn expect(nginx: &Nginx, path: &str, status: u16, body: &str, hit: bool) {
-    cache::expect(nginx, HOST, path, status, body, hit);
-}
-
-/// The test's origin and nginx, stopped in this order when dropped (also on a panic).
-struct Stack {
-    nginx: Nginx,
-    origin: Origin,
-}
-
 /// Starts the origin and nginx for `site`, and writes the example's sitepurge.toml there with
 /// nginx's port in the endpoint.
-fn stack(site: &Site) -> Stack {
-    let origin = Origin::start(site.path("_site"));
-    let nginx = Nginx::start(origin.port());
+fn stack(site: &Site) -> Stack<Nginx> {
+    let stack = Stack::start(site, HOST, Nginx::start);
     site.put(
         "sitepurge.toml",
-        cache::recipe(TOML, &[("http://127.0.0.1/purge", &nginx.endpoint())]),
+        cache::recipe(TOML, &[("http://127.0.0.1/purge", &stack.cache.endpoint())]),
     );
-    Stack { nginx, origin }
+    stack
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,97 +202,13 @@ fn stack(site: &Site) -> Stack {
     ignore = "needs nginx with the cache purge module: apt-get install nginx libnginx-mod-http-cache-purge (or run tests/run-all.sh)"
 )]
 fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
-    let site = Site::new();
-    site.page("index.html", "<h1>Home</h1>");
-    site.page("about/index.html", "<h1>About v1</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v1</h1>");
-    site.page("blog/old/index.html", "<h1>Old post</h1>");
-    site.page("css/site.css", "body { margin: 0 }");
-    let Stack { nginx, origin } = stack(&site);
-    site.baseline();
-
-    // Warm the cache as browsers would: every URL of the site, plus the URL of a page that does
-    // not exist yet (a cached 404), plus `café crème/` with lower-case hex (another key for
-    // nginx, though the origin serves the same file).
-    let warm: [(&str, u16, &str); 12] = [
-        ("/", 200, "<h1>Home</h1>"),
-        ("/index.html", 200, "<h1>Home</h1>"),
-        ("/about/", 200, "<h1>About v1</h1>"),
-        ("/about/index.html", 200, "<h1>About v1</h1>"),
-        (CAFE, 200, "<h1>Café crème v1</h1>"),
-        (CAFE_INDEX, 200, "<h1>Café crème v1</h1>"),
-        (CAFE_LOWER, 200, "<h1>Café crème v1</h1>"),
-        ("/blog/old/", 200, "<h1>Old post</h1>"),
-        ("/blog/old/index.html", 200, "<h1>Old post</h1>"),
-        ("/css/site.css", 200, "body { margin: 0 }"),
-        ("/news/", 404, "not found\n"),
-        ("/news/index.html", 404, "not found\n"),
-    ];
-    for (path, status, body) in warm {
-        expect(&nginx, path, status, body, false);
-        expect(&nginx, path, status, body, true);
-        assert_eq!(
-            origin.fetches(path),
-            1,
-            "{path} fetched from the origin once"
-        );
-    }
-
-    site.page("about/index.html", "<h1>About v2</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v2</h1>");
-    site.page("news/index.html", "<h1>News</h1>");
-    site.remove("blog/old/index.html");
-
-    let started = Instant::now();
+    let changes = Changes::set_up(stack);
     // The example's threshold (50%) would purge everything for this small site.
-    let report = site.run_json(&["run", "--threshold", "100"]);
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(10), "the run took {took:?}");
-    assert_eq!(
-        (&report["decision"], &report["reason"]),
-        (&json!("urls"), &json!("changes"))
-    );
-    assert_eq!(
-        report["changes"],
-        json!({
-            "added": ["news/index.html"],
-            "modified": ["about/index.html", "café crème/index.html"],
-            "removed": ["blog/old/index.html"],
-        })
-    );
-    assert_eq!(
-        urls(&report),
-        [
-            "https://www.example.com/about/",
-            "https://www.example.com/about/index.html",
-            "https://www.example.com/blog/old/",
-            "https://www.example.com/blog/old/index.html",
-            "https://www.example.com/caf%C3%A9%20cr%C3%A8me/",
-            "https://www.example.com/caf%C3%A9%20cr%C3%A8me/index.html",
-            "https://www.example.com/news/",
-            "https://www.example.com/news/index.html",
-        ]
-    );
-    assert_eq!(
-        report["purge"],
-        json!({
-            "one_by_one": false,
-            "provider": "http-purge",
-            "target": format!("endpoint {}", nginx.endpoint()),
-            "kinds": ["files"],
-            "hosts": [],
-            "prefixes": [],
-            "requests": 8,
-            "urls_purged": 8,
-            "urls_pending": [],
-            "failures": [],
-        })
-    );
-    assert_eq!(report["state_saved"], json!(true));
+    changes.run(&["run", "--threshold", "100"], "https://www.example.com/");
     // One PURGE per URL, to the purge location, with the site's Host; each found its entry
     // (200; 404 would mean the key missed), the encoded ones included.
     assert_eq!(
-        nginx.purges(8),
+        changes.stack.cache.purges(8),
         [
             "PURGE /purge/about/ www.example.com 200",
             "PURGE /purge/about/index.html www.example.com 200",
@@ -338,31 +220,7 @@ fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
             "PURGE /purge/news/index.html www.example.com 200",
         ]
     );
-    // The purges stopped at nginx.
-    assert_eq!(origin.not_reads(), Vec::<String>::new());
-
-    // Changed pages: the new bytes, under both spellings, fetched afresh.
-    expect(&nginx, "/about/", 200, "<h1>About v2</h1>", false);
-    expect(&nginx, "/about/index.html", 200, "<h1>About v2</h1>", false);
-    expect(&nginx, CAFE, 200, "<h1>Café crème v2</h1>", false);
-    expect(&nginx, CAFE_INDEX, 200, "<h1>Café crème v2</h1>", false);
-    // The added page replaces its cached 404; the removed page is gone.
-    expect(&nginx, "/news/", 200, "<h1>News</h1>", false);
-    expect(&nginx, "/news/index.html", 200, "<h1>News</h1>", false);
-    expect(&nginx, "/blog/old/", 404, "not found\n", false);
-    expect(&nginx, "/blog/old/index.html", 404, "not found\n", false);
-    // Unchanged pages stay cached: no new fetch from the origin.
-    expect(&nginx, "/", 200, "<h1>Home</h1>", true);
-    expect(&nginx, "/index.html", 200, "<h1>Home</h1>", true);
-    expect(&nginx, "/css/site.css", 200, "body { margin: 0 }", true);
-    for path in ["/", "/index.html", "/css/site.css"] {
-        assert_eq!(origin.fetches(path), 1, "{path} fetched again");
-    }
-    // The key is the raw URI: the lower-case spelling is another entry, which the purge of the
-    // browser's (upper-case) spelling did not touch: it still serves the OLD page.
-    expect(&nginx, CAFE_LOWER, 200, "<h1>Café crème v1</h1>", true);
-    assert_eq!(origin.fetches(CAFE_LOWER), 1);
-    assert_eq!(origin.fetches(CAFE), 2);
+    changes.check_served();
 }
 
 #[test]
@@ -371,44 +229,12 @@ fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
     ignore = "needs nginx with the cache purge module: apt-get install nginx libnginx-mod-http-cache-purge (or run tests/run-all.sh)"
 )]
 fn over_the_threshold_every_url_of_the_site_is_purged_one_by_one() {
-    let site = Site::new();
-    site.page("index.html", "<h1>Home</h1>");
-    site.page("about/index.html", "<h1>About v1</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v1</h1>");
-    site.page("css/site.css", "body { margin: 0 }");
-    let Stack { nginx, origin } = stack(&site);
-    site.baseline();
-
-    // Readers asked for some URLs only: the others have nothing cached.
-    let cached: [(&str, &str); 4] = [
-        ("/", "<h1>Home</h1>"),
-        ("/about/", "<h1>About v1</h1>"),
-        (CAFE, "<h1>Café crème v1</h1>"),
-        ("/css/site.css", "body { margin: 0 }"),
-    ];
-    for (path, body) in cached {
-        expect(&nginx, path, 200, body, false);
-        expect(&nginx, path, 200, body, true);
-    }
-
-    site.page("about/index.html", "<h1>About v2</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v2</h1>");
-    site.page("css/site.css", "body { margin: 1em }");
-
-    // 5 changed URLs of 7, above the example's 50%: everything, which for nginx (no request
-    // clears a site) is every URL of the site, one PURGE each.
-    let report = site.run_json(&["run"]);
-    assert_eq!(
-        (&report["decision"], &report["reason"]),
-        (&json!("everything"), &json!("threshold"))
-    );
-    assert_eq!(report["purge"]["one_by_one"], json!(true));
-    assert_eq!(report["purge"]["requests"], json!(7));
-    assert_eq!(report["purge"]["failures"], json!([]));
-    assert_eq!(report["state_saved"], json!(true));
+    let one_by_one = OneByOne::set_up(stack);
+    // nginx has no request that clears a site: everything is every URL of the site.
+    one_by_one.run();
     // Cached entries are purged (200); the others were not cached (404, which is done too).
     assert_eq!(
-        nginx.purges(7),
+        one_by_one.stack.cache.purges(7),
         [
             "PURGE /purge/ www.example.com 200",
             "PURGE /purge/about/ www.example.com 200",
@@ -419,14 +245,7 @@ fn over_the_threshold_every_url_of_the_site_is_purged_one_by_one() {
             "PURGE /purge/index.html www.example.com 404",
         ]
     );
-
-    // Every cached page is fetched again, changed or not.
-    let fetched_before = origin.requests();
-    expect(&nginx, "/", 200, "<h1>Home</h1>", false);
-    expect(&nginx, "/about/", 200, "<h1>About v2</h1>", false);
-    expect(&nginx, CAFE, 200, "<h1>Café crème v2</h1>", false);
-    expect(&nginx, "/css/site.css", 200, "body { margin: 1em }", false);
-    assert_eq!(origin.requests() - fetched_before, 4);
+    one_by_one.check_served();
 }
 
 #[test]
@@ -438,15 +257,16 @@ fn a_purge_sent_past_the_purge_location_is_refused_not_passed_to_the_origin() {
     let site = Site::new();
     site.page("index.html", "<h1>Home</h1>");
     site.page("about/index.html", "<h1>About v1</h1>");
-    let Stack { nginx, origin } = stack(&site);
+    let stack = stack(&site);
+    let (nginx, origin) = (&stack.cache, &stack.origin);
     // The endpoint without its /purge path: the PURGEs land in the site's location.
     let toml = fs::read_to_string(site.path("sitepurge.toml")).expect("sitepurge.toml");
     let wrong = toml.replace(&nginx.endpoint(), &format!("http://{}", nginx.addr));
     assert_ne!(wrong, toml);
     site.put("sitepurge.toml", wrong);
     site.baseline();
-    expect(&nginx, "/about/", 200, "<h1>About v1</h1>", false);
-    expect(&nginx, "/about/", 200, "<h1>About v1</h1>", true);
+    stack.expect("/about/", 200, "<h1>About v1</h1>", false);
+    stack.expect("/about/", 200, "<h1>About v1</h1>", true);
 
     site.page("about/index.html", "<h1>About v2</h1>");
     let out = Out::of(&mut site.cmd(&["run", "--threshold", "100"]));
@@ -474,5 +294,5 @@ fn a_purge_sent_past_the_purge_location_is_refused_not_passed_to_the_origin() {
             "{purges:?}"
         );
     }
-    expect(&nginx, "/about/", 200, "<h1>About v1</h1>", true);
+    stack.expect("/about/", 200, "<h1>About v1</h1>", true);
 }

@@ -21,23 +21,15 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::json;
-use support::cache::{self, Cache, PurgeSite, Response, Server, free_port};
-use support::expect::urls;
-use support::origin::Origin;
+use support::cache::{self, Cache, Changes, OneByOne, Response, Server, Stack, free_port};
 use support::site::{Folder, Site};
 
 /// The site's host in examples/squid/sitepurge.toml: only ever a `Host` header.
 const HOST: &str = "www.example.com";
 const CONF: &str = "examples/squid/squid.conf";
 const TOML: &str = "examples/squid/sitepurge.toml";
-
-// `café crème/` as a browser requests it, and the same bytes with lower-case hex.
-const CAFE: &str = "/caf%C3%A9%20cr%C3%A8me/";
-const CAFE_INDEX: &str = "/caf%C3%A9%20cr%C3%A8me/index.html";
-const CAFE_LOWER: &str = "/caf%c3%a9%20cr%c3%a8me/";
 
 // ---------------------------------------------------------------------------------------------
 // Squid
@@ -94,15 +86,7 @@ impl Squid {
                     ("/etc/hosts", &text(&path("hosts"))),
                 ],
             );
-            for line in squid_conf
-                .lines()
-                .map(|l| l.split('#').next().unwrap_or(""))
-            {
-                assert!(
-                    !["/var/", "/run/", "/etc/"].iter().any(|p| line.contains(p)),
-                    "{CONF}: a path outside the temp folder is left: {line}"
-                );
-            }
+            cache::assert_no_system_paths(CONF, &squid_conf);
             fs::write(&conf, squid_conf).expect("write squid.conf");
             fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).expect("chmod");
             let _ = fs::remove_file(path("logs/cache.log"));
@@ -157,22 +141,12 @@ impl Squid {
     }
 
     fn output_in(dir: &Path) -> String {
-        ["output.log", "logs/cache.log"]
-            .iter()
-            .map(|f| fs::read_to_string(dir.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("")
+        cache::read_logs(dir, &["output.log", "logs/cache.log"])
     }
 
-    /// The Squid example's endpoint, on this Squid's port.
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The purges Squid logged (`method URL status`), sorted, once there are `count` (its log
-    /// writer runs apart from it).
+    /// The purges Squid logged (`method URL status`), sorted, once there are `count`.
     fn purges(&self, count: usize) -> Vec<String> {
-        let read = || -> Vec<String> {
+        cache::once_logged(count, || {
             let log =
                 fs::read_to_string(self.dir.path().join("logs/access.log")).unwrap_or_default();
             // Squid's native format: time elapsed client result/status bytes method URL ...
@@ -191,12 +165,7 @@ impl Squid {
                 .collect();
             lines.sort();
             lines
-        };
-        cache::wait_for(Duration::from_secs(5), || {
-            let lines = read();
-            (lines.len() >= count).then_some(lines)
         })
-        .unwrap_or_else(read)
     }
 }
 
@@ -207,6 +176,11 @@ impl Cache for Squid {
 
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Squid example's endpoint, on this Squid's port.
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     fn output(&self) -> String {
@@ -226,31 +200,16 @@ impl Drop for Squid {
     }
 }
 
-/// Asserts status, body and cache state of `GET path` through Squid, for the test site.
-#[track_caller]
-fn expect(squid: &Squid, path: &str, status: u16, body: &str, hit: bool) {
-    cache::expect(squid, HOST, path, status, body, hit);
-}
-
-/// The test's origin and Squid, stopped in this order when dropped (also on a panic).
-struct Stack {
-    squid: Squid,
-    origin: Origin,
-}
-
 /// Starts the origin and Squid for `site`, and writes the example's sitepurge.toml there with
 /// Squid's port in the endpoint.
-fn stack(site: &Site) -> Stack {
-    let origin = Origin::start(site.path("_site"));
-    let squid = Squid::start(origin.port());
+fn stack(site: &Site) -> Stack<Squid> {
+    let stack = Stack::start(site, HOST, Squid::start);
+    let endpoint = format!("\"{}\"", stack.cache.endpoint());
     site.put(
         "sitepurge.toml",
-        cache::recipe(
-            TOML,
-            &[("\"http://127.0.0.1\"", &format!("\"{}\"", squid.endpoint()))],
-        ),
+        cache::recipe(TOML, &[("\"http://127.0.0.1\"", &endpoint)]),
     );
-    Stack { squid, origin }
+    stack
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,97 +221,14 @@ fn stack(site: &Site) -> Stack {
     ignore = "needs squid: apt-get install squid (or run tests/run-all.sh)"
 )]
 fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
-    let site = Site::new();
-    site.page("index.html", "<h1>Home</h1>");
-    site.page("about/index.html", "<h1>About v1</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v1</h1>");
-    site.page("blog/old/index.html", "<h1>Old post</h1>");
-    site.page("css/site.css", "body { margin: 0 }");
-    let Stack { squid, origin } = stack(&site);
-    site.baseline();
-
-    // Warm the cache as browsers would: every URL of the site, plus the URL of a page that does
-    // not exist yet (a cached 404), plus `café crème/` with lower-case hex.
-    let warm: [(&str, u16, &str); 12] = [
-        ("/", 200, "<h1>Home</h1>"),
-        ("/index.html", 200, "<h1>Home</h1>"),
-        ("/about/", 200, "<h1>About v1</h1>"),
-        ("/about/index.html", 200, "<h1>About v1</h1>"),
-        (CAFE, 200, "<h1>Café crème v1</h1>"),
-        (CAFE_INDEX, 200, "<h1>Café crème v1</h1>"),
-        (CAFE_LOWER, 200, "<h1>Café crème v1</h1>"),
-        ("/blog/old/", 200, "<h1>Old post</h1>"),
-        ("/blog/old/index.html", 200, "<h1>Old post</h1>"),
-        ("/css/site.css", 200, "body { margin: 0 }"),
-        ("/news/", 404, "not found\n"),
-        ("/news/index.html", 404, "not found\n"),
-    ];
-    for (path, status, body) in warm {
-        expect(&squid, path, status, body, false);
-        expect(&squid, path, status, body, true);
-        assert_eq!(
-            origin.fetches(path),
-            1,
-            "{path} fetched from the origin once"
-        );
-    }
-
-    site.page("about/index.html", "<h1>About v2</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v2</h1>");
-    site.page("news/index.html", "<h1>News</h1>");
-    site.remove("blog/old/index.html");
-
-    let started = Instant::now();
+    let changes = Changes::set_up(stack);
     // The example's threshold (50%) would purge everything for this small site.
-    let report = site.run_json(&["run", "--threshold", "100"]);
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(10), "the run took {took:?}");
-    assert_eq!(
-        (&report["decision"], &report["reason"]),
-        (&json!("urls"), &json!("changes"))
-    );
-    assert_eq!(
-        report["changes"],
-        json!({
-            "added": ["news/index.html"],
-            "modified": ["about/index.html", "café crème/index.html"],
-            "removed": ["blog/old/index.html"],
-        })
-    );
-    assert_eq!(
-        urls(&report),
-        [
-            "https://www.example.com/about/",
-            "https://www.example.com/about/index.html",
-            "https://www.example.com/blog/old/",
-            "https://www.example.com/blog/old/index.html",
-            "https://www.example.com/caf%C3%A9%20cr%C3%A8me/",
-            "https://www.example.com/caf%C3%A9%20cr%C3%A8me/index.html",
-            "https://www.example.com/news/",
-            "https://www.example.com/news/index.html",
-        ]
-    );
-    assert_eq!(
-        report["purge"],
-        json!({
-            "one_by_one": false,
-            "provider": "http-purge",
-            "target": format!("endpoint {}", squid.endpoint()),
-            "kinds": ["files"],
-            "hosts": [],
-            "prefixes": [],
-            "requests": 8,
-            "urls_purged": 8,
-            "urls_pending": [],
-            "failures": [],
-        })
-    );
-    assert_eq!(report["state_saved"], json!(true));
+    changes.run(&["run", "--threshold", "100"], "https://www.example.com/");
     // One PURGE per URL, which Squid turned into the URL it caches under (http://, the Host
     // header, the path as sent); each found its object (200; 404 would mean it missed), the
     // encoded ones included.
     assert_eq!(
-        squid.purges(8),
+        changes.stack.cache.purges(8),
         [
             "PURGE http://www.example.com/about/ 200",
             "PURGE http://www.example.com/about/index.html 200",
@@ -364,31 +240,7 @@ fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
             "PURGE http://www.example.com/news/index.html 200",
         ]
     );
-    // The purges stopped at Squid.
-    assert_eq!(origin.not_reads(), Vec::<String>::new());
-
-    // Changed pages: the new bytes, under both spellings, fetched afresh.
-    expect(&squid, "/about/", 200, "<h1>About v2</h1>", false);
-    expect(&squid, "/about/index.html", 200, "<h1>About v2</h1>", false);
-    expect(&squid, CAFE, 200, "<h1>Café crème v2</h1>", false);
-    expect(&squid, CAFE_INDEX, 200, "<h1>Café crème v2</h1>", false);
-    // The added page replaces its cached 404; the removed page is gone.
-    expect(&squid, "/news/", 200, "<h1>News</h1>", false);
-    expect(&squid, "/news/index.html", 200, "<h1>News</h1>", false);
-    expect(&squid, "/blog/old/", 404, "not found\n", false);
-    expect(&squid, "/blog/old/index.html", 404, "not found\n", false);
-    // Unchanged pages stay cached: no new fetch from the origin.
-    expect(&squid, "/", 200, "<h1>Home</h1>", true);
-    expect(&squid, "/index.html", 200, "<h1>Home</h1>", true);
-    expect(&squid, "/css/site.css", 200, "body { margin: 0 }", true);
-    for path in ["/", "/index.html", "/css/site.css"] {
-        assert_eq!(origin.fetches(path), 1, "{path} fetched again");
-    }
-    // Squid keys on the URL as received: the lower-case spelling is another object, which the
-    // purge of the browser's (upper-case) spelling did not touch: it still serves the OLD page.
-    expect(&squid, CAFE_LOWER, 200, "<h1>Café crème v1</h1>", true);
-    assert_eq!(origin.fetches(CAFE_LOWER), 1);
-    assert_eq!(origin.fetches(CAFE), 2);
+    changes.check_served();
 }
 
 #[test]
@@ -397,44 +249,12 @@ fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
     ignore = "needs squid: apt-get install squid (or run tests/run-all.sh)"
 )]
 fn over_the_threshold_every_url_of_the_site_is_purged_one_by_one() {
-    let site = Site::new();
-    site.page("index.html", "<h1>Home</h1>");
-    site.page("about/index.html", "<h1>About v1</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v1</h1>");
-    site.page("css/site.css", "body { margin: 0 }");
-    let Stack { squid, origin } = stack(&site);
-    site.baseline();
-
-    // Readers asked for some URLs only: the others have nothing cached.
-    let cached: [(&str, &str); 4] = [
-        ("/", "<h1>Home</h1>"),
-        ("/about/", "<h1>About v1</h1>"),
-        (CAFE, "<h1>Café crème v1</h1>"),
-        ("/css/site.css", "body { margin: 0 }"),
-    ];
-    for (path, body) in cached {
-        expect(&squid, path, 200, body, false);
-        expect(&squid, path, 200, body, true);
-    }
-
-    site.page("about/index.html", "<h1>About v2</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v2</h1>");
-    site.page("css/site.css", "body { margin: 1em }");
-
-    // 5 changed URLs of 7, above the example's 50%: everything, which for Squid (no request
-    // clears a site) is every URL of the site, one PURGE each.
-    let report = site.run_json(&["run"]);
-    assert_eq!(
-        (&report["decision"], &report["reason"]),
-        (&json!("everything"), &json!("threshold"))
-    );
-    assert_eq!(report["purge"]["one_by_one"], json!(true));
-    assert_eq!(report["purge"]["requests"], json!(7));
-    assert_eq!(report["purge"]["failures"], json!([]));
-    assert_eq!(report["state_saved"], json!(true));
+    let one_by_one = OneByOne::set_up(stack);
+    // Squid has no request that clears a site: everything is every URL of the site.
+    one_by_one.run();
     // Cached objects are purged (200); the others were not cached (404, which is done too).
     assert_eq!(
-        squid.purges(7),
+        one_by_one.stack.cache.purges(7),
         [
             "PURGE http://www.example.com/ 200",
             "PURGE http://www.example.com/about/ 200",
@@ -445,13 +265,5 @@ fn over_the_threshold_every_url_of_the_site_is_purged_one_by_one() {
             "PURGE http://www.example.com/index.html 404",
         ]
     );
-    assert_eq!(origin.not_reads(), Vec::<String>::new());
-
-    // Every cached page is fetched again, changed or not.
-    let fetched_before = origin.requests();
-    expect(&squid, "/", 200, "<h1>Home</h1>", false);
-    expect(&squid, "/about/", 200, "<h1>About v2</h1>", false);
-    expect(&squid, CAFE, 200, "<h1>Café crème v2</h1>", false);
-    expect(&squid, "/css/site.css", 200, "body { margin: 1em }", false);
-    assert_eq!(origin.requests() - fetched_before, 4);
+    one_by_one.check_served();
 }

@@ -18,22 +18,17 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
-use support::cache::{self, Cache, PurgeSite, Response, alive, free_port};
-use support::expect::urls;
-use support::origin::Origin;
+use support::cache::{
+    self, CAFE, CAFE_INDEX, Cache, Changes, PurgeSite, Response, Stack, alive, free_port,
+};
 use support::site::{Folder, Site};
 
 /// The host name of the test site: only ever a `Host` header, never resolved.
 const HOST: &str = "example.test";
 const VCL: &str = "tests/fixtures/varnish/purge.vcl";
-
-// `café crème/` as a browser requests it, and the same bytes with lower-case hex.
-const CAFE: &str = "/caf%C3%A9%20cr%C3%A8me/";
-const CAFE_INDEX: &str = "/caf%C3%A9%20cr%C3%A8me/index.html";
-const CAFE_LOWER: &str = "/caf%c3%a9%20cr%c3%a8me/";
 
 // ---------------------------------------------------------------------------------------------
 // Varnish
@@ -129,11 +124,6 @@ impl Varnish {
         fs::read_to_string(&self.pid_file).ok()?.trim().parse().ok()
     }
 
-    /// The `endpoint` for sitepurge.toml.
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// Stops varnishd: SIGTERM to the manager (which stops its worker), SIGKILL after 10 s.
     fn stop(&mut self) {
         let Some(pid) = self.pid() else { return };
@@ -155,6 +145,10 @@ impl Cache for Varnish {
         self.addr
     }
 
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// What varnishd printed.
     fn output(&self) -> String {
         fs::read_to_string(&self.log_file).unwrap_or_default()
@@ -174,22 +168,9 @@ impl Drop for Varnish {
     }
 }
 
-/// Asserts status, body and cache state of `GET path` through Varnish, for the test site.
-#[track_caller]
-fn expect(varnish: &Varnish, path: &str, status: u16, body: &str, hit: bool) {
-    cache::expect(varnish, HOST, path, status, body, hit);
-}
-
-/// The test's origin and Varnish, stopped in this order when dropped (also on a panic).
-struct Stack {
-    varnish: Varnish,
-    origin: Origin,
-}
-
-fn stack(site: &Site) -> Stack {
-    let origin = Origin::start(site.path("_site"));
-    let varnish = Varnish::start(origin.port());
-    Stack { varnish, origin }
+/// Starts the origin and Varnish for `site`; each test writes its own sitepurge.toml.
+fn stack(site: &Site) -> Stack<Varnish> {
+    Stack::start(site, HOST, Varnish::start)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,133 +182,20 @@ fn stack(site: &Site) -> Stack {
     ignore = "needs varnishd and a C compiler: apt-get install varnish gcc (or run tests/run-all.sh)"
 )]
 fn run_purges_exactly_what_changed_under_the_keys_browsers_created() {
-    let site = Site::new();
-    site.page("index.html", "<h1>Home</h1>");
-    site.page("about/index.html", "<h1>About v1</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v1</h1>");
-    site.page("blog/old/index.html", "<h1>Old post</h1>");
-    site.page("css/site.css", "body { margin: 0 }");
-    let Stack { varnish, origin } = stack(&site);
-    site.put(
-        "sitepurge.toml",
-        format!(
-            "base_urls = [\"http://{HOST}/\"]\nthreshold = 100\n\n[http_purge]\nendpoint = \"{}\"\n",
-            varnish.endpoint()
-        ),
-    );
-    site.baseline();
-
-    // Warm the cache as browsers would: every URL of the site, plus the URL of a page that does
-    // not exist yet (a cached 404), plus `café crème/` with lower-case hex (another object for
-    // Varnish, though the origin serves the same file).
-    let warm: [(&str, u16, &str); 12] = [
-        ("/", 200, "<h1>Home</h1>"),
-        ("/index.html", 200, "<h1>Home</h1>"),
-        ("/about/", 200, "<h1>About v1</h1>"),
-        ("/about/index.html", 200, "<h1>About v1</h1>"),
-        (CAFE, 200, "<h1>Café crème v1</h1>"),
-        (CAFE_INDEX, 200, "<h1>Café crème v1</h1>"),
-        (CAFE_LOWER, 200, "<h1>Café crème v1</h1>"),
-        ("/blog/old/", 200, "<h1>Old post</h1>"),
-        ("/blog/old/index.html", 200, "<h1>Old post</h1>"),
-        ("/css/site.css", 200, "body { margin: 0 }"),
-        ("/news/", 404, "not found\n"),
-        ("/news/index.html", 404, "not found\n"),
-    ];
-    for (path, status, body) in warm {
-        expect(&varnish, path, status, body, false);
-        expect(&varnish, path, status, body, true);
-        assert_eq!(
-            origin.fetches(path),
-            1,
-            "{path} fetched from the origin once"
+    let changes = Changes::set_up(|site| {
+        let stack = stack(site);
+        site.put(
+            "sitepurge.toml",
+            format!(
+                "base_urls = [\"http://{HOST}/\"]\nthreshold = 100\n\n[http_purge]\nendpoint = \"{}\"\n",
+                stack.cache.endpoint()
+            ),
         );
-    }
-
-    site.page("about/index.html", "<h1>About v2</h1>");
-    site.page("café crème/index.html", "<h1>Café crème v2</h1>");
-    site.page("news/index.html", "<h1>News</h1>");
-    site.remove("blog/old/index.html");
-
-    let started = Instant::now();
-    let report = site.run_json(&["run", "--provider", "http-purge"]);
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(10), "the run took {took:?}");
-    assert_eq!(
-        (&report["decision"], &report["reason"]),
-        (&json!("urls"), &json!("changes"))
-    );
-    assert_eq!(
-        report["changes"],
-        json!({
-            "added": ["news/index.html"],
-            "modified": ["about/index.html", "café crème/index.html"],
-            "removed": ["blog/old/index.html"],
-        })
-    );
-    assert_eq!(
-        urls(&report),
-        [
-            "http://example.test/about/",
-            "http://example.test/about/index.html",
-            "http://example.test/blog/old/",
-            "http://example.test/blog/old/index.html",
-            "http://example.test/caf%C3%A9%20cr%C3%A8me/",
-            "http://example.test/caf%C3%A9%20cr%C3%A8me/index.html",
-            "http://example.test/news/",
-            "http://example.test/news/index.html",
-        ]
-    );
-    assert_eq!(
-        report["purge"],
-        json!({
-            "one_by_one": false,
-            "provider": "http-purge",
-            "target": format!("endpoint {}", varnish.endpoint()),
-            "kinds": ["files"],
-            "hosts": [],
-            "prefixes": [],
-            "requests": 8,
-            "urls_purged": 8,
-            "urls_pending": [],
-            "failures": [],
-        })
-    );
-    assert_eq!(report["state_saved"], json!(true));
-    // The PURGE requests went to Varnish and stopped there.
-    for path in ["/about/", CAFE, "/news/", "/blog/old/"] {
-        assert_eq!(origin.fetches(path), 1, "{path} reached the origin");
-    }
-    assert_eq!(origin.not_reads(), Vec::<String>::new());
-
-    // Changed pages: the new bytes, under both spellings, fetched afresh.
-    expect(&varnish, "/about/", 200, "<h1>About v2</h1>", false);
-    expect(
-        &varnish,
-        "/about/index.html",
-        200,
-        "<h1>About v2</h1>",
-        false,
-    );
-    expect(&varnish, CAFE, 200, "<h1>Café crème v2</h1>", false);
-    expect(&varnish, CAFE_INDEX, 200, "<h1>Café crème v2</h1>", false);
-    // The added page replaces its cached 404; the removed page is gone.
-    expect(&varnish, "/news/", 200, "<h1>News</h1>", false);
-    expect(&varnish, "/news/index.html", 200, "<h1>News</h1>", false);
-    expect(&varnish, "/blog/old/", 404, "not found\n", false);
-    expect(&varnish, "/blog/old/index.html", 404, "not found\n", false);
-    // Unchanged pages stay cached: no new fetch from the origin.
-    expect(&varnish, "/", 200, "<h1>Home</h1>", true);
-    expect(&varnish, "/index.html", 200, "<h1>Home</h1>", true);
-    expect(&varnish, "/css/site.css", 200, "body { margin: 0 }", true);
-    for path in ["/", "/index.html", "/css/site.css"] {
-        assert_eq!(origin.fetches(path), 1, "{path} fetched again");
-    }
-    // Varnish keys on the raw URL bytes: the lower-case spelling is another object, which the
-    // purge of the browser's (upper-case) spelling did not touch: it still serves the OLD page.
-    expect(&varnish, CAFE_LOWER, 200, "<h1>Café crème v1</h1>", true);
-    assert_eq!(origin.fetches(CAFE_LOWER), 1);
-    assert_eq!(origin.fetches(CAFE), 2);
+        stack
+    });
+    // The test's sitepurge.toml names no provider.
+    changes.run(&["run", "--provider", "http-purge"], "http://example.test/");
+    changes.check_served();
 }
 
 #[test]
@@ -342,7 +210,8 @@ fn over_the_threshold_one_ban_clears_the_whole_site_and_only_it() {
     site.page("café crème/index.html", "<h1>Café crème v1</h1>");
     site.page("docs/index.html", "<h1>Docs</h1>");
     site.page("css/site.css", "body { margin: 0 }");
-    let Stack { varnish, origin } = stack(&site);
+    let stack = stack(&site);
+    let (varnish, origin) = (&stack.cache, &stack.origin);
     site.put(
         "sitepurge.toml",
         format!(
@@ -371,8 +240,8 @@ everything = {{ method = "BAN", path = "/", headers = {{ X-Ban-Host = "{{host}}"
         ("/css/site.css", "body { margin: 0 }"),
     ];
     for (path, body) in pages {
-        expect(&varnish, path, 200, body, false);
-        expect(&varnish, path, 200, body, true);
+        stack.expect(path, 200, body, false);
+        stack.expect(path, 200, body, true);
     }
     // Another site in the same cache, which a ban of this site's host must leave alone.
     assert!(!varnish.hit_as("other.test", "/docs/"));
@@ -408,7 +277,7 @@ everything = {{ method = "BAN", path = "/", headers = {{ X-Ban-Host = "{{host}}"
     let fetched_before = origin.requests();
     let pages_now = pages.map(|(path, body)| (path, body.replace("v1", "v2")));
     for (path, body) in &pages_now {
-        expect(&varnish, path, 200, body, false);
+        stack.expect(path, 200, body, false);
     }
     let fetched = origin.requests() - fetched_before;
     assert_eq!(fetched, pages.len(), "every page fetched again");
@@ -433,10 +302,8 @@ fn over_the_threshold_the_ban_names_the_host_with_its_port() {
     let site = Site::new();
     site.page("index.html", "<h1>Home</h1>");
     site.page("about/index.html", "<h1>About v1</h1>");
-    let Stack {
-        varnish,
-        origin: _origin,
-    } = stack(&site);
+    let stack = stack(&site);
+    let varnish = &stack.cache;
     site.put(
         "sitepurge.toml",
         format!(
@@ -456,7 +323,7 @@ everything = {{ method = "BAN", headers = {{ X-Ban-Host = "{{host}}" }} }}
     // sitepurge's PURGE of one URL of this site.
     let authority = format!("{HOST}:8080");
     let paths = ["/", "/index.html", "/about/", "/about/index.html"];
-    warm_as(&varnish, &authority, &paths);
+    warm_as(varnish, &authority, &paths);
 
     site.page("about/index.html", "<h1>About v2</h1>");
     let report = site.run_json(&["run"]);
@@ -481,10 +348,8 @@ fn without_an_endpoint_the_ban_goes_to_the_base_url_itself() {
     let site = Site::new();
     site.page("index.html", "<h1>Home</h1>");
     site.page("about/index.html", "<h1>About v1</h1>");
-    let Stack {
-        varnish,
-        origin: _origin,
-    } = stack(&site);
+    let stack = stack(&site);
+    let varnish = &stack.cache;
     // The site is served by Varnish itself, on plain HTTP: PURGE and BAN go to each URL's own
     // address. The ban header is written out, so only where the BAN is sent matters here.
     let authority = varnish.addr.to_string();
@@ -504,7 +369,7 @@ everything = {{ method = "BAN", headers = {{ X-Ban-Host = "{authority}" }} }}
     );
     site.baseline();
     let paths = ["/", "/index.html", "/about/", "/about/index.html"];
-    warm_as(&varnish, &authority, &paths);
+    warm_as(varnish, &authority, &paths);
 
     site.page("about/index.html", "<h1>About v2</h1>");
     // Exits 0 only if the BAN reached Varnish at http://127.0.0.1:PORT/.
