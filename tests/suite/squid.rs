@@ -91,10 +91,14 @@ impl Squid {
             fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).expect("chmod");
             let _ = fs::remove_file(path("logs/cache.log"));
 
+            // A service name of its own: Squid names its shared memory segments after it
+            // (/squid-cf__metadata.shm by default), so two Squids would collide; `squid -z`
+            // included.
+            let service = format!("sitepurge{}", addr.port());
             if attempt == 1 {
                 // The cache folders, once (`squid -z`, which exits when done).
                 let mut cmd = StdCommand::new(&squid);
-                cmd.args(["-N", "-z", "-f"]).arg(&conf);
+                cmd.args(["-N", "-z", "-n", &service, "-f"]).arg(&conf);
                 let mut init = Server::spawn(cmd, &path("output.log"), "-INT");
                 let status = cache::wait_for(Duration::from_secs(10), || init.exited());
                 assert!(
@@ -105,13 +109,7 @@ impl Squid {
             }
 
             let mut cmd = StdCommand::new(&squid);
-            // A service name of its own: Squid names its shared memory segments after it
-            // (/squid-cf__metadata.shm by default), so two Squids would collide.
-            cmd.arg("-N")
-                .arg("-n")
-                .arg(format!("sitepurge{}", addr.port()))
-                .arg("-f")
-                .arg(&conf);
+            cmd.args(["-N", "-n", &service, "-f"]).arg(&conf);
             // SIGINT: Squid's shutdown without waiting for clients (SIGTERM waits
             // shutdown_lifetime, 30 s by default).
             let mut server = Server::spawn(cmd, &path("output.log"), "-INT");
