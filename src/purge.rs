@@ -240,7 +240,7 @@ pub async fn execute<P: Purger>(
         gave_up: Mutex::new(None),
     };
     let total = jobs.len();
-    let mut results: Vec<(usize, JobResult)> =
+    let mut results: Vec<(usize, Vec<JobResult>)> =
         futures_util::stream::iter(jobs.into_iter().enumerate())
             .map(|(i, job)| {
                 let gate = &gate;
@@ -252,15 +252,37 @@ pub async fn execute<P: Purger>(
                     note,
                     total,
                 };
-                async move { (i, run.send_with_retries(job, i).await) }
+                async move { (i, run.send_finding_refused(job, i).await) }
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
     results.sort_by_key(|(i, _)| *i);
     Outcome {
-        results: results.into_iter().map(|(_, r)| r).collect(),
+        results: results.into_iter().flat_map(|(_, r)| r).collect(),
     }
+}
+
+/// The two halves of a request of several URLs, when it was refused as a whole (400) for
+/// something one of its URLs may hold: a URL the API considers malformed refuses its batch.
+fn halves(result: &JobResult) -> Option<(Job, Job)> {
+    let refused = result
+        .result
+        .as_ref()
+        .err()
+        .is_some_and(|f| f.kind == FailureKind::Rejected && f.status == Some(400));
+    let Request::Files(entries) = &result.job.request else {
+        return None;
+    };
+    if !refused || entries.len() < 2 {
+        return None;
+    }
+    let (a, b) = entries.split_at(entries.len() / 2);
+    let job = |entries: &[FileEntry]| Job {
+        urls: entries.iter().map(|e| e.url.clone()).collect(),
+        request: Request::Files(entries.to_vec()),
+    };
+    Some((job(a), job(b)))
 }
 
 /// What every job of one purge shares.
@@ -275,6 +297,50 @@ struct Run<'a, P> {
 }
 
 impl<P: Purger> Run<'_, P> {
+    /// Sends `job`; when the service refuses it whole (400), sends its halves, and theirs, until
+    /// the refused URLs are alone: the others are purged, and only those stay pending.
+    async fn send_finding_refused(&self, job: Job, index: usize) -> Vec<JobResult> {
+        let result = self.send_with_retries(job, index).await;
+        let Some((a, b)) = halves(&result).filter(|_| !self.stop.is_cancelled()) else {
+            return vec![self.isolated(result)];
+        };
+        (self.note)(format!(
+            "{} request {} of {} was refused as a whole ({}); sending its {} URLs in two halves to find the one refused",
+            self.purger.name(),
+            index + 1,
+            self.total,
+            result
+                .result
+                .as_ref()
+                .err()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+            result.job.urls.len()
+        ));
+        let mut out = Box::pin(self.send_finding_refused(a, index)).await;
+        out.extend(Box::pin(self.send_finding_refused(b, index)).await);
+        // The refused whole counts among the requests sent.
+        if let Some(first) = out.first_mut() {
+            first.attempts += result.attempts;
+        }
+        out
+    }
+
+    /// A request of one URL refused with 400: the hint says so, and never blames sitepurge.
+    fn isolated(&self, mut result: JobResult) -> JobResult {
+        if let (Err(failure), Request::Files(entries)) = (&mut result.result, &result.job.request)
+            && failure.kind == FailureKind::Rejected
+            && failure.status == Some(400)
+            && entries.len() == 1
+        {
+            failure.hint = Some(format!(
+                "the service refused this one URL ({}) for the reason above; it stays pending, so the next run tries it again: if the file name is unusual (|, control characters), rename the file",
+                entries[0].url
+            ));
+        }
+        result
+    }
+
     async fn send_with_retries(&self, job: Job, index: usize) -> JobResult {
         let Run {
             purger,
@@ -765,5 +831,71 @@ mod tests {
         .await;
         assert!(out.all_ok());
         assert_eq!(p.max_in_flight.load(Ordering::SeqCst), 4);
+    }
+
+    /// Refuses (400) any request naming a URL that contains "bad", as a strict API does.
+    struct Strict {
+        sent: Mutex<Vec<usize>>,
+    }
+
+    impl Purger for Strict {
+        fn name(&self) -> &'static str {
+            "strict"
+        }
+        fn target(&self) -> String {
+            "site".into()
+        }
+        fn batch_size(&self) -> usize {
+            30
+        }
+        fn everything(&self) -> Vec<Request> {
+            vec![]
+        }
+        async fn send(&self, request: &Request) -> Result<(), Failure> {
+            let Request::Files(entries) = request else {
+                return Ok(());
+            };
+            self.sent.lock().expect("lock").push(entries.len());
+            match entries.iter().find(|e| e.url.contains("bad")) {
+                Some(e) => {
+                    let mut f = Failure::new(FailureKind::Rejected, Some(400), "refused");
+                    f.errors = vec![crate::provider::ApiError {
+                        code: 1016,
+                        message: format!("Unable to purge {}, which is an invalid URL", e.url),
+                    }];
+                    Err(f)
+                }
+                None => Ok(()),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_refused_for_one_url_is_split_until_only_that_url_stays_pending() {
+        let p = Strict {
+            sent: Mutex::new(Vec::new()),
+        };
+        let mut list = urls(16);
+        list[11] = "https://example.com/a-bad|url.html".into();
+        let out = execute(
+            &p,
+            batches(&list, &[], 16),
+            &quick(),
+            &CancellationToken::new(),
+            &|_| {},
+        )
+        .await;
+        let bad: BTreeSet<String> = ["https://example.com/a-bad|url.html".to_string()].into();
+        assert_eq!(out.pending(), bad);
+        assert_eq!(out.purged().len(), 15);
+        // 16 refused; its halves of 8 (the second refused), that one's first half of 4
+        // (refused), its halves of 2 (the second refused), its single URLs, then the last 4.
+        assert_eq!(*p.sent.lock().expect("lock"), [16, 8, 8, 4, 2, 2, 1, 1, 4]);
+        assert_eq!(out.requests(), 9);
+        let failures: Vec<&Failure> = out.failures().map(|(_, f)| f).collect();
+        assert_eq!(failures.len(), 1);
+        let hint = failures[0].hint.clone().unwrap_or_default();
+        assert!(hint.contains("refused this one URL"), "{hint}");
+        assert!(!hint.contains("bug"), "{hint}");
     }
 }

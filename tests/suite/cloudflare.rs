@@ -1636,3 +1636,50 @@ fn a_refused_global_key_gets_a_hint_about_the_key_not_a_token() {
         "{token:?}"
     );
 }
+
+#[test]
+fn one_url_the_api_refuses_stays_pending_alone_and_the_rest_of_its_batch_is_purged() {
+    let cf = FakeCloudflare::start();
+    let site = small_site(&["batch_size = 30"]);
+    site.baseline();
+    let expected = change_small_site(&site);
+    site.page("a|b.html", "<p>pipe</p>");
+    // The page under both base URLs; a strict API refuses the raw `|`.
+    let refused = set([APEX, WWW]
+        .map(|b| format!("{b}a|b.html"))
+        .iter()
+        .map(String::as_str));
+    cf.refuse_urls_containing("a|b");
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    // Every other URL was purged; only the refused ones are pending.
+    assert_eq!(cf.purged_files(), expected);
+    let report = out.json();
+    assert_eq!(set(strings(&report["purge"]["urls_pending"])), refused);
+    assert_eq!(site.state()["pending"], json!(["a|b.html"]));
+    let failures = report["purge"]["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{report:#}");
+    for (failure, url) in failures.iter().zip(&refused) {
+        assert_eq!(
+            failure["errors"][0]["message"],
+            format!("Unable to purge {url}, which is an invalid URL")
+        );
+        let hint = failure["hint"].as_str().unwrap_or_default();
+        assert!(hint.contains("refused this one URL"), "{hint}");
+        assert!(!hint.contains("bug"), "{hint}");
+        assert!(
+            out.stderr.contains(&format!("Unable to purge {url}")),
+            "{out:?}"
+        );
+    }
+    assert_clean(&cf);
+    // The next run sends only those again.
+    let before = cf.purge_requests().len();
+    let again = site.run(&cf, &["-q"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    let sent: BTreeSet<String> = cf.purge_requests()[before..]
+        .iter()
+        .flat_map(files_of)
+        .collect();
+    assert_eq!(sent, refused);
+}
