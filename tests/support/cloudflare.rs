@@ -510,7 +510,6 @@ impl FakeCloudflare {
         lock(&self.shared).config.token_status = status;
     }
 
-    /// Changes the most files one purge request may name.
     /// From now on, refuse (400 / 1016) every purge request naming a URL that contains `part`.
     pub fn refuse_urls_containing(&self, part: &str) {
         lock(&self.shared)
@@ -519,6 +518,7 @@ impl FakeCloudflare {
             .push(part.to_string());
     }
 
+    /// Changes the most files one purge request may name.
     pub fn set_max_files(&self, max_files: usize) {
         lock(&self.shared).config.max_files = max_files;
     }
