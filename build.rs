@@ -108,6 +108,11 @@ const NEEDS: &[Need] = &[
         },
     },
     Need {
+        cfg: "missing_chattr",
+        what: "chattr",
+        present: |f| f.program("chattr"),
+    },
+    Need {
         cfg: "missing_man",
         what: "man and groff",
         present: |f| f.program("man") && f.program("groff"),

@@ -52,6 +52,7 @@ pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Re
     let stop = stop::on_signals(Exit::PurgeFailed).map_err(signals_error)?;
     let (report, exit) = pipeline::run_once(settings, ctx, &stop, console).await?;
     let _ = report::print(&report, output, console.out);
+    report::print_state_error(&report, console);
     Ok(exit)
 }
 

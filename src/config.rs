@@ -613,6 +613,15 @@ fn duration(setting: &'static str, value: Option<&str>, default: Duration) -> Re
                     None,
                 ));
             }
+            // No setting here means anything at zero: a request that may take no time, a
+            // retry at once, a quiet period of nothing.
+            if d.is_zero() {
+                return Err(self::setting(
+                    setting,
+                    format!("{text:?} is no time at all"),
+                    Some("write a duration longer than 0s, like 500ms, 2s or 1m"),
+                ));
+            }
             Ok(d)
         }
     }
@@ -705,6 +714,17 @@ fn resolve_policy(flags: &Common, file: &FileConfig) -> Result<Policy> {
             defaults.max_delay,
         )?,
     };
+    if policy.max_delay < policy.first_delay {
+        return Err(setting(
+            "max_retry_delay",
+            format!(
+                "{} is shorter than retry_delay ({})",
+                humantime::format_duration(policy.max_delay),
+                humantime::format_duration(policy.first_delay)
+            ),
+            Some("the delay doubles from retry_delay up to max_retry_delay"),
+        ));
+    }
     Ok(policy)
 }
 
@@ -1170,5 +1190,56 @@ mod tests {
                 assert!(!message.contains(internal), "{text}: {message}");
             }
         }
+    }
+
+    #[test]
+    fn zero_durations_and_a_cap_below_the_first_delay_are_refused() {
+        for (key, value) in [
+            ("timeout", "0s"),
+            ("retry_delay", "0ms"),
+            ("max_retry_delay", "0s"),
+            ("settle", "0s"),
+        ] {
+            let cwd = tmp();
+            std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+            std::fs::write(
+                cwd.path().join("sitepurge.toml"),
+                format!("{key} = \"{value}\"\n"),
+            )
+            .expect("write");
+            let err = match key {
+                "settle" => {
+                    let args = crate::cli::WatchArgs {
+                        common: flags(),
+                        settle: None,
+                        max_wait: None,
+                        retry_every: None,
+                        poll: false,
+                    };
+                    resolve_watch(&args, &ctx(cwd.path()))
+                        .map(|_| ())
+                        .expect_err(key)
+                }
+                _ => resolve(&flags(), &ctx(cwd.path()), true)
+                    .map(|_| ())
+                    .expect_err(key),
+            };
+            assert_eq!(
+                err.to_string(),
+                format!("invalid setting `{key}`: \"{value}\" is no time at all")
+            );
+        }
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "retry_delay = \"10s\"\nmax_retry_delay = \"2s\"\n",
+        )
+        .expect("write");
+        let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("cap");
+        assert!(
+            err.to_string().contains("shorter than retry_delay"),
+            "{err}"
+        );
     }
 }

@@ -229,6 +229,7 @@ pub fn report_of(
         everything: (survey.plan.decision == Decision::Everything)
             .then(|| connect::everything_means(s)),
         state_saved,
+        state_error: None,
         warnings: survey.snapshot.warnings.clone(),
         purge: None,
     }
@@ -372,7 +373,7 @@ pub async fn run_once(
         },
         purge,
     );
-    let mut saved = false;
+    let (mut saved, mut state_error) = (false, None);
     if let Some(record) = record
         && !survey.previous.as_ref().is_some_and(|m| record.same_as(m))
     {
@@ -384,12 +385,21 @@ pub async fn run_once(
             record.files,
         );
         manifest.pending = record.pending;
-        manifest::save(&s.state, &manifest)?;
-        saved = true;
+        match manifest::save(&s.state, &manifest) {
+            Ok(()) => saved = true,
+            // The purge went out: the report must still say what it did. Those URLs are
+            // purged again by the next run (the old state still owes them), which is harmless.
+            Err(e) if purge_report.is_some() => {
+                state_error = Some(e.to_string());
+                exit = Exit::State;
+            }
+            Err(e) => return Err(e),
+        }
     }
 
     // report
     let mut report = report_of("run", &survey, ctx, saved);
     report.purge = purge_report;
+    report.state_error = state_error;
     Ok((report, exit))
 }

@@ -51,6 +51,9 @@ pub struct Report {
     pub everything: Option<String>,
     /// Whether this command wrote the state file.
     pub state_saved: bool,
+    /// Why the state could not be saved after the purge went out (null: saved, or nothing to
+    /// save). The old state still owes those URLs, so the next run purges them again.
+    pub state_error: Option<String>,
     pub warnings: Vec<String>,
     /// What the purge did (`run` only; null when nothing was sent).
     pub purge: Option<PurgeReport>,
@@ -206,18 +209,30 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
         }
     }
     if report.command == "run" {
-        writeln!(
-            out,
-            "state {}: {}",
-            if report.state_saved {
-                "saved"
-            } else {
-                "unchanged"
-            },
-            report.state
-        )?;
+        let state = match (&report.state_error, report.state_saved) {
+            (Some(_), _) => "NOT saved",
+            (None, true) => "saved",
+            (None, false) => "unchanged",
+        };
+        writeln!(out, "state {state}: {}", report.state)?;
     }
     Ok(())
+}
+
+/// After a purge that went out, why the state could not be saved, on stderr.
+pub fn print_state_error(report: &Report, console: &mut Console<'_>) {
+    if let Some(error) = &report.state_error {
+        let purged = report.purge.as_ref().map_or(0, |p| p.urls_purged);
+        let _ = writeln!(
+            console.err,
+            "error: the purge went out ({} purged), but the new state could not be saved: {error}",
+            plural(purged, "URL", "URLs")
+        );
+        let _ = writeln!(
+            console.err,
+            "hint: the state still owes those URLs, so the next run purges them again (harmless); make room or fix the folder, then run again"
+        );
+    }
 }
 
 /// `-vv` detail on stderr.
@@ -571,6 +586,7 @@ mod tests {
             }],
             everything: None,
             state_saved: false,
+            state_error: None,
             warnings: vec![],
             purge: None,
         }

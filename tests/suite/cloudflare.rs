@@ -1683,3 +1683,89 @@ fn one_url_the_api_refuses_stays_pending_alone_and_the_rest_of_its_batch_is_purg
         .collect();
     assert_eq!(sent, refused);
 }
+
+/// Makes a folder immutable (no file can be created, renamed or removed in it, even by root),
+/// and mutable again when dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(folder: &std::path::Path) -> Immutable {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(folder)
+            .status()
+            .expect("run chattr");
+        assert!(status.success(), "chattr +i {}", folder.display());
+        Immutable(folder.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+#[cfg_attr(
+    missing_chattr,
+    ignore = "needs chattr: apt-get install e2fsprogs (or run tests/run-all.sh)"
+)]
+fn a_state_that_cannot_be_saved_after_the_purge_still_reports_what_was_purged() {
+    let cf = FakeCloudflare::start();
+    let site = small_site(&[]);
+    site.baseline();
+    let before = site.state_bytes();
+    let expected = change_small_site(&site);
+    cf.set_latency(Duration::from_millis(700));
+    let child = support::site::isolated(support::site::sitepurge_bin(), site.root())
+        .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .args(["run", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // While the purge is in flight, the state's folder stops taking writes (a full disk, a
+    // read-only remount).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cf.purge_requests().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let frozen = Immutable::set(&site.path(".sitepurge"));
+    let output = child.wait_with_output().expect("wait");
+    drop(frozen);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    // The report is still the report: what was purged, and why the state was not saved.
+    let report: Value = serde_json::from_str(&stdout).expect("the report");
+    assert_eq!(report["purge"]["urls_purged"], expected.len());
+    assert_eq!(report["state_saved"], false);
+    let why = report["state_error"].as_str().expect("state_error");
+    assert!(why.starts_with("cannot write state file"), "{why}");
+    assert!(
+        stderr.contains(&format!(
+            "error: the purge went out ({} URLs purged), but the new state could not be saved: cannot write state file",
+            expected.len()
+        )) && stderr.contains("hint: the state still owes those URLs"),
+        "{stderr}"
+    );
+    assert_eq!(cf.purged_files(), expected);
+    // The old state is intact, so the next run purges the same URLs again.
+    assert_eq!(site.state_bytes(), before);
+    cf.set_latency(Duration::ZERO);
+    let again = site.run(&cf, &["-q"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let last: BTreeSet<String> = cf
+        .purge_requests()
+        .iter()
+        .rev()
+        .take(1)
+        .flat_map(files_of)
+        .collect();
+    assert_eq!(last, expected);
+}
