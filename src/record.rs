@@ -138,9 +138,25 @@ pub fn after(inputs: Inputs<'_>, purge: Purge<'_>) -> Option<Record> {
             ..
         } => previous.map(|m| Record {
             files: advance(old, scanned, changes, rules, purged),
-            in_force: InForce::of(m),
+            in_force: adopted(m, now_in_force),
             pending: still_pending(changes, rules, purged),
         }),
+    }
+}
+
+/// What a state stays recorded under after a purge of some URLs: its own settings, except
+/// that a state recorded without base URLs (a bare `baseline`, which vouched for the whole
+/// cache) takes the base URLs and URL options of the run, so that a later change of them is
+/// seen and purges everything.
+fn adopted(previous: &Manifest, now: &InForce) -> InForce {
+    if previous.base_urls.is_empty() {
+        InForce {
+            base_urls: now.base_urls.clone(),
+            url_options: now.url_options.clone(),
+            content_rules: previous.content_rules.clone(),
+        }
+    } else {
+        InForce::of(previous)
     }
 }
 
@@ -473,6 +489,24 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_state_without_base_urls_takes_those_of_the_first_run_that_purges() {
+        let mut bare = manifest(hashes(&[("a.html", "1")]), &[]);
+        bare.base_urls.clear();
+        let case = Case::new(bare, hashes(&[("a.html", "2")]));
+        let purged = set(&["https://example.com/a.html"]);
+        let record = case.after(Purge::Urls { purged: &purged }).expect("record");
+        assert_eq!(record.in_force.base_urls, case.now.base_urls);
+        assert_eq!(record.in_force.url_options, case.now.url_options);
+        // A state that has them keeps its own (a change of them plans everything instead).
+        let case = Case::new(
+            manifest(hashes(&[("a.html", "1")]), &[]),
+            hashes(&[("a.html", "2")]),
+        );
+        let record = case.after(Purge::Urls { purged: &purged }).expect("record");
+        assert_eq!(record.in_force, InForce::of(&case.previous));
     }
 
     #[test]

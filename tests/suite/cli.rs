@@ -1631,3 +1631,37 @@ fn http_purge_headers_over_plain_http_to_another_machine_need_an_explicit_yes() 
     );
     assert!(!out.all().contains("s3cret-value"));
 }
+
+#[test]
+fn a_bare_baseline_takes_the_base_urls_of_the_first_run_so_a_later_change_is_seen() {
+    let cache = Answers::start("200 OK");
+    let site = blog();
+    let config = |extra: &str| {
+        format!(
+            "provider = \"http-purge\"\nthreshold = \"100%\"\n{extra}\n[http_purge]\nendpoint = \"http://{}\"\n",
+            cache.addr
+        )
+    };
+    site.put("sitepurge.toml", config(""));
+    // As the quick start shows: a baseline with no base URL.
+    site.cmd(&["baseline", "-q"]).assert().success();
+    assert_eq!(site.state()["base_urls"], serde_json::json!([]));
+
+    site.page("robots.txt", "User-agent: *\nDisallow: /\n");
+    let run = site.json(&["run", "--base-url", BASE]);
+    assert_eq!(decision(&run), ("urls", "changes"));
+    assert_eq!(site.state()["base_urls"], serde_json::json!([BASE]));
+
+    // From now on, another host or another spelling was never purged: everything, once.
+    let www = site.json(&[
+        "plan",
+        "--base-url",
+        BASE,
+        "--base-url",
+        "https://www.example.com/",
+    ]);
+    assert_eq!(decision(&www), ("everything", "base-urls-changed"));
+    site.put("sitepurge.toml", config("clean_urls = true"));
+    let clean = site.json(&["plan", "--base-url", BASE]);
+    assert_eq!(decision(&clean), ("everything", "base-urls-changed"));
+}
