@@ -273,6 +273,20 @@ pub async fn run_once(
             return Err(Error::Stopped);
         }
         let purger = connect::connect(s, ctx, stop, console).await?;
+        // Write-ahead: before the first request, the state owes every path about to be purged,
+        // so a kill at any instant (even SIGKILL, between a request and the save) leaves them
+        // owed, and the next run purges them even if their files went back to what is recorded.
+        if let Some(ahead) = record::before_purge(survey.previous.as_ref(), &survey.changes) {
+            let mut manifest = Manifest::new(
+                ctx.now,
+                ahead.in_force.base_urls,
+                ahead.in_force.url_options,
+                ahead.in_force.content_rules,
+                ahead.files,
+            );
+            manifest.pending = ahead.pending;
+            manifest::save(&s.state, &manifest)?;
+        }
         let everything = survey.plan.decision == Decision::Everything;
         // A provider with no "clear the site" request purges every URL of the site instead.
         let one_by_one = everything && purger.everything().is_empty();

@@ -86,6 +86,21 @@ pub struct Inputs<'a> {
     pub now_in_force: &'a InForce,
 }
 
+/// What the state records just before a purge is sent (write-ahead): the previous state as
+/// it is, owing every changed path as well as what it already owed. None on a first run (with
+/// no state, the next run is a first run again, which purges everything) or when nothing new
+/// is owed.
+pub fn before_purge(previous: Option<&Manifest>, changes: &ChangeSet) -> Option<Record> {
+    let m = previous?;
+    let mut pending = m.pending.clone();
+    pending.extend(changes.paths().into_iter().map(|(p, _)| p.to_string()));
+    (pending != m.pending).then(|| Record {
+        files: m.files.clone(),
+        in_force: InForce::of(m),
+        pending,
+    })
+}
+
 /// What the state should record after `purge`; None leaves the state file as it is.
 pub fn after(inputs: Inputs<'_>, purge: Purge<'_>) -> Option<Record> {
     let Inputs {
@@ -507,6 +522,25 @@ mod tests {
         );
         let record = case.after(Purge::Urls { purged: &purged }).expect("record");
         assert_eq!(record.in_force, InForce::of(&case.previous));
+    }
+
+    #[test]
+    fn before_a_purge_the_state_owes_every_changed_path_and_keeps_the_old_hashes() {
+        let m = manifest(hashes(&[("a.html", "1"), ("b.html", "1")]), &["old.html"]);
+        let changes = diff::diff(&m.files, &hashes(&[("a.html", "2"), ("c.html", "1")]));
+        let ahead = before_purge(Some(&m), &changes).expect("write-ahead");
+        assert_eq!(ahead.files, m.files, "the old hashes, as they are");
+        assert_eq!(ahead.in_force, InForce::of(&m));
+        assert_eq!(
+            ahead.pending,
+            set(&["a.html", "b.html", "c.html", "old.html"])
+        );
+        // Nothing new owed (only what was pending already): nothing to write.
+        let again = manifest(hashes(&[("a.html", "1")]), &["a.html"]);
+        let mut owed = ChangeSet::default();
+        owed.modified.push("a.html".into());
+        assert_eq!(before_purge(Some(&again), &owed), None);
+        assert_eq!(before_purge(None, &changes), None);
     }
 
     #[test]

@@ -1755,8 +1755,12 @@ fn a_state_that_cannot_be_saved_after_the_purge_still_reports_what_was_purged() 
         "{stderr}"
     );
     assert_eq!(cf.purged_files(), expected);
-    // The old state is intact, so the next run purges the same URLs again.
-    assert_eq!(site.state_bytes(), before);
+    // The state is the one written ahead of the purge: the old hashes, owing the changed
+    // paths, so the next run purges the same URLs again.
+    let state = site.state();
+    let old: Value = serde_json::from_slice(&before.expect("baseline state")).expect("json");
+    assert_eq!(state["files"], old["files"]);
+    assert_eq!(state["pending"], json!(["a.css", "b.css", "c.css"]));
     cf.set_latency(Duration::ZERO);
     let again = site.run(&cf, &["-q"]);
     assert_eq!(again.code, 0, "{again:?}");

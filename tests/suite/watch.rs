@@ -867,8 +867,11 @@ fn a_second_sigterm_exits_at_once_and_a_later_run_purges_what_was_cut_off() {
         "exited {:?} after the first signal, as if the second had not been seen",
         first.elapsed()
     );
-    // The purge was cut off: the state is the old one, intact.
-    assert_eq!(fs::read(site.path(STATE)).expect("state"), before);
+    // The purge was cut off: the state is the one written ahead of it, the old hashes owing
+    // the changed page.
+    let old: Value = serde_json::from_slice(&before).expect("json");
+    assert_eq!(site.state()["files"], old["files"]);
+    assert_eq!(site.state()["pending"], serde_json::json!(["index.html"]));
 
     // Whatever the watcher left behind, the next run gets the lock and purges the change.
     cf.set_latency(Duration::ZERO);
@@ -1202,4 +1205,50 @@ fn a_release_symlink_swapped_into_place_purges_what_differs_and_is_followed() {
         set(["https://example.com/", "https://example.com/index.html"])
     );
     assert_clean(&cf);
+}
+
+#[test]
+fn a_run_killed_mid_purge_still_owes_the_change_even_after_a_revert() {
+    let cf = FakeCloudflare::start();
+    let site = Site::with_pages(&BLOG, &[]);
+    site.baseline(&cf);
+    let about = set([
+        "https://example.com/about/",
+        "https://example.com/about/index.html",
+    ]);
+    // about: A -> B, and the run is killed (-9) while its purge request is out.
+    site.page("about/index.html", "<h1>About B</h1>");
+    cf.set_latency(Duration::from_secs(5));
+    let mut run = site.spawn(&cf, &["run"]);
+    assert!(
+        eventually(|| !cf.purge_requests().is_empty()),
+        "no purge\n{}",
+        run.dump()
+    );
+    signal(run.pid(), "KILL");
+    wait_exit(&mut run.child.0, PATIENCE).expect("killed");
+    // Written ahead: the state owes about/index.html and still records A.
+    let state = site.state();
+    assert_eq!(
+        state["pending"],
+        serde_json::json!(["about/index.html"]),
+        "{state:#}"
+    );
+    assert_eq!(
+        site.state_files()["about/index.html"],
+        sha("<h1>About</h1>")
+    );
+
+    // Back to A: no file differs from the state, but the cache may hold B.
+    site.page("about/index.html", "<h1>About</h1>");
+    cf.set_latency(Duration::ZERO);
+    let before = cf.purge_requests().len();
+    let out = site.exec(&cf, &["run", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let sent: BTreeSet<String> = cf.purge_requests()[before..]
+        .iter()
+        .flat_map(files_of)
+        .collect();
+    assert_eq!(sent, about);
+    assert_eq!(site.state().get("pending"), None, "nothing owed any more");
 }
