@@ -558,4 +558,93 @@ mod tests {
         };
         assert!(!changed.same_as(&m));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const PATHS: [&str; 6] = [
+            "index.html",
+            "a.html",
+            "b/index.html",
+            "c.css",
+            "d e.html",
+            "f.png",
+        ];
+
+        /// A state: some paths with hash 0..3, some pending.
+        fn state() -> impl Strategy<Value = (Hashes, BTreeSet<String>)> {
+            (
+                proptest::collection::vec(proptest::option::of(0u8..3), PATHS.len()),
+                proptest::collection::vec(any::<bool>(), PATHS.len()),
+            )
+                .prop_map(|(versions, pending)| {
+                    let files = PATHS
+                        .iter()
+                        .zip(versions)
+                        .filter_map(|(p, v)| v.map(|v| (p.to_string(), v.to_string())))
+                        .collect();
+                    let pending = PATHS
+                        .iter()
+                        .zip(pending)
+                        .filter(|(_, owed)| *owed)
+                        .map(|(p, _)| p.to_string())
+                        .collect();
+                    (files, pending)
+                })
+        }
+
+        proptest! {
+            /// Whatever the previous state, the scan and the URLs confirmed, no path that was
+            /// owed or changed stops being owed unless every one of its URLs was purged, and
+            /// the recorded hash of a path is either its old one or its new one.
+            #[test]
+            fn a_path_is_never_dropped_without_a_purge(
+                (old_files, old_pending) in state(),
+                (scanned, _) in state(),
+                confirmed in proptest::collection::vec(any::<bool>(), 0..40),
+            ) {
+                let mut previous = manifest(old_files.clone(), &[]);
+                previous.pending = old_pending.clone();
+                let mut changes = diff::diff(&old_files, &scanned);
+                add_pending(&mut changes, &old_pending, &old_files, &scanned, &globset::GlobSet::empty());
+                let rules = rules();
+                let all: Vec<String> = PATHS.iter().flat_map(|p| rules.urls_for(p)).collect();
+                let purged: BTreeSet<String> = all
+                    .iter()
+                    .zip(confirmed.iter().chain(std::iter::repeat(&false)))
+                    .filter(|(_, ok)| **ok)
+                    .map(|(u, _)| u.clone())
+                    .collect();
+                let now = in_force("https://example.com/");
+                let inputs = Inputs {
+                    previous: Some(&previous),
+                    old: &old_files,
+                    scanned: &scanned,
+                    changes: &changes,
+                    rules: &rules,
+                    now_in_force: &now,
+                };
+                let record = after(inputs, Purge::Urls { purged: &purged }).expect("a record");
+                let owed: BTreeSet<String> = changes.paths().into_iter().map(|(p, _)| p.to_string()).collect();
+                prop_assert!(old_pending.is_subset(&owed));
+                for path in &owed {
+                    let done = rules.urls_for(path).iter().all(|u| purged.contains(u));
+                    prop_assert_eq!(record.pending.contains(path), !done, "{}", path);
+                    let recorded = record.files.get(path);
+                    let expected = if done { scanned.get(path) } else { old_files.get(path) };
+                    prop_assert_eq!(recorded, expected, "{}", path);
+                }
+                // Paths nobody touched keep their entry.
+                for (path, hash) in &old_files {
+                    if !owed.contains(path) {
+                        prop_assert_eq!(record.files.get(path), Some(hash));
+                    }
+                }
+                let ahead = before_purge(Some(&previous), &changes);
+                let ahead_pending = ahead.map_or(old_pending.clone(), |r| r.pending);
+                prop_assert_eq!(ahead_pending, owed);
+            }
+        }
+    }
 }

@@ -506,4 +506,55 @@ mod tests {
         );
         assert_eq!(r.scopes().0, ["www.example.com", "example.com"]);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A site path: segments of letters, digits, space, accents and the characters that
+        /// need or escape encoding (`%`, `#`, `?`, `+`, `&`, `|`).
+        fn path() -> impl Strategy<Value = String> {
+            let segment = "[a-zA-Z0-9 é%#?+&|._-]{1,8}";
+            proptest::collection::vec(segment, 1..4).prop_map(|segs| segs.join("/"))
+        }
+
+        fn rules() -> UrlRules {
+            UrlRules {
+                base_urls: vec![
+                    BaseUrl::parse("https://example.com/").expect("base"),
+                    BaseUrl::parse("https://example.com/docs/").expect("base"),
+                ],
+                ..Default::default()
+            }
+        }
+
+        proptest! {
+            /// Two different files never share a URL (with the default options; `clean_urls`
+            /// and `index_without_slash` map `x.html` and `x/index.html` onto a file `x` on
+            /// purpose).
+            #[test]
+            fn different_paths_never_share_a_url(a in path(), b in path()) {
+                prop_assume!(a != b);
+                let rules = rules();
+                let (ua, ub) = (rules.urls_for(&a), rules.urls_for(&b));
+                for u in &ua {
+                    prop_assert!(!ub.contains(u), "{a:?} and {b:?} both give {u}");
+                }
+            }
+
+            /// Every URL is absolute under a base URL, with nothing a browser would encode.
+            #[test]
+            fn urls_are_absolute_and_encoded(p in path()) {
+                for u in rules().urls_for(&p) {
+                    prop_assert!(u.starts_with("https://example.com/"), "{u}");
+                    let rest = &u["https://example.com/".len()..];
+                    prop_assert!(
+                        !rest.chars().any(|c| c == ' ' || c == '#' || c == '?' || !c.is_ascii()),
+                        "{u}"
+                    );
+                    prop_assert_eq!(rules().count_for(&p), rules().urls_for(&p).len());
+                }
+            }
+        }
+    }
 }
