@@ -249,9 +249,14 @@ pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option
         }
         Err(source) => return Err(Error::ConfigRead { path, source }),
     };
+    Ok((parse_file(&text, &path)?, Some(path)))
+}
+
+/// Parses the text of a config file (`path` is only for messages).
+pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
     // The message and position only: toml's own rendering quotes the line, which may hold a
     // secret (an [http_purge] header value).
-    let file: FileConfig = toml::from_str(&text).map_err(|e| {
+    toml::from_str(text).map_err(|e| {
         let at = e.span().map_or(String::new(), |span| {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
@@ -259,11 +264,10 @@ pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option
             format!("line {line}, column {column}: ")
         });
         Error::ConfigParse {
-            path: path.clone(),
+            path: path.to_path_buf(),
             message: format!("{at}{}", e.message().trim_end()),
         }
-    })?;
-    Ok((file, Some(path)))
+    })
 }
 
 /// Where `[http_purge]` would send its headers over plain http to another machine, if it
