@@ -13,6 +13,7 @@ mod generators;
 mod hooks;
 mod nginx;
 mod properties;
+mod soak;
 mod squid;
 mod varnish;
 mod watch;

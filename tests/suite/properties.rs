@@ -59,7 +59,7 @@ const STEPS: usize = 12;
 const BATCH_SIZE: usize = 3;
 
 /// The site at baseline.
-const INITIAL: [&str; 15] = [
+pub(crate) const INITIAL: [&str; 15] = [
     "index.html",
     "about.html",
     "404.html",
@@ -78,7 +78,7 @@ const INITIAL: [&str; 15] = [
 ];
 
 /// Paths a step may add (as may any path of [`INITIAL`] once removed).
-const EXTRA: [&str; 8] = [
+pub(crate) const EXTRA: [&str; 8] = [
     "news/index.html",
     "news/über uns/index.html",
     "blog/third-post/index.html",
@@ -101,10 +101,10 @@ const HOT: [&str; 4] = [
 // A small seeded PRNG (xorshift64*, seeded through splitmix64)
 // ------------------------------------------------------------------------------------------
 
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -112,7 +112,7 @@ impl Rng {
         Rng(if z == 0 { 1 } else { z })
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -120,11 +120,11 @@ impl Rng {
     }
 
     /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+    pub(crate) fn pick<T: Clone>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())].clone()
     }
 }
@@ -152,7 +152,7 @@ fn encode(path: &str) -> String {
 }
 
 /// The URLs of an output path: `a/index.html` is both `a/` and `a/index.html`.
-fn urls_of(path: &str) -> Vec<String> {
+pub(crate) fn urls_of(path: &str) -> Vec<String> {
     let encoded = encode(path);
     match encoded.strip_suffix("index.html") {
         Some(dir) if dir.is_empty() || dir.ends_with('/') => {

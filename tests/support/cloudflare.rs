@@ -182,6 +182,9 @@ pub enum Behaviour {
     SuccessFalse,
     /// Read the request, then close the connection without sending a single byte.
     Drop,
+    /// Carry the purge out, then close the connection without answering: the client cannot
+    /// know it was done (a connection lost after the work).
+    DropAfterPurge,
     /// Wait this long, then process the request normally.
     Delay(Duration),
     /// Answer with an arbitrary body (for instance an HTML 502 page from the edge); not
@@ -378,6 +381,8 @@ struct State {
     max_in_flight: usize,
     connections: u64,
     files: BTreeSet<String>,
+    /// Every purge carried out: when, and the file URLs it named.
+    purge_log: Vec<(Instant, Vec<String>)>,
     hosts: BTreeSet<String>,
     tags: BTreeSet<String>,
     prefixes: BTreeSet<String>,
@@ -489,6 +494,11 @@ impl FakeCloudflare {
         lock(&self.shared).script.extend(behaviours);
     }
 
+    /// Forgets the behaviours still queued.
+    pub fn clear_script(&self) {
+        lock(&self.shared).script.clear();
+    }
+
     /// Behaviours still queued.
     pub fn pending_script(&self) -> usize {
         lock(&self.shared).script.len()
@@ -544,6 +554,11 @@ impl FakeCloudflare {
     }
 
     /// Hosts purged by successful requests.
+    /// Every purge carried out (answered or not): when, and the file URLs it named.
+    pub fn purge_log(&self) -> Vec<(Instant, Vec<String>)> {
+        lock(&self.shared).purge_log.clone()
+    }
+
     pub fn purged_hosts(&self) -> BTreeSet<String> {
         lock(&self.shared).hosts.clone()
     }
@@ -1253,6 +1268,14 @@ async fn purge(shared: &Shared, req: &Incoming, zone: &str, violations: &mut Vec
     }
     match behaviour {
         Some(Behaviour::Drop) => return Reply::Drop,
+        Some(Behaviour::DropAfterPurge) => {
+            if body_errors.is_empty()
+                && let Some(body) = req.json()
+            {
+                record_purge(shared, body);
+            }
+            return Reply::Drop;
+        }
         Some(Behaviour::Status {
             code,
             retry_after,
@@ -1351,6 +1374,15 @@ impl Incoming {
 
 fn record_purge(shared: &Shared, body: &Value) {
     let mut st = lock(shared);
+    let named: Vec<String> = body
+        .get("files")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().or_else(|| f.get("url").and_then(Value::as_str)))
+        .map(str::to_string)
+        .collect();
+    st.purge_log.push((Instant::now(), named));
     let strings = |key: &str| -> Vec<String> {
         body.get(key)
             .and_then(Value::as_array)
