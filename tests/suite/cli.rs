@@ -1448,62 +1448,10 @@ fn only_the_base_urls_given_are_purged_so_www_must_be_given_too() {
     );
 }
 
-/// A server on loopback that answers every request with `status`, counting them; stops when
-/// dropped.
-struct Answers {
-    addr: std::net::SocketAddr,
-    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Answers {
-    fn start(status: &'static str) -> Answers {
-        use std::io::{Read, Write};
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (c, s) = (count.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            while !s.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
-                let Ok((mut conn, _)) = listener.accept() else {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                    continue;
-                };
-                let _ = conn.set_nonblocking(false);
-                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                c.fetch_add(1, Ordering::SeqCst);
-                let answer =
-                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                let _ = conn.write_all(answer.as_bytes());
-            }
-        });
-        Answers { addr, count, stop }
-    }
-
-    fn requests(&self) -> usize {
-        self.count.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for Answers {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn a_purge_endpoint_that_does_not_take_the_method_fails_at_once_as_a_setup_error() {
     for status in ["501 Not Implemented", "405 Method Not Allowed"] {
-        let server = Answers::start(status);
+        let server = support::stub::Stub::start(status);
         let site = blog();
         site.put(
             "sitepurge.toml",
@@ -1634,7 +1582,7 @@ fn http_purge_headers_over_plain_http_to_another_machine_need_an_explicit_yes() 
 
 #[test]
 fn a_bare_baseline_takes_the_base_urls_of_the_first_run_so_a_later_change_is_seen() {
-    let cache = Answers::start("200 OK");
+    let cache = support::stub::Stub::start("200 OK");
     let site = blog();
     let config = |extra: &str| {
         format!(

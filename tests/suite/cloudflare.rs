@@ -1496,60 +1496,10 @@ fn an_answer_that_echoes_the_token_in_any_field_never_shows_it() {
     assert_secret_kept(TOKEN, &site, &[&text, &json]);
 }
 
-/// A stand-in proxy on loopback: records the first line of every connection, answers 502.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Proxy {
-    fn start() -> Proxy {
-        use std::io::{BufRead, Write};
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, halt) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while !halt.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
-                let Ok((mut conn, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                let _ = conn.set_nonblocking(false);
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut first = String::new();
-                let _ = std::io::BufReader::new(&conn).read_line(&mut first);
-                s.lock().expect("seen").push(first.trim_end().to_string());
-                let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
-            }
-        });
-        Proxy { addr, seen, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().expect("seen").clone()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn plain_http_to_this_machine_never_goes_through_a_proxy() {
     let cf = FakeCloudflare::start();
-    let proxy = Proxy::start();
+    let proxy = support::stub::Stub::start("502 Bad Gateway");
     let site = small_site(&[]);
     site.baseline();
     let expected = change_small_site(&site);
@@ -1577,7 +1527,7 @@ fn plain_http_to_this_machine_never_goes_through_a_proxy() {
 
 #[test]
 fn https_goes_through_https_proxy_unless_no_proxy_names_the_host() {
-    let proxy = Proxy::start();
+    let proxy = support::stub::Stub::start("502 Bad Gateway");
     // Nothing listens here: without the proxy the connection is refused at once.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();

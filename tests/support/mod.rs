@@ -5,6 +5,7 @@
 //! - [`site`]: a site in a temp folder, and the `sitepurge` binary run in it, isolated.
 //! - [`expect`]: expected URLs and hashes, a report's URLs, a clean run of the fake.
 //! - [`origin`]: a static origin server on loopback, for the tests against a real cache.
+//! - [`stub`]: a loopback peer that answers every request with one status (a cache, a proxy).
 //! - [`cache`]: browser requests to a real cache, its server process, its recipe, sitepurge
 //!   run against it.
 #![allow(dead_code)]
@@ -16,3 +17,4 @@ pub mod expect;
 pub mod openapi;
 pub mod origin;
 pub mod site;
+pub mod stub;
