@@ -145,13 +145,9 @@ pub fn survey(
         (Err(e), _) => return Err(e),
     };
     // Files the state recorded before an `ignore` rule covered them are no longer tracked:
-    // they are neither changed nor removed.
+    // they are neither changed nor removed. The copy shares the state's table.
     let old: Hashes = previous.as_ref().map_or_else(Hashes::new, |m| {
-        m.files
-            .iter()
-            .filter(|(p, _)| !settings.scan.ignore.is_match(p.as_str()))
-            .map(|(p, h)| (p.clone(), h.clone()))
-            .collect()
+        m.files.without(|p| settings.scan.ignore.is_match(p))
     });
     let mut changes = diff::diff(&old, &snapshot.files);
     // Paths whose purge failed last time are purged again, even if their file went back to
