@@ -15,7 +15,7 @@ for tool in python3 openssl hyperfine /usr/bin/time; do
 done
 
 cargo build --release --locked -q
-bin=$PWD/target/release/sitepurge
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/sitepurge
 
 if [ ! -d "$tree" ]; then
   mkdir -p "$work"
