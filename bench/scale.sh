@@ -13,9 +13,11 @@
 #    the fsync of the folder after the rename. Target: under 2 s each.
 # 4. Times `sitepurge plan` against
 #      find DIR -type f -print0 | xargs -0 -P2 -n 500 openssl dgst -sha256 >/dev/null
-#    with hyperfine. Target: at most 0.7x the pipeline's median.
+#    with hyperfine, the two in turns over ROUNDS rounds (default 5). Target: at most 0.7x the
+#    pipeline's median.
 #
-# Usage: bench/scale.sh [TREE_DIR]   (default /tmp/sitepurge-scale/site; reused if present)
+# Usage: bench/scale.sh [TREE_DIR]   (default /tmp/sitepurge-scale/site; reused if present;
+#        env ROUNDS=5, BIN=another sitepurge binary to measure)
 # Needs: python3, openssl, hyperfine, GNU time, strace (apt-get install hyperfine time strace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +27,11 @@ for tool in python3 openssl hyperfine /usr/bin/time strace; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install hyperfine time strace openssl python3" >&2; exit 2; }
 done
 
-cargo build --release --locked -q
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/sitepurge
+# BIN=path measures another build (an older one, to compare) instead of this checkout's.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -q
+fi
+bin=${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/sitepurge}
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 
 if [ ! -d "$tree" ]; then
@@ -71,14 +76,28 @@ for line in lines:
 print(f"state load: {loaded - opened:.2f} s, save: {save_end - save_start:.2f} s (target < 2 s each)")
 PY
 
-hyperfine --warmup 1 --runs 5 --export-json "$work/hyperfine.json" \
-  -n sitepurge "$bin plan $tree --state $state --base-url $base -q" \
-  -n openssl "find $tree -type f -print0 | xargs -0 -P2 -n 500 openssl dgst -sha256 >/dev/null"
+# The machine is shared: a block of runs of one command and then a block of the other would
+# compare two different loads. So the two run in turns, one run each per round, after a round
+# that only warms up.
+rounds=${ROUNDS:-5}
+for round in $(seq 0 "$rounds"); do
+  hyperfine --runs 1 --style none --export-json "$work/hyperfine-$round.json" \
+    -n sitepurge "$bin plan $tree --state $state --base-url $base -q" \
+    -n openssl "find $tree -type f -print0 | xargs -0 -P2 -n 500 openssl dgst -sha256 >/dev/null"
+done
 
-python3 - "$work/hyperfine.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-sp, ossl = r["sitepurge"]["median"], r["openssl"]["median"]
-print(f"median: sitepurge plan {sp:.3f} s, openssl pipeline {ossl:.3f} s, ratio {sp / ossl:.2f} (target <= 0.7)")
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+times = {"sitepurge": [], "openssl": []}
+for n in range(1, rounds + 1):  # round 0 only warmed up
+    for r in json.load(open(f"{work}/hyperfine-{n}.json"))["results"]:
+        times[r["command"]].append(r["median"])
+sp, ossl = (statistics.median(times[k]) for k in ("sitepurge", "openssl"))
+pairs = [s / o for s, o in zip(times["sitepurge"], times["openssl"])]
+print("sitepurge plan:   " + " ".join(f"{t:.2f}" for t in times["sitepurge"]) + " s")
+print("openssl pipeline: " + " ".join(f"{t:.2f}" for t in times["openssl"]) + " s")
+print(f"median: sitepurge plan {sp:.3f} s, openssl pipeline {ossl:.3f} s, ratio {sp / ossl:.2f}"
+      f" (per round: median {statistics.median(pairs):.2f}, worst {max(pairs):.2f}; target <= 0.7)")
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
