@@ -134,7 +134,10 @@ pub fn survey(
     warn_all(&settings, &settings.notes, console);
     warn_all(&settings, &snapshot.warnings, console);
 
-    let previous = match (manifest::load(&settings.state), bad_state) {
+    let previous = match (
+        manifest::load_beside(&settings.state, &snapshot.files),
+        bad_state,
+    ) {
         (Ok(p), _) => p,
         (Err(e), BadState::Replace) if e.exit() == Exit::State => {
             if settings.output.verbosity >= 0 {

@@ -1,6 +1,11 @@
 //! The state file: what the site looked like the last time its URLs were purged (or recorded).
 //! Versioned JSON with sorted keys so it diffs well in git; loaded strictly (a damaged file is an
-//! error, never a silent first run) and saved atomically (temp file, fsync, rename).
+//! error, never a silent first run) and saved atomically (temp file, fsync, rename), both as a
+//! stream, so a million-file site's state (about 110 MB) is never in memory as text.
+//!
+//! Format 1 is kept for large sites: text with one line per file is what lets a committed state
+//! diff well, and git compresses it anyway (a compressed file would change whole on every run and
+//! defeat git's deltas). Streamed, it loads and saves a million files in well under 2 s.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -34,7 +39,7 @@ pub struct Manifest {
     pub url_options: Vec<String>,
     /// Fingerprint of the `ignore_content` rules the hashes were computed under.
     pub content_rules: String,
-    /// Output path -> SHA-256 (hex) of its content after the content rules.
+    /// Output path -> SHA-256 of its content after the content rules (hex in the file).
     pub files: Hashes,
     /// Paths whose purge failed: purged on the next run even if the file has meanwhile gone
     /// back to its recorded content (the cache may hold the version in between).
@@ -82,6 +87,12 @@ pub fn load(path: &Path) -> Result<Option<Manifest>> {
         Err(source) => return Err(read_error(path, source)),
     };
     read(path, file).map(Some)
+}
+
+/// [`load`], for a state compared with `scan`: the paths the two have in common are kept once,
+/// in the scan's table (with a million files, that saves the state about 33 MB of paths).
+pub fn load_beside(path: &Path, scan: &Hashes) -> Result<Option<Manifest>> {
+    scan.share_paths_while(|| load(path))
 }
 
 fn read_error(path: &Path, source: std::io::Error) -> Error {

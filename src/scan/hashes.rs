@@ -1,5 +1,6 @@
 //! [`Hashes`], every file of a site with the SHA-256 of its content, in a form that holds a
-//! million-file site in about 70 MB, and [`ContentHash`], one such SHA-256.
+//! million-file site in about 70 MB (its state beside it in 40 more), and [`ContentHash`], one
+//! such SHA-256.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -136,10 +137,12 @@ impl<'de> DeserializeSeed<'de> for HashOf<'_> {
 /// for the pair. Here the paths sit sorted, back to back, in one buffer with an end offset each,
 /// and the hashes are raw 32-byte arrays in a parallel vector: a 33-byte path costs 73 bytes,
 /// lookups are a binary search, and iteration walks the buffer in order, so comparing two sets
-/// is one merge pass. The table is shared between clones (`Arc`), so the copies the pipeline
-/// makes (the state less ignored paths, the snapshot to record) cost nothing until changed.
-/// Inserts and removals go to a small ordered overlay instead of shifting the table; it is
-/// folded in once it grows past an eighth of the table.
+/// is one merge pass. The state is read beside the scan and keeps the paths they have in
+/// common as indexes into the scan's buffer (40 bytes a file, so long paths are paid for once).
+/// The table is shared between clones (`Arc`), so the copies the pipeline makes (the state less
+/// ignored paths, the snapshot to record) cost nothing until changed. Inserts and removals go to
+/// a small ordered overlay instead of shifting the table; it is folded in once it grows past an
+/// eighth of the table.
 #[derive(Clone, Default)]
 pub struct Hashes {
     table: Arc<Table>,
@@ -148,23 +151,55 @@ pub struct Hashes {
     len: usize,
 }
 
-/// Sorted paths back to back, with their hashes.
+/// Sorted paths with their hashes. A path is kept in the table's own text, or, for a table
+/// built beside another (the state loaded beside the scan), as an index into that table's text:
+/// the state of a site shares nearly all its paths with the scan, which then costs the state only
+/// 8 bytes a path.
 #[derive(Default)]
 struct Table {
+    /// Own paths back to back.
     text: String,
-    /// `ends[i]` is where path `i` ends in `text`; it starts where path `i - 1` ends.
+    /// `ends[k]` is where own path `k` ends in `text`; it starts where own path `k - 1` ends.
     ends: Vec<usize>,
+    /// For a table that shares paths: entry `i` as an index into `ends`, or, with [`BESIDE`] set,
+    /// into the other table. `None`: entry `i` is own path `i`.
+    shared: Option<Shared>,
     hashes: Vec<ContentHash>,
 }
 
+struct Shared {
+    /// Holds only own paths (no `shared` of its own), so an index into it is one of its paths.
+    beside: Arc<Table>,
+    entries: Vec<u64>,
+}
+
+/// The bit of a [`Shared`] entry that says it is an index into the other table.
+const BESIDE: u64 = 1 << 63;
+
 impl Table {
     fn len(&self) -> usize {
-        self.ends.len()
+        self.hashes.len()
+    }
+
+    fn own(&self, k: usize) -> &str {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.text[start..self.ends[k]]
     }
 
     fn path(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        match &self.shared {
+            None => self.own(i),
+            Some(shared) => {
+                let entry = shared.entries[i];
+                // Indexes fit in 63 bits: a table cannot hold 2^63 entries.
+                let index = (entry & !BESIDE) as usize;
+                if entry & BESIDE == 0 {
+                    self.own(index)
+                } else {
+                    shared.beside.own(index)
+                }
+            }
+        }
     }
 
     fn find(&self, path: &str) -> Result<usize, usize> {
@@ -180,16 +215,67 @@ impl Table {
         Err(low)
     }
 
+    /// An empty table that may share the paths of `beside` (when it holds only own paths).
+    fn beside(beside: Option<Arc<Table>>) -> Table {
+        Table {
+            shared: beside
+                .filter(|b| b.shared.is_none() && b.len() > 0)
+                .map(|beside| Shared {
+                    beside,
+                    entries: Vec::new(),
+                }),
+            ..Table::default()
+        }
+    }
+
     fn push(&mut self, path: &str, hash: ContentHash) {
+        if let Some(shared) = &mut self.shared {
+            shared.entries.push(self.ends.len() as u64);
+        }
         self.text.push_str(path);
         self.ends.push(self.text.len());
         self.hashes.push(hash);
     }
 
-    fn shrink_to_fit(&mut self) {
+    /// Adds path `j` of the table this one is beside; gives the hash back if it is beside none.
+    fn push_beside(&mut self, j: usize, hash: ContentHash) -> Result<(), ContentHash> {
+        let Some(shared) = &mut self.shared else {
+            return Err(hash);
+        };
+        shared.entries.push(j as u64 | BESIDE);
+        self.hashes.push(hash);
+        Ok(())
+    }
+
+    /// Adds entry `i` of `from`, which is beside the same table as this one, if any.
+    fn push_from(&mut self, from: &Table, i: usize) {
+        let hash = from.hashes[i].clone();
+        let result = match from.shared.as_ref().map(|s| s.entries[i]) {
+            Some(entry) if entry & BESIDE != 0 => {
+                self.push_beside((entry & !BESIDE) as usize, hash)
+            }
+            _ => Err(hash),
+        };
+        if let Err(hash) = result {
+            self.push(from.path(i), hash);
+        }
+    }
+
+    fn finish(&mut self) {
+        // Beside a table it shares nothing with, a table is plain.
+        if self
+            .shared
+            .as_ref()
+            .is_some_and(|s| s.entries.iter().all(|e| e & BESIDE == 0))
+        {
+            self.shared = None;
+        }
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.hashes.shrink_to_fit();
+        if let Some(shared) = &mut self.shared {
+            shared.entries.shrink_to_fit();
+        }
     }
 }
 
@@ -280,14 +366,27 @@ impl Hashes {
 
     fn fold_if_large(&mut self) {
         if self.edits.len() > FOLD_MIN.max(self.table.len() / 8) {
-            let mut table = Table::default();
+            let beside = self.table.shared.as_ref().map(|s| s.beside.clone());
+            let mut builder = HashesBuilder::beside(beside);
             for (path, hash) in self.iter() {
-                table.push(path, hash.clone());
+                builder.push(path, hash.clone());
             }
-            table.shrink_to_fit();
-            self.table = Arc::new(table);
-            self.edits.clear();
+            *self = builder.finish();
         }
+    }
+
+    /// Runs `read` so that the [`Hashes`] it deserializes on this thread keep the paths they
+    /// have in common with these as references to them, not copies (see [`Table`]).
+    pub fn share_paths_while<T>(&self, read: impl FnOnce() -> T) -> T {
+        /// Puts the previous value back however `read` ends.
+        struct Restore(Option<Arc<Table>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                SHARE_WITH.set(self.0.take());
+            }
+        }
+        let _restore = Restore(SHARE_WITH.replace(Some(self.table.clone())));
+        read()
     }
 }
 
@@ -417,6 +516,8 @@ pub struct HashesBuilder {
     table: Table,
     /// Every path so far came after the one before it.
     sorted: bool,
+    /// How far the paths pushed in order have come through the table this one is beside.
+    cursor: usize,
 }
 
 impl Default for HashesBuilder {
@@ -427,9 +528,15 @@ impl Default for HashesBuilder {
 
 impl HashesBuilder {
     pub fn new() -> Self {
+        HashesBuilder::beside(None)
+    }
+
+    /// A builder that shares the paths it has in common with `beside`.
+    fn beside(beside: Option<Arc<Table>>) -> Self {
         HashesBuilder {
-            table: Table::default(),
+            table: Table::beside(beside),
             sorted: true,
+            cursor: 0,
         }
     }
 
@@ -438,7 +545,29 @@ impl HashesBuilder {
         if n > 0 && self.table.path(n - 1) >= path {
             self.sorted = false;
         }
-        self.table.push(path, hash);
+        let result = match self.find_beside(path) {
+            Some(j) => self.table.push_beside(j, hash),
+            None => Err(hash),
+        };
+        if let Err(hash) = result {
+            self.table.push(path, hash);
+        }
+    }
+
+    /// Where `path` is in the table this one is built beside. Paths pushed in order (as the
+    /// state lists them) move a cursor forward through it; others are looked up.
+    fn find_beside(&mut self, path: &str) -> Option<usize> {
+        let beside = &self.table.shared.as_ref()?.beside;
+        if self.cursor > 0 && beside.own(self.cursor - 1) >= path {
+            return beside.find(path).ok();
+        }
+        while self.cursor < beside.len() && beside.own(self.cursor) < path {
+            self.cursor += 1;
+        }
+        (self.cursor < beside.len() && beside.own(self.cursor) == path).then(|| {
+            self.cursor += 1;
+            self.cursor - 1
+        })
     }
 
     pub fn finish(self) -> Hashes {
@@ -447,8 +576,7 @@ impl HashesBuilder {
             // Stable, so that of two equal paths the one pushed last comes last, and wins.
             let mut order: Vec<usize> = (0..table.len()).collect();
             order.sort_by(|&a, &b| table.path(a).cmp(table.path(b)));
-            let mut sorted = Table::default();
-            sorted.text.reserve(table.text.len());
+            let mut sorted = Table::beside(table.shared.as_ref().map(|s| s.beside.clone()));
             for (k, &i) in order.iter().enumerate() {
                 if order
                     .get(k + 1)
@@ -456,17 +584,24 @@ impl HashesBuilder {
                 {
                     continue;
                 }
-                sorted.push(table.path(i), table.hashes[i].clone());
+                sorted.push_from(&table, i);
             }
             table = sorted;
         }
-        table.shrink_to_fit();
+        table.finish();
         Hashes {
             len: table.len(),
             table: Arc::new(table),
             edits: BTreeMap::new(),
         }
     }
+}
+
+thread_local! {
+    /// The table whose paths deserialized [`Hashes`] share: see [`Hashes::share_paths_while`].
+    /// A thread-local, because serde gives a field's `Deserialize` no way to receive it through
+    /// the derived `Deserialize` of the manifest around it.
+    static SHARE_WITH: std::cell::RefCell<Option<Arc<Table>>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Serialize for Hashes {
@@ -497,7 +632,7 @@ impl<'de> Visitor<'de> for HashesVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hashes, A::Error> {
-        let mut builder = HashesBuilder::new();
+        let mut builder = HashesBuilder::beside(SHARE_WITH.with_borrow(Clone::clone));
         let mut path = String::new();
         while map.next_key_seed(PathInto(&mut path))?.is_some() {
             let hash = map.next_value_seed(HashOf(Some(&path)))?;
@@ -701,5 +836,62 @@ mod tests {
         assert!(err.to_string().contains("\"x.html\""), "{err}");
         let err = serde_json::from_str::<Hashes>(r#"{"x.html": 5}"#).expect_err("bad");
         assert!(err.to_string().contains("\"x.html\""), "{err}");
+    }
+
+    #[test]
+    fn a_state_read_beside_the_scan_shares_its_paths_and_reads_the_same() {
+        let scan: Hashes = (0..100u32).map(|i| (format!("p/{i:03}"), h(1))).collect();
+        // Most of the scan's paths, two it lacks, and two out of order at the end.
+        let mut listed: Vec<String> = (0..90u32).map(|i| format!("p/{i:03}")).collect();
+        listed.extend(["a-gone", "q/gone", "p/095", "p/050"].map(String::from));
+        let body: Vec<String> = listed
+            .iter()
+            .enumerate()
+            .map(|(n, p)| format!("\"{p}\": \"{}\"", format!("{:02x}", n % 200).repeat(32)))
+            .collect();
+        let json = format!("{{{}}}", body.join(", "));
+        let state: Hashes = scan
+            .share_paths_while(|| serde_json::from_str(&json))
+            .expect("json");
+        let alone: Hashes = serde_json::from_str(&json).expect("json");
+        assert!(alone.table.shared.is_none(), "sharing ends with the read");
+        assert_eq!(state, alone);
+        assert_eq!(pairs(&state), pairs(&alone));
+        assert_eq!(state.len(), 93);
+        for path in alone.keys() {
+            assert_eq!(state.get(path), alone.get(path), "{path}");
+        }
+        let shared = state.table.shared.as_ref().expect("shares");
+        assert!(Arc::ptr_eq(&shared.beside, &scan.table));
+        assert_eq!(
+            state.table.ends.len(),
+            2,
+            "only the paths the scan lacks are copied"
+        );
+
+        let mut edited = state.clone();
+        let mut model: BTreeMap<String, u8> = pairs(&state).into_iter().collect();
+        for i in 0..2 * FOLD_MIN as u32 {
+            let path = format!("p/{:03}", i % 300);
+            if i % 2 == 0 {
+                edited.remove(&path);
+                model.remove(&path);
+            } else {
+                edited.insert(path.clone(), h(9));
+                model.insert(path, 9);
+            }
+        }
+        assert_eq!(pairs(&edited), model.into_iter().collect::<Vec<_>>());
+        assert_eq!(pairs(&state), pairs(&alone), "the original is untouched");
+    }
+
+    #[test]
+    fn nothing_is_shared_with_an_empty_scan() {
+        let json = format!(r#"{{"a": "{}"}}"#, "00".repeat(32));
+        let state: Hashes = Hashes::new()
+            .share_paths_while(|| serde_json::from_str(&json))
+            .expect("json");
+        assert!(state.table.shared.is_none());
+        assert_eq!(state.keys().collect::<Vec<_>>(), ["a"]);
     }
 }
