@@ -124,8 +124,14 @@ impl PathList {
         self.ends.is_empty()
     }
 
-    pub fn push(&mut self, path: impl AsRef<str>) {
-        self.text.push_str(path.as_ref());
+    /// Adds a path, as `Vec<String>::push` does.
+    pub fn push(&mut self, path: String) {
+        self.push_str(&path);
+    }
+
+    /// Adds a path without needing a `String` of it.
+    pub fn push_str(&mut self, path: &str) {
+        self.text.push_str(path);
         self.ends.push(self.text.len());
     }
 
@@ -154,7 +160,7 @@ impl PathList {
         sorted.text.reserve(self.text.len());
         sorted.ends.reserve(self.len());
         for i in order {
-            sorted.push(self.get(i).unwrap_or_default());
+            sorted.push_str(self.get(i).unwrap_or_default());
         }
         *self = sorted;
     }
@@ -219,7 +225,7 @@ impl<S: AsRef<str>> FromIterator<S> for PathList {
 impl<S: AsRef<str>> Extend<S> for PathList {
     fn extend<I: IntoIterator<Item = S>>(&mut self, iter: I) {
         for path in iter {
-            self.push(path);
+            self.push_str(path.as_ref());
         }
     }
 }
@@ -275,19 +281,19 @@ pub fn diff(old: &Hashes, new: &Hashes) -> ChangeSet {
         match order {
             Ordering::Less => {
                 if let Some((path, _)) = old.next() {
-                    set.removed.push(path);
+                    set.removed.push_str(path);
                 }
             }
             Ordering::Greater => {
                 if let Some((path, _)) = new.next() {
-                    set.added.push(path);
+                    set.added.push_str(path);
                 }
             }
             Ordering::Equal => {
                 if let (Some((path, before)), Some((_, now))) = (old.next(), new.next())
                     && before != now
                 {
-                    set.modified.push(path);
+                    set.modified.push_str(path);
                 }
             }
         }
