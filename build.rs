@@ -99,6 +99,20 @@ const NEEDS: &[Need] = &[
         present: |f| f.actionlint().is_some(),
     },
     Need {
+        cfg: "missing_archive_tools",
+        what: "curl, tar, zip, unzip and sha256sum",
+        present: |f| {
+            ["curl", "tar", "zip", "unzip", "sha256sum"]
+                .iter()
+                .all(|p| f.program(p))
+        },
+    },
+    Need {
+        cfg: "missing_chattr",
+        what: "chattr",
+        present: |f| f.program("chattr"),
+    },
+    Need {
         cfg: "missing_man",
         what: "man and groff",
         present: |f| f.program("man") && f.program("groff"),

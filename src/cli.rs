@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Everything;
 use crate::plan::FirstRun;
+use crate::provider::cloudflare::Everything;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -94,7 +94,7 @@ pub struct InitArgs {
     pub base_urls: Vec<String>,
     /// Which cache the file is set up for [default: cloudflare]
     #[arg(long, value_name = "NAME")]
-    pub provider: Option<crate::config::ProviderName>,
+    pub provider: Option<crate::provider::ProviderName>,
 }
 
 #[derive(Debug, Args)]
@@ -185,7 +185,7 @@ pub struct Common {
     /// Which cache to purge: the Cloudflare API, or `PURGE` requests to a cache or CDN that
     /// takes them (Varnish, nginx, Squid, Fastly; see [http_purge] in the README) [default: cloudflare]
     #[arg(long, value_name = "NAME")]
-    pub provider: Option<crate::config::ProviderName>,
+    pub provider: Option<crate::provider::ProviderName>,
 
     /// Cloudflare zone: its 32-hex id, or its domain name (looked up; needs "Zone Read")
     /// [default: the registrable domain of the first base URL] [env: CLOUDFLARE_ZONE_ID]

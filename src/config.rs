@@ -8,15 +8,16 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::app::Context;
 use crate::cli::Common;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::plan::{FirstRun, Threshold};
-use crate::provider::cloudflare::{self, Auth, ZoneRef};
+use crate::provider::cloudflare::{self, Everything, ZoneRef};
+use crate::provider::{ProviderName, Transport};
 use crate::purge::Policy;
+use crate::report::Output;
 use crate::scan::{ContentRules, ScanOptions};
-use crate::secret::Secret;
 use crate::site_config::{self, SiteBaseUrl};
 use crate::urls::{BaseUrl, UrlRules};
 
@@ -31,7 +32,7 @@ pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
 
 /// `sitepurge.toml`, as written by the user.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of settings")]
 pub struct FileConfig {
     pub provider: Option<ProviderName>,
     pub http_purge: Option<HttpPurgeFile>,
@@ -72,10 +73,20 @@ pub struct WatchSettings {
     pub poll: bool,
 }
 
-/// Resolves watch settings: flags > config file > defaults.
-pub fn resolve_watch(args: &crate::cli::WatchArgs, ctx: &Context) -> Result<WatchSettings> {
+/// Resolves the settings of `watch`, its timing included, reading the config file once.
+pub fn resolve_watch(
+    args: &crate::cli::WatchArgs,
+    ctx: &Context,
+) -> Result<(Settings, WatchSettings)> {
     let flags = args.common.with_env(&ctx.env);
-    let (file, _) = load_file(flags.config.as_deref(), &ctx.cwd)?;
+    let (file, config_file) = load_file(flags.config.as_deref(), &ctx.cwd)?;
+    let timing = watch_timing(args, &file)?;
+    let settings = resolve_loaded(&args.common, ctx, file, config_file, true, true)?;
+    Ok((settings, timing))
+}
+
+/// Watch timing: flags > config file > defaults.
+fn watch_timing(args: &crate::cli::WatchArgs, file: &FileConfig) -> Result<WatchSettings> {
     let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
     let settle = duration(
         "settle",
@@ -114,20 +125,12 @@ pub fn resolve_watch(args: &crate::cli::WatchArgs, ctx: &Context) -> Result<Watc
     })
 }
 
-/// Which cache to purge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderName {
-    /// The Cloudflare API.
-    #[default]
-    Cloudflare,
-    /// `PURGE <url>` requests: Varnish, nginx, Squid, Fastly...
-    HttpPurge,
-}
-
 /// A header value in `[http_purge]`: text, or `{ env = "NAME" }` to read it from the environment.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a header value: text, or { env = \"VARIABLE\" } to read it from the environment"
+)]
 pub enum HeaderSpec {
     Text(String),
     Env { env: String },
@@ -135,37 +138,31 @@ pub enum HeaderSpec {
 
 /// `[http_purge]` in sitepurge.toml.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [http_purge] with endpoint, method, headers..."
+)]
 pub struct HttpPurgeFile {
     pub endpoint: Option<String>,
     pub method: Option<String>,
     pub headers: Option<BTreeMap<String, HeaderSpec>>,
     pub everything: Option<EverythingFile>,
     pub concurrency: Option<usize>,
+    /// Send the headers over plain http to a host that is not this machine anyway.
+    pub allow_plain_http: Option<bool>,
 }
 
 /// `[http_purge.everything]`: the request that clears the whole site.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: everything = { method = \"BAN\", path = \"/\", headers = { ... } }"
+)]
 pub struct EverythingFile {
     pub method: String,
     pub path: Option<String>,
     pub headers: Option<BTreeMap<String, HeaderSpec>>,
 }
-
-/// What "purge everything" sends.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Everything {
-    /// Purge the site's own host names, so other apps in the same zone keep their cache.
-    #[default]
-    Hosts,
-    /// Purge the whole zone.
-    Zone,
-}
-
-/// The largest `files` list Cloudflare accepts on any plan.
-pub const MAX_BATCH_SIZE: usize = 500;
 
 /// Cloudflare settings, resolved. Credentials are read only when a purge needs them.
 #[derive(Debug, Clone)]
@@ -176,14 +173,11 @@ pub struct CloudflareSettings {
     pub token_file: Option<PathBuf>,
     pub batch_size: usize,
     pub everything: Everything,
-    pub cache_key_headers: Vec<BTreeMap<String, String>>,
-    pub policy: Policy,
-    pub timeout: Duration,
 }
 
 /// `base_urls = ["https://a/", "https://b/"]`, or a single `"https://a/"`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a string or a list of strings")]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
@@ -200,7 +194,10 @@ impl OneOrMany {
 
 /// `threshold = 200` or `threshold = "50%"`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a number of URLs (200) or a share of the site in quotes (\"50%\")"
+)]
 pub enum ThresholdValue {
     Count(u64),
     Text(String),
@@ -228,28 +225,14 @@ pub struct Settings {
     pub notes: Vec<String>,
     pub provider: ProviderName,
     pub cloudflare: CloudflareSettings,
+    /// Concurrency and retries of purge requests, for every provider.
+    pub policy: Policy,
+    /// The timeout of one request and the https proxy, for every provider.
+    pub transport: Transport,
+    /// Header sets that are part of the cache key: each URL is purged once per set.
+    pub cache_key_headers: Vec<BTreeMap<String, String>>,
     /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
     pub http_purge: HttpPurgeFile,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Output {
-    pub json: bool,
-    /// -1 quiet, 0 normal, 1 list URLs, 2 debug.
-    pub verbosity: i8,
-}
-
-impl Output {
-    pub fn from_flags(flags: &Common) -> Output {
-        Output {
-            json: flags.json,
-            verbosity: if flags.quiet {
-                -1
-            } else {
-                i8::try_from(flags.verbose).unwrap_or(i8::MAX)
-            },
-        }
-    }
 }
 
 /// Reads the config file: the one named, or `./sitepurge.toml` when present.
@@ -266,9 +249,14 @@ pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option
         }
         Err(source) => return Err(Error::ConfigRead { path, source }),
     };
+    Ok((parse_file(&text, &path)?, Some(path)))
+}
+
+/// Parses the text of a config file (`path` is only for messages).
+pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
     // The message and position only: toml's own rendering quotes the line, which may hold a
     // secret (an [http_purge] header value).
-    let file: FileConfig = toml::from_str(&text).map_err(|e| {
+    toml::from_str(text).map_err(|e| {
         let at = e.span().map_or(String::new(), |span| {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
@@ -276,11 +264,35 @@ pub fn load_file(named: Option<&Path>, cwd: &Path) -> Result<(FileConfig, Option
             format!("line {line}, column {column}: ")
         });
         Error::ConfigParse {
-            path: path.clone(),
+            path: path.to_path_buf(),
             message: format!("{at}{}", e.message().trim_end()),
         }
-    })?;
-    Ok((file, Some(path)))
+    })
+}
+
+/// Where `[http_purge]` would send its headers over plain http to another machine, if it
+/// would: the endpoint, or without one each base URL. None when there are no headers.
+fn plain_http_exposure(hp: &HttpPurgeFile, base_urls: &[BaseUrl]) -> Option<String> {
+    let has_headers = hp.headers.as_ref().is_some_and(|h| !h.is_empty())
+        || hp
+            .everything
+            .as_ref()
+            .and_then(|e| e.headers.as_ref())
+            .is_some_and(|h| !h.is_empty());
+    if !has_headers {
+        return None;
+    }
+    let targets: Vec<String> = match &hp.endpoint {
+        Some(endpoint) => vec![endpoint.trim().to_string()],
+        None => base_urls.iter().map(|b| b.as_str().to_string()).collect(),
+    };
+    targets
+        .into_iter()
+        .find(|t| {
+            url::Url::parse(t)
+                .is_ok_and(|u| u.scheme() == "http" && !crate::secret::is_loopback(&u))
+        })
+        .map(|t| crate::secret::redact(&t))
 }
 
 /// A generator config file that cannot be parsed, as a setting error naming it.
@@ -293,11 +305,7 @@ pub fn site_config_error(e: site_config::Unreadable) -> Error {
 }
 
 fn setting(setting: &'static str, message: String, hint: Option<&str>) -> Error {
-    Error::Setting {
-        setting,
-        message,
-        hint: hint.map(str::to_string),
-    }
+    Error::setting(setting, message, hint)
 }
 
 /// Merges flags (and their environment variables) over the config file over the defaults.
@@ -314,6 +322,19 @@ pub fn resolve_without_site(flags: &Common, ctx: &Context) -> Result<Settings> {
 fn resolve_with(
     flags: &Common,
     ctx: &Context,
+    need_base_urls: bool,
+    need_site: bool,
+) -> Result<Settings> {
+    let named = flags.with_env(&ctx.env).config;
+    let (file, config_file) = load_file(named.as_deref(), &ctx.cwd)?;
+    resolve_loaded(flags, ctx, file, config_file, need_base_urls, need_site)
+}
+
+fn resolve_loaded(
+    flags: &Common,
+    ctx: &Context,
+    file: FileConfig,
+    config_file: Option<PathBuf>,
     need_base_urls: bool,
     need_site: bool,
 ) -> Result<Settings> {
@@ -334,7 +355,6 @@ fn resolve_with(
     );
     let flags = &flags.with_env(&ctx.env);
     let cwd = ctx.cwd.as_path();
-    let (file, config_file) = load_file(flags.config.as_deref(), cwd)?;
     // Paths in the config file are relative to the file's folder; flags to the current folder.
     let file_base = config_file
         .as_deref()
@@ -503,6 +523,36 @@ fn resolve_with(
     extensions.sort();
     extensions.dedup();
 
+    let notes = {
+        let provider = flags.provider.or(file.provider).unwrap_or_default();
+        let mut notes = Vec::new();
+        if provider == ProviderName::HttpPurge
+            && let Some(hp) = &file.http_purge
+            && let Some(exposed) = plain_http_exposure(hp, &base_urls)
+        {
+            if hp.allow_plain_http != Some(true) {
+                return Err(setting(
+                    "http_purge.allow_plain_http",
+                    format!(
+                        "[http_purge] headers would be sent over plain http to {exposed}, which is not this machine: anyone on the way can read them"
+                    ),
+                    Some(
+                        "use https, or an endpoint on this machine (127.0.0.1); or, if the network is trusted, set allow_plain_http = true in [http_purge]",
+                    ),
+                ));
+            }
+            notes.push(format!(
+                "[http_purge] headers are sent over plain http to {exposed} (allow_plain_http = true): anyone on the way can read them"
+            ));
+        }
+        if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
+            notes.push(
+                "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
+                    .to_string(),
+            );
+        }
+        notes
+    };
     Ok(Settings {
         generator,
         base_url_from,
@@ -524,21 +574,24 @@ fn resolve_with(
                 extensions,
             },
         },
-        output: Output::from_flags(flags),
-        config_file,
-        notes: {
-            let provider = flags.provider.or(file.provider).unwrap_or_default();
-            let mut notes = Vec::new();
-            if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
-                notes.push(
-                    "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
-                        .to_string(),
-                );
-            }
-            notes
+        output: Output {
+            json: flags.json,
+            verbosity: if flags.quiet {
+                -1
+            } else {
+                i8::try_from(flags.verbose).unwrap_or(i8::MAX)
+            },
         },
+        config_file,
+        notes,
         provider: flags.provider.or(file.provider).unwrap_or_default(),
         cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
+        policy: resolve_policy(flags, &file)?,
+        transport: Transport::new(
+            duration("timeout", file.timeout.as_deref(), Duration::from_secs(30))?,
+            &ctx.env,
+        ),
+        cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
     })
 }
@@ -562,6 +615,15 @@ fn duration(setting: &'static str, value: Option<&str>, default: Duration) -> Re
                     setting,
                     format!("{text:?} is longer than a day"),
                     None,
+                ));
+            }
+            // No setting here means anything at zero: a request that may take no time, a
+            // retry at once, a quiet period of nothing.
+            if d.is_zero() {
+                return Err(self::setting(
+                    setting,
+                    format!("{text:?} is no time at all"),
+                    Some("write a duration longer than 0s, like 500ms, 2s or 1m"),
                 ));
             }
             Ok(d)
@@ -599,13 +661,32 @@ fn resolve_cloudflare(
         })
         .transpose()?;
     let batch_size = file.batch_size.unwrap_or(30);
-    if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
+    if !(1..=cloudflare::MAX_BATCH_SIZE).contains(&batch_size) {
         return Err(setting(
             "batch_size",
-            format!("{batch_size} is not between 1 and {MAX_BATCH_SIZE}"),
+            format!(
+                "{batch_size} is not between 1 and {}",
+                cloudflare::MAX_BATCH_SIZE
+            ),
             Some("30 works on every plan; some plans accept 100 or 500 URLs per request"),
         ));
     }
+    let token_file = match (ctx.env.get("CLOUDFLARE_API_TOKEN_FILE"), &file.token_file) {
+        (Some(p), _) => Some(ctx.cwd.join(p)),
+        (None, Some(p)) => Some(file_base.join(p)),
+        (None, None) => None,
+    };
+    Ok(CloudflareSettings {
+        api_base,
+        zone,
+        token_file,
+        batch_size,
+        everything: flags.everything.or(file.everything).unwrap_or_default(),
+    })
+}
+
+/// How hard purge requests try, whatever the provider.
+fn resolve_policy(flags: &Common, file: &FileConfig) -> Result<Policy> {
     let concurrency = match flags.provider.or(file.provider).unwrap_or_default() {
         ProviderName::Cloudflare => file.concurrency.unwrap_or(4),
         ProviderName::HttpPurge => file
@@ -637,204 +718,18 @@ fn resolve_cloudflare(
             defaults.max_delay,
         )?,
     };
-    let token_file = match (ctx.env.get("CLOUDFLARE_API_TOKEN_FILE"), &file.token_file) {
-        (Some(p), _) => Some(ctx.cwd.join(p)),
-        (None, Some(p)) => Some(file_base.join(p)),
-        (None, None) => None,
-    };
-    Ok(CloudflareSettings {
-        api_base,
-        zone,
-        token_file,
-        batch_size,
-        everything: flags.everything.or(file.everything).unwrap_or_default(),
-        cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
-        policy,
-        timeout: duration("timeout", file.timeout.as_deref(), Duration::from_secs(30))?,
-    })
-}
-
-impl CloudflareSettings {
-    /// The API client for these settings: the base URL must be https (or http to loopback).
-    pub fn api(&self, auth: Auth) -> Result<cloudflare::Api> {
-        let base = cloudflare::check_api_base(&self.api_base).map_err(|m| {
-            setting(
-                "CLOUDFLARE_API_BASE_URL",
-                m,
-                Some(
-                    "use https, or http only to 127.0.0.1/localhost (a local proxy or test server)",
-                ),
-            )
-        })?;
-        cloudflare::Api::new(&base, auth, self.timeout)
-            .map_err(|m| setting("CLOUDFLARE_API_BASE_URL", m, None))
-    }
-}
-
-/// The HTTP PURGE provider, with header values read from the environment where asked.
-pub fn http_purge(
-    settings: &Settings,
-    ctx: &Context,
-) -> Result<crate::provider::http_purge::HttpPurge> {
-    use crate::provider::http_purge::{EverythingRequest, HttpPurge};
-    let hp = &settings.http_purge;
-    let endpoint = match &hp.endpoint {
-        None => None,
-        Some(text) => {
-            let shown = crate::urls::redact(text);
-            let url = reqwest::Url::parse(text.trim()).map_err(|e| {
-                setting(
-                    "http_purge.endpoint",
-                    format!("{shown:?} is not a URL ({e})"),
-                    Some("write it like http://127.0.0.1:6081"),
-                )
-            })?;
-            if !url.username().is_empty() || url.password().is_some() {
-                return Err(setting(
-                    "http_purge.endpoint",
-                    format!(
-                        "{shown:?} carries a user name or password, which would be printed with it"
-                    ),
-                    Some(
-                        "send credentials as a header instead: headers = { Authorization = { env = \"PURGE_AUTH\" } }",
-                    ),
-                ));
-            }
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(setting(
-                    "http_purge.endpoint",
-                    format!("{shown:?} is not an http(s) URL with a host"),
-                    None,
-                ));
-            }
-            Some(url)
-        }
-    };
-    let method = |text: &str, key: &'static str| {
-        reqwest::Method::from_bytes(text.trim().as_bytes())
-            .map_err(|_| setting(key, format!("{text:?} is not an HTTP method"), None))
-    };
-    let headers = |specs: &Option<BTreeMap<String, HeaderSpec>>, key: &'static str| {
-        let mut out = Vec::new();
-        for (name, spec) in specs.iter().flatten() {
-            let header = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| setting(key, format!("{name:?} is not a header name"), None))?;
-            let value = match spec {
-                HeaderSpec::Text(t) => t.clone(),
-                HeaderSpec::Env { env } => ctx.env.get(env).cloned().ok_or_else(|| {
-                    setting(
-                        key,
-                        format!("the header {name} is to come from the environment variable {env}, which is not set"),
-                        Some("export it before running sitepurge (its value is never printed)"),
-                    )
-                })?,
-            };
-            if reqwest::header::HeaderValue::from_str(&value).is_err() {
-                return Err(setting(
-                    key,
-                    format!("the value of header {name} is not a valid header value"),
-                    None,
-                ));
-            }
-            out.push((header, Secret::new(value)));
-        }
-        Ok::<_, Error>(out)
-    };
-    let everything = match &hp.everything {
-        None => None,
-        Some(e) => Some(EverythingRequest {
-            method: method(&e.method, "http_purge.everything.method")?,
-            path: e.path.clone(),
-            headers: headers(&e.headers, "http_purge.everything.headers")?,
-        }),
-    };
-    HttpPurge::new(
-        endpoint,
-        method(hp.method.as_deref().unwrap_or("PURGE"), "http_purge.method")?,
-        headers(&hp.headers, "http_purge.headers")?,
-        everything,
-        settings.cloudflare.timeout,
-    )
-    .map_err(|m| setting("http_purge", m, None))
-}
-
-/// The Cloudflare credentials: `CLOUDFLARE_API_TOKEN`, else the token file, else the legacy
-/// `CLOUDFLARE_EMAIL` + `CLOUDFLARE_API_KEY` pair. Never from a flag: argv is public.
-pub fn credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<Auth> {
-    let (auth, source) = find_credentials(cf, ctx)?;
-    if !auth.is_sendable() {
+    if policy.max_delay < policy.first_delay {
         return Err(setting(
-            source,
+            "max_retry_delay",
             format!(
-                "the value of {source} cannot be sent in an HTTP header (a stray character or line break?)"
+                "{} is shorter than retry_delay ({})",
+                humantime::format_duration(policy.max_delay),
+                humantime::format_duration(policy.first_delay)
             ),
-            Some(
-                "copy the token again from the dashboard: it is plain ASCII letters, digits, - and _",
-            ),
+            Some("the delay doubles from retry_delay up to max_retry_delay"),
         ));
     }
-    Ok(auth)
-}
-
-fn find_credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<(Auth, &'static str)> {
-    let nonempty = |name: &str| {
-        ctx.env
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let set_but_empty = |name: &str| ctx.env.get(name).is_some_and(|v| v.trim().is_empty());
-    if let Some(token) = nonempty("CLOUDFLARE_API_TOKEN") {
-        return Ok((Auth::Token(Secret::new(token)), "CLOUDFLARE_API_TOKEN"));
-    }
-    if let Some(path) = &cf.token_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            setting(
-                "token_file",
-                format!("cannot read the token file {}: {e}", path.display()),
-                Some("the file must hold the API token alone; under systemd use LoadCredential= and point token_file at $CREDENTIALS_DIRECTORY"),
-            )
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(setting(
-                "token_file",
-                format!("the token file {} is empty", path.display()),
-                None,
-            ));
-        }
-        return Ok((Auth::Token(Secret::new(token)), "token_file"));
-    }
-    match (nonempty("CLOUDFLARE_EMAIL"), nonempty("CLOUDFLARE_API_KEY")) {
-        (Some(email), Some(key)) => Ok((
-            Auth::Key {
-                email: email.to_string(),
-                key: Secret::new(key),
-            },
-            "CLOUDFLARE_API_KEY",
-        )),
-        (None, Some(_)) => Err(setting(
-            "CLOUDFLARE_EMAIL",
-            "CLOUDFLARE_API_KEY is set but CLOUDFLARE_EMAIL is not".into(),
-            Some(
-                "a global API key needs the account's e-mail in CLOUDFLARE_EMAIL; better, create an API token with \"Cache Purge\" and set CLOUDFLARE_API_TOKEN",
-            ),
-        )),
-        _ if set_but_empty("CLOUDFLARE_API_TOKEN") => Err(setting(
-            "CLOUDFLARE_API_TOKEN",
-            "CLOUDFLARE_API_TOKEN is set but empty".into(),
-            Some(
-                "in CI, is the secret mapped into this step's environment (env: CLOUDFLARE_API_TOKEN: ${{ secrets.CLOUDFLARE_API_TOKEN }})?",
-            ),
-        )),
-        _ => Err(setting(
-            "CLOUDFLARE_API_TOKEN",
-            "no Cloudflare credentials are set".into(),
-            Some(
-                "create an API token with the \"Cache Purge\" permission on the zone and put it in the CLOUDFLARE_API_TOKEN environment variable (or in a file named by token_file)",
-            ),
-        )),
-    }
+    Ok(policy)
 }
 
 pub fn default_dir(cwd: &Path) -> Result<PathBuf> {
@@ -981,56 +876,7 @@ mod tests {
         assert_eq!(c.api_base, "https://api.cloudflare.com/client/v4");
         assert_eq!(c.batch_size, 30);
         assert_eq!(c.everything, Everything::Hosts);
-        assert_eq!(c.policy, Policy::default());
         assert_eq!(c.zone, None);
-    }
-
-    #[test]
-    fn token_is_preferred_over_the_global_key() {
-        let c = cf();
-        let both = env(&[
-            ("CLOUDFLARE_API_TOKEN", "t"),
-            ("CLOUDFLARE_EMAIL", "e@x"),
-            ("CLOUDFLARE_API_KEY", "k"),
-        ]);
-        assert_eq!(
-            credentials(&c, &both).expect("auth"),
-            Auth::Token(Secret::new("t"))
-        );
-        let legacy = env(&[("CLOUDFLARE_EMAIL", "e@x"), ("CLOUDFLARE_API_KEY", "k")]);
-        assert!(matches!(
-            credentials(&c, &legacy).expect("auth"),
-            Auth::Key { .. }
-        ));
-        let half = env(&[("CLOUDFLARE_API_KEY", "k")]);
-        assert!(
-            credentials(&c, &half)
-                .expect_err("half")
-                .to_string()
-                .contains("CLOUDFLARE_EMAIL")
-        );
-        let none = credentials(&c, &env(&[])).expect_err("none");
-        assert!(
-            none.hint()
-                .unwrap_or_default()
-                .contains("CLOUDFLARE_API_TOKEN")
-        );
-    }
-
-    #[test]
-    fn token_file_is_read_and_trimmed_without_showing_it() {
-        let dir = tmp();
-        let path = dir.path().join("token");
-        std::fs::write(&path, "file-token\n").expect("write");
-        let mut c = cf();
-        c.token_file = Some(path.clone());
-        assert_eq!(
-            credentials(&c, &env(&[])).expect("auth"),
-            Auth::Token(Secret::new("file-token"))
-        );
-        c.token_file = Some(dir.path().join("missing"));
-        let err = credentials(&c, &env(&[])).expect_err("missing");
-        assert!(err.to_string().contains("missing"));
     }
 
     #[test]
@@ -1046,9 +892,7 @@ mod tests {
             retry_delay: Some("soon".into()),
             ..Default::default()
         };
-        assert!(
-            resolve_cloudflare(&Common::default(), &bad_delay, Path::new("/"), &env(&[])).is_err()
-        );
+        assert!(resolve_policy(&Common::default(), &bad_delay).is_err());
         let http = env(&[("CLOUDFLARE_API_BASE_URL", "http://proxy.example/client/v4")]);
         let c = resolve_cloudflare(
             &Common::default(),
@@ -1057,15 +901,19 @@ mod tests {
             &http,
         )
         .expect("checked only when used");
-        let err = c.api(Auth::Token(Secret::new("t"))).expect_err("http");
-        assert!(err.to_string().contains("CLOUDFLARE_API_BASE_URL"));
+        assert_eq!(c.api_base, "http://proxy.example/client/v4");
         let ok = FileConfig {
             retry_delay: Some("10ms".into()),
             zone: Some("example.com".into()),
             ..Default::default()
         };
         let c = resolve_cloudflare(&Common::default(), &ok, Path::new("/"), &env(&[])).expect("ok");
-        assert_eq!(c.policy.first_delay, Duration::from_millis(10));
+        let policy = resolve_policy(&Common::default(), &ok).expect("ok");
+        assert_eq!(policy.first_delay, Duration::from_millis(10));
+        assert_eq!(
+            resolve_policy(&Common::default(), &FileConfig::default()).expect("defaults"),
+            Policy::default()
+        );
         assert_eq!(c.zone, Some(ZoneRef::Name("example.com".into())));
     }
 
@@ -1265,8 +1113,7 @@ mod tests {
             retry_delay: Some("500000000000y".into()),
             ..Default::default()
         };
-        let err = resolve_cloudflare(&Common::default(), &long, Path::new("/"), &env(&[]))
-            .expect_err("long");
+        let err = resolve_policy(&Common::default(), &long).expect_err("long");
         assert!(err.to_string().contains("retry_delay"));
     }
 
@@ -1303,5 +1150,100 @@ mod tests {
         .expect("write");
         let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("glob");
         assert!(err.to_string().contains("ignore"));
+    }
+
+    #[test]
+    fn config_errors_name_what_is_expected_never_an_internal_type() {
+        let cases = [
+            (
+                "threshold = true",
+                "expected a number of URLs (200) or a share",
+            ),
+            ("base_urls = 5", "expected a string or a list of strings"),
+            ("site_config = 4", "expected a string or a list of strings"),
+            (
+                "[http_purge]\nheaders = { \"X\" = 5 }",
+                "expected a header value: text, or { env = \"VARIABLE\" }",
+            ),
+            ("http_purge = 5", "expected a table: [http_purge]"),
+            (
+                "[http_purge]\neverything = 5",
+                "expected a table: everything = { method",
+            ),
+            (
+                "provider = \"fastly\"",
+                "expected `cloudflare` or `http-purge`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let cwd = tmp();
+            std::fs::write(cwd.path().join("sitepurge.toml"), format!("{text}\n")).expect("write");
+            let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err(text);
+            let message = err.to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+            for internal in [
+                "enum",
+                "struct",
+                "ThresholdValue",
+                "OneOrMany",
+                "HeaderSpec",
+                "HttpPurgeFile",
+                "EverythingFile",
+                "FileConfig",
+            ] {
+                assert!(!message.contains(internal), "{text}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_durations_and_a_cap_below_the_first_delay_are_refused() {
+        for (key, value) in [
+            ("timeout", "0s"),
+            ("retry_delay", "0ms"),
+            ("max_retry_delay", "0s"),
+            ("settle", "0s"),
+        ] {
+            let cwd = tmp();
+            std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+            std::fs::write(
+                cwd.path().join("sitepurge.toml"),
+                format!("{key} = \"{value}\"\n"),
+            )
+            .expect("write");
+            let err = match key {
+                "settle" => {
+                    let args = crate::cli::WatchArgs {
+                        common: flags(),
+                        settle: None,
+                        max_wait: None,
+                        retry_every: None,
+                        poll: false,
+                    };
+                    resolve_watch(&args, &ctx(cwd.path()))
+                        .map(|_| ())
+                        .expect_err(key)
+                }
+                _ => resolve(&flags(), &ctx(cwd.path()), true)
+                    .map(|_| ())
+                    .expect_err(key),
+            };
+            assert_eq!(
+                err.to_string(),
+                format!("invalid setting `{key}`: \"{value}\" is no time at all")
+            );
+        }
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "retry_delay = \"10s\"\nmax_retry_delay = \"2s\"\n",
+        )
+        .expect("write");
+        let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("cap");
+        assert!(
+            err.to_string().contains("shorter than retry_delay"),
+            "{err}"
+        );
     }
 }

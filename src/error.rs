@@ -89,6 +89,10 @@ pub enum Error {
     Locked { state: PathBuf, holder: Option<u32> },
     #[error("the state file {state} is inside the output folder {dir}")]
     StateInsideSite { state: PathBuf, dir: PathBuf },
+    #[error("the lock file {path} is a symbolic link; refusing to follow it")]
+    LockIsLink { path: PathBuf },
+    #[error("stopped by a signal before anything was purged; nothing was recorded")]
+    Stopped,
     #[error("{path} already exists")]
     ConfigExists { path: PathBuf },
     #[error("cannot write {path}: {source}")]
@@ -99,6 +103,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// A setting that cannot be used: which one, what is wrong, and what to do.
+    pub fn setting(setting: &'static str, message: String, hint: Option<&str>) -> Error {
+        Error::Setting {
+            setting,
+            message,
+            hint: hint.map(str::to_string),
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             Error::ConfigRead { .. }
@@ -111,11 +124,14 @@ impl Error {
             | Error::WriteFile { .. } => Exit::Usage,
             Error::MissingSite { .. } | Error::SiteRead { .. } => Exit::Site,
             Error::Locked { .. } => Exit::Locked,
+            // What changed is still unrecorded: the next run finds it again.
+            Error::Stopped => Exit::PurgeFailed,
             Error::Api { failure, .. } => match failure.kind {
                 crate::provider::FailureKind::Transient => Exit::PurgeFailed,
                 _ => Exit::Usage,
             },
             Error::StateCorrupt { .. }
+            | Error::LockIsLink { .. }
             | Error::StateTooNew { .. }
             | Error::StateRead { .. }
             | Error::StateWrite { .. } => Exit::State,
@@ -126,6 +142,10 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Setting { hint, .. } => hint.clone(),
+            Error::LockIsLink { .. } => Some(
+                "sitepurge creates this file itself: remove the link (and find out who made it)"
+                    .into(),
+            ),
             Error::ConfigExists { .. } => Some(
                 "edit it, or pass --force to replace it with a new one".into(),
             ),

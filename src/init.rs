@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::config::ProviderName;
 use crate::generator::Generator;
+use crate::provider::ProviderName;
 
 /// What `init` found out about the site in the current folder.
 #[derive(Debug, Clone, Default)]

@@ -59,21 +59,32 @@ pub fn acquire(state: &Path, wait: Duration) -> Result<StateLock> {
         }
         std::fs::create_dir_all(folder).map_err(fail)?;
     }
+    // Never through a symbolic link: `ln -s /some/victim state.json.lock` would otherwise
+    // have every run truncate and overwrite the victim.
     let open = || {
+        use std::os::unix::fs::OpenOptionsExt;
         OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
     };
-    let mut file = open().map_err(fail)?;
+    let refuse_link = |source: std::io::Error| {
+        if source.raw_os_error() == Some(libc::ELOOP) {
+            Error::LockIsLink { path: path.clone() }
+        } else {
+            fail(source)
+        }
+    };
+    let mut file = open().map_err(refuse_link)?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
             Ok(()) if still_linked(&file, &path) => break,
             // The holder removed the file as we waited for it: lock the current one.
-            Ok(()) => file = open().map_err(fail)?,
+            Ok(()) => file = open().map_err(refuse_link)?,
             Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -161,16 +172,50 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_gets_the_lock_after_the_holder_releases_it() {
+    fn a_waiter_blocks_until_the_holder_releases_the_lock() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state.json");
         let first = acquire(&state, Duration::ZERO).expect("first");
+        let released = Arc::new(AtomicBool::new(false));
         let waiter = {
-            let state = state.clone();
-            std::thread::spawn(move || acquire(&state, Duration::from_secs(5)).map(|_| ()))
+            let (state, released) = (state.clone(), released.clone());
+            std::thread::spawn(move || {
+                let lock = acquire(&state, Duration::from_secs(5)).map(|_| ());
+                // Only a release may let the waiter through.
+                (lock, released.load(Ordering::SeqCst))
+            })
         };
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter did not wait for the holder"
+        );
+        released.store(true, Ordering::SeqCst);
         drop(first);
-        waiter.join().expect("join").expect("second gets it");
+        let (lock, after_release) = waiter.join().expect("join");
+        lock.expect("second gets it");
+        assert!(after_release, "the waiter got the lock while it was held");
+    }
+
+    #[test]
+    fn a_lock_file_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").expect("victim");
+        let state = dir.path().join("state.json");
+        std::os::unix::fs::symlink(&victim, lock_path(&state)).expect("symlink");
+        let err = acquire(&state, Duration::ZERO).expect_err("refused");
+        assert!(
+            matches!(&err, Error::LockIsLink { path } if *path == lock_path(&state)),
+            "{err}"
+        );
+        assert_eq!(err.exit(), crate::error::Exit::State);
+        assert!(err.hint().unwrap_or_default().contains("remove"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("read"),
+            "precious\n"
+        );
     }
 }

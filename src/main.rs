@@ -1,11 +1,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sitepurge::app::Context;
 use sitepurge::cli::Cli;
+use sitepurge::context::Context;
+use sitepurge::error::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let exit =
+                sitepurge::report::usage_error(&e, std::env::args_os(), &mut std::io::stdout());
+            return exit.into();
+        }
+    };
     let ctx = match std::env::current_dir() {
         Ok(cwd) => Context {
             cwd,
@@ -15,17 +23,19 @@ fn main() -> ExitCode {
         },
         Err(e) => {
             eprintln!("error: cannot read the current folder: {e}");
-            return ExitCode::from(sitepurge::error::Exit::Usage.code());
+            return Exit::Usage.into();
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Two worker threads: signals are received on one while the command's own thread hashes.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(sitepurge::error::Exit::Usage.code());
+            return Exit::Usage.into();
         }
     };
     let exit = runtime.block_on(sitepurge::run(

@@ -86,6 +86,8 @@ pub enum Reason {
     Changes,
     FirstRun,
     FirstRunBaseline,
+    /// A first run on a site with no file: nothing can be stale yet.
+    FirstRunEmpty,
     Threshold,
     ContentRulesChanged,
     BaseUrlsChanged,
@@ -148,6 +150,7 @@ impl Plan {
             ),
             Reason::FirstRun => "first run: no state yet, so any page may be stale in the cache (use `--first-run baseline` or `sitepurge baseline` to only record)".into(),
             Reason::FirstRunBaseline => "first run with --first-run baseline: recording the state only".into(),
+            Reason::FirstRunEmpty => "first run, and the output folder holds no file: nothing can be stale yet".into(),
             Reason::Threshold => format!(
                 "{n} changed URLs is more than the threshold of {} of the site's {} URLs",
                 self.limit, self.site_urls
@@ -188,7 +191,7 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
         match inputs.first_run_mode {
             FirstRun::Baseline => (Decision::Nothing, Reason::FirstRunBaseline),
             FirstRun::Everything if inputs.changes.is_empty() => {
-                (Decision::Nothing, Reason::NoChanges)
+                (Decision::Nothing, Reason::FirstRunEmpty)
             }
             FirstRun::Everything => (Decision::Everything, Reason::FirstRun),
         }
@@ -317,6 +320,24 @@ mod tests {
         i.first_run_mode = FirstRun::Baseline;
         assert_eq!(plan(i).decision, Decision::Nothing);
         assert_eq!(plan(i).reason, Reason::FirstRunBaseline);
+    }
+
+    #[test]
+    fn a_first_run_on_an_empty_site_says_so_not_that_nothing_changed() {
+        let (c, r) = (ChangeSet::default(), rules());
+        let mut i = inputs(&c, &r, 0);
+        i.first_run = true;
+        let p = plan(i);
+        assert_eq!(
+            (p.decision, p.reason),
+            (Decision::Nothing, Reason::FirstRunEmpty)
+        );
+        assert!(
+            !p.explain().contains("since the last run"),
+            "{}",
+            p.explain()
+        );
+        assert!(p.explain().contains("holds no file"), "{}", p.explain());
     }
 
     #[test]

@@ -11,51 +11,22 @@ use backon::BackoffBuilder;
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::provider::{Failure, FailureKind, FileEntry, Purger, Request};
 
-/// After a stop, how long a request already sent may take to finish.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// After a stop, how long a request already sent may take to finish. Short, so that a stop
+/// takes effect within a second: a request abandoned then stays pending, and is sent again by
+/// the next run (purging twice is harmless; losing a purge is not).
+pub const STOP_GRACE: Duration = Duration::from_millis(800);
 
 /// The longest `Retry-After` we wait for, so a confused server cannot park a run for hours.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(600);
 
-/// Tells a purge to stop: requests not yet sent are skipped (their URLs stay pending), requests
-/// in flight finish. Set by the first SIGINT/SIGTERM in watch mode.
-#[derive(Debug, Clone)]
-pub struct Stop(tokio::sync::watch::Receiver<bool>);
-
-impl Stop {
-    pub fn new(rx: tokio::sync::watch::Receiver<bool>) -> Stop {
-        Stop(rx)
-    }
-
-    /// A stop that never comes.
-    pub fn never() -> Stop {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        // Keep the sender alive so the receiver never reports a closed channel.
-        std::mem::forget(tx);
-        Stop(rx)
-    }
-
-    pub fn is_set(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Resolves once the stop is set.
-    pub async fn wait(&self) {
-        let mut rx = self.0.clone();
-        if rx.wait_for(|stop| *stop).await.is_err() {
-            // The sender is gone: no stop can come any more.
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Resolves `grace` after the stop is set.
-    pub async fn wait_then(&self, grace: Duration) {
-        self.wait().await;
-        tokio::time::sleep(grace).await;
-    }
+/// Resolves `grace` after `stop` is cancelled: how long a request already sent may still take.
+async fn cancelled_then(stop: &CancellationToken, grace: Duration) {
+    stop.cancelled().await;
+    tokio::time::sleep(grace).await;
 }
 
 /// How hard to try.
@@ -217,7 +188,7 @@ fn backoff(policy: &Policy) -> backon::ExponentialBackoff {
 pub async fn retry<T, F, Fut>(
     policy: &Policy,
     what: &str,
-    stop: &Stop,
+    stop: &CancellationToken,
     note: &(dyn Fn(String) + Sync),
     mut call: F,
 ) -> Result<T, Failure>
@@ -234,7 +205,7 @@ where
             Err(f) => f,
         };
         let delay = match (failure.kind, delays.next()) {
-            (FailureKind::Transient, Some(d)) if !stop.is_set() => failure
+            (FailureKind::Transient, Some(d)) if !stop.is_cancelled() => failure
                 .retry_after
                 .map_or(d, |r| r.min(LONGEST_RETRY_AFTER)),
             _ => return Err(failure),
@@ -246,7 +217,7 @@ where
         ));
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            () = stop.wait() => return Err(failure),
+            () = stop.cancelled() => return Err(failure),
         }
     }
 }
@@ -257,7 +228,7 @@ pub async fn execute<P: Purger>(
     purger: &P,
     jobs: Vec<Job>,
     policy: &Policy,
-    stop: &Stop,
+    stop: &CancellationToken,
     note: &(dyn Fn(String) + Sync),
 ) -> Outcome {
     let concurrency = policy.concurrency.max(1);
@@ -269,7 +240,7 @@ pub async fn execute<P: Purger>(
         gave_up: Mutex::new(None),
     };
     let total = jobs.len();
-    let mut results: Vec<(usize, JobResult)> =
+    let mut results: Vec<(usize, Vec<JobResult>)> =
         futures_util::stream::iter(jobs.into_iter().enumerate())
             .map(|(i, job)| {
                 let gate = &gate;
@@ -281,15 +252,37 @@ pub async fn execute<P: Purger>(
                     note,
                     total,
                 };
-                async move { (i, run.send_with_retries(job, i).await) }
+                async move { (i, run.send_finding_refused(job, i).await) }
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
     results.sort_by_key(|(i, _)| *i);
     Outcome {
-        results: results.into_iter().map(|(_, r)| r).collect(),
+        results: results.into_iter().flat_map(|(_, r)| r).collect(),
     }
+}
+
+/// The two halves of a request of several URLs, when it was refused as a whole (400) for
+/// something one of its URLs may hold: a URL the API considers malformed refuses its batch.
+fn halves(result: &JobResult) -> Option<(Job, Job)> {
+    let refused = result
+        .result
+        .as_ref()
+        .err()
+        .is_some_and(|f| f.kind == FailureKind::Rejected && f.status == Some(400));
+    let Request::Files(entries) = &result.job.request else {
+        return None;
+    };
+    if !refused || entries.len() < 2 {
+        return None;
+    }
+    let (a, b) = entries.split_at(entries.len() / 2);
+    let job = |entries: &[FileEntry]| Job {
+        urls: entries.iter().map(|e| e.url.clone()).collect(),
+        request: Request::Files(entries.to_vec()),
+    };
+    Some((job(a), job(b)))
 }
 
 /// What every job of one purge shares.
@@ -297,13 +290,57 @@ struct Run<'a, P> {
     purger: &'a P,
     policy: &'a Policy,
     gate: &'a Gate,
-    stop: &'a Stop,
+    stop: &'a CancellationToken,
     note: &'a (dyn Fn(String) + Sync),
     /// Jobs in the purge, for messages.
     total: usize,
 }
 
 impl<P: Purger> Run<'_, P> {
+    /// Sends `job`; when the service refuses it whole (400), sends its halves, and theirs, until
+    /// the refused URLs are alone: the others are purged, and only those stay pending.
+    async fn send_finding_refused(&self, job: Job, index: usize) -> Vec<JobResult> {
+        let result = self.send_with_retries(job, index).await;
+        let Some((a, b)) = halves(&result).filter(|_| !self.stop.is_cancelled()) else {
+            return vec![self.isolated(result)];
+        };
+        (self.note)(format!(
+            "{} request {} of {} was refused as a whole ({}); sending its {} URLs in two halves to find the one refused",
+            self.purger.name(),
+            index + 1,
+            self.total,
+            result
+                .result
+                .as_ref()
+                .err()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+            result.job.urls.len()
+        ));
+        let mut out = Box::pin(self.send_finding_refused(a, index)).await;
+        out.extend(Box::pin(self.send_finding_refused(b, index)).await);
+        // The refused whole counts among the requests sent.
+        if let Some(first) = out.first_mut() {
+            first.attempts += result.attempts;
+        }
+        out
+    }
+
+    /// A request of one URL refused with 400: the hint says so, and never blames sitepurge.
+    fn isolated(&self, mut result: JobResult) -> JobResult {
+        if let (Err(failure), Request::Files(entries)) = (&mut result.result, &result.job.request)
+            && failure.kind == FailureKind::Rejected
+            && failure.status == Some(400)
+            && entries.len() == 1
+        {
+            failure.hint = Some(format!(
+                "the service refused this one URL ({}) for the reason above; it stays pending, so the next run tries it again: if the file name is unusual (|, control characters), rename the file",
+                entries[0].url
+            ));
+        }
+        result
+    }
+
     async fn send_with_retries(&self, job: Job, index: usize) -> JobResult {
         let Run {
             purger,
@@ -322,7 +359,7 @@ impl<P: Purger> Run<'_, P> {
         };
         let not_sent = |why: &str| Failure::new(FailureKind::Transient, None, why.to_string());
         loop {
-            if stop.is_set() {
+            if stop.is_cancelled() {
                 return end(job, attempts, Err(not_sent("stopped before it was sent")));
             }
             // Wait for a slot, then (after a rate limit) for our turn and the pause. A stop ends
@@ -339,7 +376,7 @@ impl<P: Purger> Run<'_, P> {
             };
             let (permit, serial) = tokio::select! {
                 held = ready => held,
-                () = stop.wait() => {
+                () = stop.cancelled() => {
                     return end(job, attempts, Err(not_sent("stopped before it was sent")));
                 }
             };
@@ -353,6 +390,9 @@ impl<P: Purger> Run<'_, P> {
                     FailureKind::Credentials => {
                         "not sent: an earlier request was refused for its credentials".into()
                     }
+                    FailureKind::Unsupported => {
+                        "not sent: an earlier request showed the service does not take it".into()
+                    }
                     _ => "not sent: the service stayed unreachable for an earlier request".into(),
                 };
                 return end(job, attempts, Err(skipped));
@@ -361,7 +401,7 @@ impl<P: Purger> Run<'_, P> {
             // A request already on its way may finish after a stop, for a few seconds at most.
             let result = tokio::select! {
                 result = purger.send(&job.request) => result,
-                () = stop.wait_then(STOP_GRACE) => {
+                () = cancelled_then(stop, STOP_GRACE) => {
                     Err(not_sent("stopped while in flight (no answer within the grace period)"))
                 }
             };
@@ -372,7 +412,7 @@ impl<P: Purger> Run<'_, P> {
                 Err(f) => f,
             };
             let delay = match (failure.kind, backoff.next()) {
-                (FailureKind::Transient, Some(delay)) if !stop.is_set() => failure
+                (FailureKind::Transient, Some(delay)) if !stop.is_cancelled() => failure
                     .retry_after
                     .map_or(delay, |d| d.min(LONGEST_RETRY_AFTER)),
                 _ => {
@@ -381,7 +421,7 @@ impl<P: Purger> Run<'_, P> {
                     // request may be about that request alone: the others still go.)
                     let unreachable =
                         failure.kind == FailureKind::Transient && failure.status.is_none();
-                    if (unreachable || failure.kind == FailureKind::Credentials)
+                    if (unreachable || failure.kind.is_setup())
                         && let Ok(mut g) = gate.gave_up.lock()
                     {
                         g.get_or_insert_with(|| failure.clone());
@@ -403,7 +443,7 @@ impl<P: Purger> Run<'_, P> {
             ));
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = stop.wait() => {}
+                () = stop.cancelled() => {}
             }
         }
     }
@@ -485,7 +525,7 @@ mod tests {
             p,
             batches(&urls(urls_n), &[], 3),
             &policy,
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await
@@ -529,7 +569,7 @@ mod tests {
             &p,
             batches(&urls(1), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -549,7 +589,7 @@ mod tests {
             &p,
             batches(&urls(1), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -565,7 +605,7 @@ mod tests {
             &p,
             batches(&urls(1), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -584,7 +624,7 @@ mod tests {
             &p,
             batches(&urls(30), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
@@ -608,13 +648,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stop_skips_what_was_not_sent_and_lets_in_flight_requests_finish() {
         let p = Scripted::new(vec![]);
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let stop = Stop::new(rx);
+        let stop = CancellationToken::new();
         let policy = quick();
         let run = execute(&p, batches(&urls(30), &[], 3), &policy, &stop, &|_| {});
         let stopper = async {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            let _ = tx.send(true);
+            stop.cancel();
         };
         let (out, ()) = tokio::join!(run, stopper);
         // The first four requests (3 URLs each) were in flight when the stop came, and finished.
@@ -659,6 +698,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_unsupported_method_is_neither_retried_nor_sent_again() {
+        let unsupported = || Failure::new(FailureKind::Unsupported, Some(501), "");
+        let p = Scripted::new((0..100).map(|_| Err(unsupported())).collect());
+        let start = Instant::now();
+        let out = run_serially(&p, 30).await;
+        assert_eq!(p.sent().len(), 1, "no retry, no other request");
+        // One request's own time (the fake takes 10 ms), and no backoff after it.
+        assert_eq!(start.elapsed(), Duration::from_millis(10), "no backoff");
+        assert_eq!(out.pending().len(), 30);
+        assert!(
+            out.failures()
+                .all(|(_, f)| f.kind == FailureKind::Unsupported)
+        );
+        assert!(
+            out.failures()
+                .skip(1)
+                .all(|(_, f)| f.detail.contains("does not take it"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_http_error_on_one_request_does_not_stop_the_others() {
         let p = Scripted::new((0..4).map(|_| Err(transient(500))).collect());
         let out = run_serially(&p, 9).await;
@@ -672,15 +732,14 @@ mod tests {
         limited.retry_after = Some(Duration::from_secs(600));
         limited.rate_limited = true;
         let p = Scripted::new(vec![Ok(()), Err(limited)]);
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let stop = Stop::new(rx);
+        let stop = CancellationToken::new();
         let mut policy = quick();
         policy.concurrency = 1;
         let start = Instant::now();
         let run = execute(&p, batches(&urls(9), &[], 3), &policy, &stop, &|_| {});
         let stopper = async {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            let _ = tx.send(true);
+            stop.cancel();
         };
         let (out, ()) = tokio::join!(run, stopper);
         assert!(
@@ -713,14 +772,13 @@ mod tests {
                 Ok(())
             }
         }
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let stop = Stop::new(rx);
+        let stop = CancellationToken::new();
         let start = Instant::now();
         let policy = quick();
         let run = execute(&Hang, batches(&urls(3), &[], 3), &policy, &stop, &|_| {});
         let stopper = async {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = tx.send(true);
+            stop.cancel();
         };
         let (out, ()) = tokio::join!(run, stopper);
         assert_eq!(start.elapsed(), Duration::from_secs(1) + STOP_GRACE);
@@ -730,22 +788,32 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_repeats_transient_failures_only() {
         let calls = AtomicUsize::new(0);
-        let result: Result<u8, Failure> =
-            retry(&quick(), "lookup", &Stop::never(), &|_| {}, || async {
+        let result: Result<u8, Failure> = retry(
+            &quick(),
+            "lookup",
+            &CancellationToken::new(),
+            &|_| {},
+            || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 | 1 => Err(transient(503)),
                     _ => Ok(7),
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         assert_eq!(result.expect("third time"), 7);
         let calls = AtomicUsize::new(0);
-        let result: Result<u8, Failure> =
-            retry(&quick(), "lookup", &Stop::never(), &|_| {}, || async {
+        let result: Result<u8, Failure> = retry(
+            &quick(),
+            "lookup",
+            &CancellationToken::new(),
+            &|_| {},
+            || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(Failure::new(FailureKind::Credentials, Some(403), ""))
-            })
-            .await;
+            },
+        )
+        .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -757,11 +825,77 @@ mod tests {
             &p,
             batches(&urls(30), &[], 3),
             &quick(),
-            &Stop::never(),
+            &CancellationToken::new(),
             &|_| {},
         )
         .await;
         assert!(out.all_ok());
         assert_eq!(p.max_in_flight.load(Ordering::SeqCst), 4);
+    }
+
+    /// Refuses (400) any request naming a URL that contains "bad", as a strict API does.
+    struct Strict {
+        sent: Mutex<Vec<usize>>,
+    }
+
+    impl Purger for Strict {
+        fn name(&self) -> &'static str {
+            "strict"
+        }
+        fn target(&self) -> String {
+            "site".into()
+        }
+        fn batch_size(&self) -> usize {
+            30
+        }
+        fn everything(&self) -> Vec<Request> {
+            vec![]
+        }
+        async fn send(&self, request: &Request) -> Result<(), Failure> {
+            let Request::Files(entries) = request else {
+                return Ok(());
+            };
+            self.sent.lock().expect("lock").push(entries.len());
+            match entries.iter().find(|e| e.url.contains("bad")) {
+                Some(e) => {
+                    let mut f = Failure::new(FailureKind::Rejected, Some(400), "refused");
+                    f.errors = vec![crate::provider::ApiError {
+                        code: 1016,
+                        message: format!("Unable to purge {}, which is an invalid URL", e.url),
+                    }];
+                    Err(f)
+                }
+                None => Ok(()),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_refused_for_one_url_is_split_until_only_that_url_stays_pending() {
+        let p = Strict {
+            sent: Mutex::new(Vec::new()),
+        };
+        let mut list = urls(16);
+        list[11] = "https://example.com/a-bad|url.html".into();
+        let out = execute(
+            &p,
+            batches(&list, &[], 16),
+            &quick(),
+            &CancellationToken::new(),
+            &|_| {},
+        )
+        .await;
+        let bad: BTreeSet<String> = ["https://example.com/a-bad|url.html".to_string()].into();
+        assert_eq!(out.pending(), bad);
+        assert_eq!(out.purged().len(), 15);
+        // 16 refused; its halves of 8 (the second refused), that one's first half of 4
+        // (refused), its halves of 2 (the second refused), its single URLs, then the last 4.
+        assert_eq!(*p.sent.lock().expect("lock"), [16, 8, 8, 4, 2, 2, 1, 1, 4]);
+        assert_eq!(out.requests(), 9);
+        let failures: Vec<&Failure> = out.failures().map(|(_, f)| f).collect();
+        assert_eq!(failures.len(), 1);
+        let hint = failures[0].hint.clone().unwrap_or_default();
+        assert!(hint.contains("refused this one URL"), "{hint}");
+        assert!(!hint.contains("bug"), "{hint}");
     }
 }

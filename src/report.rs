@@ -5,9 +5,22 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::config::Output;
 use crate::diff::ChangeSet;
 use crate::plan::{Decision, PurgeUrl, Reason};
+
+/// Where output goes: stdout for the report, stderr for warnings, debug detail and errors.
+pub struct Console<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+/// How much to print, and in which form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Output {
+    pub json: bool,
+    /// -1 quiet, 0 normal, 1 list URLs, 2 debug.
+    pub verbosity: i8,
+}
 
 /// The outcome of one command, as printed with `--json`.
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +51,9 @@ pub struct Report {
     pub everything: Option<String>,
     /// Whether this command wrote the state file.
     pub state_saved: bool,
+    /// Why the state could not be saved after the purge went out (null: saved, or nothing to
+    /// save). The old state still owes those URLs, so the next run purges them again.
+    pub state_error: Option<String>,
     pub warnings: Vec<String>,
     /// What the purge did (`run` only; null when nothing was sent).
     pub purge: Option<PurgeReport>,
@@ -193,22 +209,350 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
         }
     }
     if report.command == "run" {
-        writeln!(
-            out,
-            "state {}: {}",
-            if report.state_saved {
-                "saved"
-            } else {
-                "unchanged"
-            },
-            report.state
-        )?;
+        let state = match (&report.state_error, report.state_saved) {
+            (Some(_), _) => "NOT saved",
+            (None, true) => "saved",
+            (None, false) => "unchanged",
+        };
+        writeln!(out, "state {state}: {}", report.state)?;
     }
     Ok(())
 }
 
+/// After a purge that went out, why the state could not be saved, on stderr.
+pub fn print_state_error(report: &Report, console: &mut Console<'_>) {
+    if let Some(error) = &report.state_error {
+        let purged = report.purge.as_ref().map_or(0, |p| p.urls_purged);
+        let _ = writeln!(
+            console.err,
+            "error: the purge went out ({} purged), but the new state could not be saved: {error}",
+            plural(purged, "URL", "URLs")
+        );
+        let _ = writeln!(
+            console.err,
+            "hint: the state still owes those URLs, so the next run purges them again (harmless); make room or fix the folder, then run again"
+        );
+    }
+}
+
+/// `-vv` detail on stderr.
+pub fn debug(output: Output, console: &mut Console<'_>, message: std::fmt::Arguments<'_>) {
+    if output.verbosity >= 2 {
+        let _ = writeln!(console.err, "debug: {message}");
+    }
+}
+
+/// Warnings on stderr, unless `-q`.
+pub fn warn_all(output: Output, warnings: &[String], console: &mut Console<'_>) {
+    if output.verbosity >= 0 {
+        for w in warnings {
+            let _ = writeln!(console.err, "warning: {w}");
+        }
+    }
+}
+
+/// An error, as `error: ...` and `hint: ...` on stderr, and with `--json` as one object on
+/// stdout too.
+pub fn print_error(error: &crate::error::Error, json: bool, console: &mut Console<'_>) {
+    let _ = writeln!(console.err, "error: {error}");
+    let hint = error.hint();
+    if let Some(hint) = &hint {
+        let _ = writeln!(console.err, "hint: {hint}");
+    }
+    // A script reading --json gets an object on stdout either way.
+    if json {
+        let object = ErrorReport {
+            ok: false,
+            error: error.to_string(),
+            hint,
+            exit_code: error.exit().code(),
+        };
+        let _ = serde_json::to_writer(&mut *console.out, &object);
+        let _ = writeln!(console.out);
+    }
+}
+
+/// Prints a command-line error the way clap does (help and version too), and with `--json`
+/// among the arguments also as one [`ErrorReport`] on stdout, as every other error is. Returns
+/// the exit code: 0 for `--help` and `--version`, 2 for a usage error.
+pub fn usage_error(
+    error: &clap::Error,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    out: &mut dyn Write,
+) -> crate::error::Exit {
+    use clap::error::ErrorKind;
+    let _ = error.print();
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        return crate::error::Exit::Ok;
+    }
+    if args.into_iter().any(|a| a == "--json") {
+        let rendered = error.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let object = ErrorReport {
+            ok: false,
+            error: first.strip_prefix("error: ").unwrap_or(first).to_string(),
+            hint: Some("see sitepurge help".into()),
+            exit_code: crate::error::Exit::Usage.code(),
+        };
+        let _ = serde_json::to_writer(&mut *out, &object);
+        let _ = writeln!(out);
+    }
+    crate::error::Exit::Usage
+}
+
+/// `--json` on an error: `{ok: false, error, hint, exit_code}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorReport {
+    pub ok: bool,
+    pub error: String,
+    pub hint: Option<String>,
+    pub exit_code: u8,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Verified {
+    Cloudflare(CloudflareVerified),
+    HttpPurge(HttpPurgeVerified),
+}
+
+/// `verify` with Cloudflare: `{provider, credentials, token_status, zone_id, zone_name,
+/// zone_status, credentials_checked}` (the fields that apply).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CloudflareVerified {
+    /// `cloudflare`.
+    pub provider: &'static str,
+    /// Which credentials were used, never their value (`API token from CLOUDFLARE_API_TOKEN`).
+    pub credentials: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_status: Option<String>,
+    #[serde(skip)]
+    pub token_id: Option<String>,
+    #[serde(skip)]
+    pub token_expires_on: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_status: Option<String>,
+    /// Whether the API vouched for the credentials (a token check or a zone lookup).
+    pub credentials_checked: bool,
+}
+
+/// `verify` with http-purge: `{provider, method, target, headers, everything}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpPurgeVerified {
+    /// `http-purge`.
+    pub provider: &'static str,
+    pub method: String,
+    /// Where purges go: the endpoint, or "each URL itself".
+    pub target: String,
+    /// How many extra headers are sent (never their values).
+    pub headers: usize,
+    /// The method of the request that clears the site; null: every URL one by one.
+    pub everything: Option<String>,
+}
+
+/// Prints what `verify` found.
+pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> io::Result<()> {
+    if output.json {
+        serde_json::to_writer(&mut *out, found)?;
+        return writeln!(out);
+    }
+    if output.verbosity < 0 {
+        return Ok(());
+    }
+    match found {
+        Verified::HttpPurge(h) => writeln!(
+            out,
+            "http-purge: {} requests to {}; {} extra header(s); everything: {}",
+            h.method,
+            h.target,
+            h.headers,
+            h.everything.as_ref().map_or_else(
+                || "every URL one by one".to_string(),
+                |m| format!("{m} request")
+            )
+        ),
+        Verified::Cloudflare(c) => {
+            writeln!(out, "credentials: {}", c.credentials)?;
+            if let (Some(status), Some(id)) = (&c.token_status, &c.token_id) {
+                let expires = c
+                    .token_expires_on
+                    .as_deref()
+                    .map(|e| format!(", expires {e}"))
+                    .unwrap_or_default();
+                writeln!(out, "token: {status} (id {id}{expires})")?;
+            }
+            match (&c.zone_id, &c.zone_name, &c.zone_status) {
+                (Some(id), Some(name), Some(status)) => {
+                    writeln!(out, "zone: {name} is {id} (status: {status})")?
+                }
+                (Some(id), _, _) => writeln!(
+                    out,
+                    "zone: {id} (given as an id; a purge request checks it)"
+                )?,
+                _ => {}
+            }
+            let verdict = if c.credentials_checked && c.zone_name.is_some() {
+                "ok: the credentials work and the zone is known; whether they may purge (\"Cache Purge\") shows on the first purge"
+            } else if c.credentials_checked {
+                "ok: the token is active; the zone id and the \"Cache Purge\" permission are checked by the first purge"
+            } else {
+                "not checked: a global API key with a zone id leaves nothing to ask short of a purge \
+                 (give the zone by name to have it looked up, or use an API token)"
+            };
+            writeln!(out, "{verdict}")
+        }
+    }
+}
+
+/// One watch cycle, as `watch --json` prints it (one object per line).
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    /// When the cycle started (RFC 3339, seconds).
+    pub time: String,
+    pub files_changed: usize,
+    pub added: usize,
+    pub modified: usize,
+    pub removed: usize,
+    pub decision: Decision,
+    pub reason: Reason,
+    pub urls_purged: usize,
+    pub urls_pending: usize,
+    pub requests: u32,
+    pub seconds: f64,
+    pub ok: bool,
+}
+
+/// A watch cycle that failed before it could purge: `{time, ok: false, error, seconds}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedCycle {
+    pub time: String,
+    pub ok: bool,
+    pub error: String,
+    pub seconds: f64,
+}
+
+fn millis(took: std::time::Duration) -> f64 {
+    (took.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// The one line (or JSON object) a watch cycle prints.
+pub fn cycle_line(
+    report: &Report,
+    ok: bool,
+    took: std::time::Duration,
+    json: bool,
+    now: std::time::SystemTime,
+) -> String {
+    let time = humantime::format_rfc3339_seconds(now).to_string();
+    let c = &report.changes;
+    let changed = c.len();
+    let purge = report.purge.as_ref();
+    let purged = purge.map_or(0, |p| p.urls_purged);
+    let pending = purge.map_or(0, |p| p.urls_pending.len());
+    let requests = purge.map_or(0, |p| p.requests);
+    if json {
+        let cycle = CycleReport {
+            time,
+            files_changed: changed,
+            added: c.added.len(),
+            modified: c.modified.len(),
+            removed: c.removed.len(),
+            decision: report.decision,
+            reason: report.reason,
+            urls_purged: purged,
+            urls_pending: pending,
+            requests,
+            seconds: millis(took),
+            ok,
+        };
+        return serde_json::to_string(&cycle).unwrap_or_default();
+    }
+    let files = format!(
+        "{changed} file{} changed ({} added, {} modified, {} removed)",
+        if changed == 1 { "" } else { "s" },
+        c.added.len(),
+        c.modified.len(),
+        c.removed.len()
+    );
+    let what = match (report.decision, ok) {
+        (Decision::Nothing, _) => "nothing to purge".to_string(),
+        (Decision::Everything, true) => format!(
+            "everything purged ({})",
+            report.explanation.split(':').next().unwrap_or_default()
+        ),
+        (_, true) => format!(
+            "{purged} URL{} purged with {requests} request{}",
+            if purged == 1 { "" } else { "s" },
+            if requests == 1 { "" } else { "s" }
+        ),
+        _ => format!(
+            "purge failed: {pending} URL{} pending",
+            if pending == 1 { "" } else { "s" }
+        ),
+    };
+    format!("{time} {files}; {what}; {:.2}s", took.as_secs_f64())
+}
+
+/// The line (or JSON object) of a watch cycle that failed before it could purge.
+pub fn failed_cycle_line(
+    error: &crate::error::Error,
+    took: std::time::Duration,
+    json: bool,
+    now: std::time::SystemTime,
+) -> String {
+    let time = humantime::format_rfc3339_seconds(now).to_string();
+    if json {
+        let failed = FailedCycle {
+            time,
+            ok: false,
+            error: error.to_string(),
+            seconds: millis(took),
+        };
+        return serde_json::to_string(&failed).unwrap_or_default();
+    }
+    format!("{time} cycle failed: {error}")
+}
+
+/// One line per distinct purge failure (not one per batch), with its hint.
+pub fn print_failures(
+    failures: &[(usize, crate::provider::Failure)],
+    provider: &str,
+    target: &str,
+    console: &mut Console<'_>,
+) {
+    let mut seen: Vec<(String, Option<String>, usize)> = Vec::new();
+    for (urls, failure) in failures {
+        let line = failure.to_string();
+        match seen.iter_mut().find(|(l, _, _)| *l == line) {
+            Some(entry) => entry.2 += urls,
+            None => seen.push((line, failure.hint.clone(), *urls)),
+        }
+    }
+    for (line, hint, urls) in seen {
+        let _ = writeln!(
+            console.err,
+            "error: {provider} purge via {target} failed ({} URL{}): {line}",
+            urls,
+            if urls == 1 { "" } else { "s" }
+        );
+        if let Some(hint) = hint {
+            let _ = writeln!(console.err, "hint: {hint}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::diff::Change;
 
@@ -242,6 +586,7 @@ mod tests {
             }],
             everything: None,
             state_saved: false,
+            state_error: None,
             warnings: vec![],
             purge: None,
         }
@@ -283,18 +628,173 @@ mod tests {
         );
     }
 
+    /// The README's Output section.
+    fn readme_output() -> &'static str {
+        let readme = include_str!("../README.md");
+        let start = readme.find("## Output").expect("an Output section");
+        let end = readme[start + 3..]
+            .find("\n## ")
+            .map_or(readme.len(), |e| start + 3 + e);
+        &readme[start..end]
+    }
+
+    /// The field names the README's report table lists (first column, `a`, `b` form).
+    fn documented_report_fields() -> BTreeSet<String> {
+        let section = readme_output();
+        let table = &section[section
+            .find("| field | meaning |")
+            .expect("the report table")..];
+        table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .flat_map(|l| {
+                l.split('|')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|f| f.trim().trim_matches('`').to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The fields of `{a, b, c}` in the README's row that starts with `row`.
+    fn documented_shape(row: &str) -> BTreeSet<String> {
+        let line = readme_output()
+            .lines()
+            .find(|l| l.starts_with(&format!("| {row}")))
+            .unwrap_or_else(|| panic!("no README row for {row}"));
+        let start = line.find("`{").expect("a {fields} list") + 2;
+        let end = start + line[start..].find("}`").expect("closing");
+        // Top-level names only: `failures[{kind, ...}]` is the field `failures`.
+        let (mut fields, mut name, mut depth) = (BTreeSet::new(), String::new(), 0);
+        for c in line[start..end].chars() {
+            match c {
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    fields.insert(std::mem::take(&mut name).trim().to_string());
+                }
+                _ if depth == 0 => name.push(c),
+                _ => {}
+            }
+        }
+        fields.insert(name.trim().to_string());
+        fields
+    }
+
+    fn keys(value: &impl Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(value).expect("json") {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
     #[test]
-    fn json_has_the_documented_fields() {
+    fn the_report_json_has_exactly_the_documented_fields() {
         let text = render(Output {
             json: true,
             verbosity: 0,
         });
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let fields: BTreeSet<String> = v.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(fields, documented_report_fields());
         assert_eq!(v["decision"], "urls");
         assert_eq!(v["reason"], "changes");
         assert_eq!(v["changes"]["modified"][0], "a.css");
         assert_eq!(v["urls"][0]["url"], "https://example.com/a.css");
         assert_eq!(v["urls"][0]["change"], "modified");
         assert_eq!(v["threshold"]["limit"], 1);
+    }
+
+    #[test]
+    fn every_other_json_shape_has_exactly_the_documented_fields() {
+        let failure = crate::provider::Failure::new(
+            crate::provider::FailureKind::Transient,
+            Some(503),
+            "busy",
+        );
+        let purge = PurgeReport {
+            one_by_one: false,
+            provider: "cloudflare",
+            target: "zone x".into(),
+            kinds: vec!["files"],
+            hosts: vec![],
+            prefixes: vec![],
+            requests: 1,
+            urls_purged: 0,
+            urls_pending: vec!["https://example.com/a.css".into()],
+            failures: vec![failure.clone()],
+        };
+        let mut purge_fields = documented_shape("`purge`");
+        assert!(purge_fields.remove("failures"));
+        let mut expected = keys(&purge);
+        assert!(expected.remove("failures"));
+        assert_eq!(expected, purge_fields);
+        let failure_fields: BTreeSet<String> = ["kind", "status", "errors", "detail", "hint"]
+            .map(str::to_string)
+            .into();
+        assert_eq!(keys(&failure), failure_fields);
+        assert!(readme_output().contains("failures[{kind, status, errors, detail, hint}]"));
+
+        let error = ErrorReport {
+            ok: false,
+            error: "e".into(),
+            hint: None,
+            exit_code: 2,
+        };
+        assert_eq!(keys(&error), documented_shape("an error"));
+        let cloudflare = CloudflareVerified {
+            provider: "cloudflare",
+            credentials: "API token".into(),
+            token_status: Some("active".into()),
+            token_id: Some("id".into()),
+            token_expires_on: None,
+            zone_id: Some("z".into()),
+            zone_name: Some("example.com".into()),
+            zone_status: Some("active".into()),
+            credentials_checked: true,
+        };
+        assert_eq!(
+            keys(&Verified::Cloudflare(cloudflare)),
+            documented_shape("`verify --json`, Cloudflare")
+        );
+        let http = HttpPurgeVerified {
+            provider: "http-purge",
+            method: "PURGE".into(),
+            target: "http://127.0.0.1:6081".into(),
+            headers: 1,
+            everything: None,
+        };
+        assert_eq!(
+            keys(&Verified::HttpPurge(http)),
+            documented_shape("`verify --json`, http-purge")
+        );
+        let mut report = sample();
+        report.purge = Some(purge);
+        let line = cycle_line(
+            &report,
+            false,
+            std::time::Duration::from_millis(1500),
+            true,
+            std::time::UNIX_EPOCH,
+        );
+        let cycle: serde_json::Value = serde_json::from_str(&line).expect("one object");
+        assert_eq!(keys(&cycle), documented_shape("`watch --json`, a cycle |"));
+        assert_eq!(cycle["urls_pending"], 1);
+        assert_eq!(cycle["seconds"], 1.5);
+        assert_eq!(cycle["time"], "1970-01-01T00:00:00Z");
+        let failed = failed_cycle_line(
+            &crate::error::Error::Stopped,
+            std::time::Duration::ZERO,
+            true,
+            std::time::UNIX_EPOCH,
+        );
+        let failed: serde_json::Value = serde_json::from_str(&failed).expect("one object");
+        assert_eq!(
+            keys(&failed),
+            documented_shape("`watch --json`, a cycle that failed")
+        );
     }
 }

@@ -15,6 +15,7 @@ use globset::GlobSet;
 use regex::bytes::Regex;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
@@ -90,8 +91,9 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Scans `root`. A missing folder or an unreadable file is an error naming the path; links that
-/// leave the folder, link loops and non-UTF-8 names are skipped with a warning.
-pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Snapshot> {
+/// leave the folder, link loops and non-UTF-8 names are skipped with a warning. A cancelled
+/// `stop` ends the scan between two files with [`Error::Stopped`].
+pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result<Snapshot> {
     match std::fs::metadata(root) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -153,6 +155,9 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Snapshot> {
                 if failed.load(Ordering::Relaxed) {
                     break;
                 }
+                if stop.is_cancelled() {
+                    return fail(Error::Stopped);
+                }
                 let noise = opts.content.applies_to(&rel).then_some(&opts.content);
                 match hash_file(&path, noise) {
                     Ok(digest) => done.push((rel, digest)),
@@ -177,7 +182,7 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Snapshot> {
                 scope.spawn(move |_| hash_batch(seq, full));
                 seq += 1;
             }
-            !failed.load(Ordering::Relaxed)
+            !failed.load(Ordering::Relaxed) && !stop.is_cancelled()
         });
         if let Err(e) = walked {
             fail(e);
@@ -187,6 +192,9 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Snapshot> {
     });
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
+    }
+    if stop.is_cancelled() {
+        return Err(Error::Stopped);
     }
     let mut warnings = walker.warnings.into_inner().unwrap_or_default();
     warnings.sort();
@@ -460,7 +468,12 @@ mod tests {
         write(dir.path(), "index.html", "home");
         write(dir.path(), "a/b/index.html", "deep");
         write(dir.path(), "css/site.css", "body{}");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         let paths: Vec<&str> = snap.files.keys().collect();
         assert_eq!(paths, ["a/b/index.html", "css/site.css", "index.html"]);
         assert_eq!(snap.files["index.html"], sha("home"));
@@ -470,7 +483,12 @@ mod tests {
     #[test]
     fn empty_folder_gives_an_empty_snapshot() {
         let dir = site();
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert!(snap.files.is_empty());
         assert!(snap.warnings.is_empty());
     }
@@ -479,7 +497,8 @@ mod tests {
     fn missing_folder_is_an_error_naming_it() {
         let dir = site();
         let missing = dir.path().join("_site");
-        let err = scan(&missing, &ScanOptions::default()).expect_err("missing");
+        let err = scan(&missing, &ScanOptions::default(), &CancellationToken::new())
+            .expect_err("missing");
         assert!(matches!(err, Error::MissingSite { ref path } if path == &missing));
         assert!(err.to_string().contains("_site"));
     }
@@ -489,7 +508,12 @@ mod tests {
         let dir = site();
         write(dir.path(), "real.html", "content");
         symlink(dir.path().join("real.html"), dir.path().join("alias.html")).expect("link");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert_eq!(snap.files["alias.html"], sha("content"));
         assert_eq!(snap.files["real.html"], sha("content"));
         assert!(snap.warnings.is_empty());
@@ -500,7 +524,12 @@ mod tests {
         let dir = site();
         write(dir.path(), "v2/guide/index.html", "guide");
         symlink("v2", dir.path().join("latest")).expect("link");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert_eq!(
             snap.files.keys().collect::<Vec<_>>(),
             ["latest/guide/index.html", "v2/guide/index.html"]
@@ -515,7 +544,12 @@ mod tests {
         write(dir.path(), "b/y.html", "y");
         symlink("../b", dir.path().join("a/to-b")).expect("link");
         symlink("../a", dir.path().join("b/to-a")).expect("link");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert!(snap.files.contains_key("a/x.html") && snap.files.contains_key("a/to-b/y.html"));
         assert!(!snap.warnings.is_empty());
         assert!(
@@ -537,7 +571,12 @@ mod tests {
         )
         .expect("link");
         symlink(outside.path(), dir.path().join("leakdir")).expect("link");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["index.html"]);
         assert_eq!(snap.warnings.len(), 2, "{:?}", snap.warnings);
         assert!(
@@ -554,7 +593,12 @@ mod tests {
         write(dir.path(), "a/page.html", "p");
         symlink(dir.path().join("a"), dir.path().join("a/again")).expect("link");
         symlink("self", dir.path().join("self")).expect("link");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["a/page.html"]);
         assert_eq!(snap.warnings.len(), 2, "{:?}", snap.warnings);
         assert!(
@@ -572,7 +616,12 @@ mod tests {
         let dir = site();
         write(dir.path(), "ok.html", "ok");
         fs::write(dir.path().join(OsStr::from_bytes(b"bad\xff.html")), "x").expect("write");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["ok.html"]);
         assert_eq!(snap.warnings.len(), 1);
         assert!(
@@ -595,7 +644,12 @@ mod tests {
             // by running the binary as an unprivileged user.
             return;
         }
-        let err = scan(dir.path(), &ScanOptions::default()).expect_err("unreadable");
+        let err = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect_err("unreadable");
         assert!(
             matches!(err, Error::SiteRead { ref path, .. } if path == &locked),
             "{err}"
@@ -616,7 +670,7 @@ mod tests {
             ignore: b.build().expect("set"),
             ..Default::default()
         };
-        let snap = scan(dir.path(), &opts).expect("scan");
+        let snap = scan(dir.path(), &opts, &CancellationToken::new()).expect("scan");
         assert_eq!(
             snap.files.keys().collect::<Vec<_>>(),
             ["drafts.html", "index.html"]
@@ -649,7 +703,7 @@ mod tests {
             ignore_dirs: glob("drafts"),
             ..Default::default()
         };
-        let snap = scan(dir.path(), &opts).expect("scan");
+        let snap = scan(dir.path(), &opts, &CancellationToken::new()).expect("scan");
         assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["index.html"]);
         assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
     }
@@ -670,8 +724,8 @@ mod tests {
         let b = site();
         write(b.path(), "p.html", "x<time>11:30</time>y");
         write(b.path(), "p.css", "x<time>11:30</time>y");
-        let sa = scan(a.path(), &opts).expect("scan");
-        let sb = scan(b.path(), &opts).expect("scan");
+        let sa = scan(a.path(), &opts, &CancellationToken::new()).expect("scan");
+        let sb = scan(b.path(), &opts, &CancellationToken::new()).expect("scan");
         assert_eq!(sa.files["p.html"], sb.files["p.html"]);
         assert_eq!(sa.files["p.html"], sha("xy"));
         assert_ne!(sa.files["p.css"], sb.files["p.css"]);
@@ -713,7 +767,12 @@ mod tests {
         }
         symlink("a", dir.path().join("a0")).expect("link");
         symlink("a.html", dir.path().join("a.htm")).expect("link");
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         let mut expected: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         expected.extend(
             [
@@ -737,7 +796,12 @@ mod tests {
         for i in 0..1500 {
             write(dir.path(), &format!("d{}/f{i}.txt", i % 7), &format!("{i}"));
         }
-        let snap = scan(dir.path(), &ScanOptions::default()).expect("scan");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
         assert_eq!(snap.files.len(), 1500);
         for i in 0..1500 {
             assert_eq!(
@@ -747,5 +811,17 @@ mod tests {
         }
         let keys: Vec<&str> = snap.files.keys().collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_cancelled_stop_ends_the_scan_with_stopped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..200 {
+            std::fs::write(dir.path().join(format!("{i}.html")), "x").expect("write");
+        }
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let err = scan(dir.path(), &ScanOptions::default(), &stop).expect_err("stopped");
+        assert!(matches!(err, Error::Stopped), "{err}");
     }
 }

@@ -22,20 +22,6 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// `text` with any user name and password of a URL in it blanked, for messages.
-pub fn redact(text: &str) -> String {
-    let Some(scheme_end) = text.find("://") else {
-        return text.to_string();
-    };
-    // Up to the last '@' anywhere: a password may hold an unencoded '/', '?' or '#', and
-    // blanking a path by mistake costs nothing.
-    let rest = &text[scheme_end + 3..];
-    match rest.rfind('@') {
-        Some(at) => format!("{}://***@{}", &text[..scheme_end], &rest[at + 1..]),
-        None => text.to_string(),
-    }
-}
-
 /// A validated base URL: absolute http(s), lower-case host, path ending in `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl {
@@ -48,7 +34,7 @@ pub struct BaseUrl {
 impl BaseUrl {
     /// Parses a base URL, explaining what is wrong with a bad one.
     pub fn parse(raw: &str) -> Result<BaseUrl, String> {
-        let text = &redact(raw);
+        let text = &crate::secret::redact(raw);
         let mut url = Url::parse(raw.trim()).map_err(|e| {
             format!("{text:?} is not an absolute URL ({e}); write it like https://example.com/")
         })?;
@@ -502,16 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn passwords_in_urls_never_reach_messages() {
-        assert_eq!(
-            redact("https://u:hunter2@example.com/x"),
-            "https://***@example.com/x"
-        );
-        assert_eq!(
-            redact("https://deploy:hunter#2@example.com/"),
-            "https://***@example.com/"
-        );
-        assert_eq!(redact("no url"), "no url");
+    fn a_base_url_with_a_password_is_refused_without_showing_it() {
         let err = BaseUrl::parse("https://u:hunter2@example.com/").expect_err("refused");
         assert!(!err.contains("hunter2"), "{err}");
     }
@@ -528,5 +505,56 @@ mod tests {
             false,
         );
         assert_eq!(r.scopes().0, ["www.example.com", "example.com"]);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A site path: segments of letters, digits, space, accents and the characters that
+        /// need or escape encoding (`%`, `#`, `?`, `+`, `&`, `|`).
+        fn path() -> impl Strategy<Value = String> {
+            let segment = "[a-zA-Z0-9 é%#?+&|._-]{1,8}";
+            proptest::collection::vec(segment, 1..4).prop_map(|segs| segs.join("/"))
+        }
+
+        fn rules() -> UrlRules {
+            UrlRules {
+                base_urls: vec![
+                    BaseUrl::parse("https://example.com/").expect("base"),
+                    BaseUrl::parse("https://example.com/docs/").expect("base"),
+                ],
+                ..Default::default()
+            }
+        }
+
+        proptest! {
+            /// Two different files never share a URL (with the default options; `clean_urls`
+            /// and `index_without_slash` map `x.html` and `x/index.html` onto a file `x` on
+            /// purpose).
+            #[test]
+            fn different_paths_never_share_a_url(a in path(), b in path()) {
+                prop_assume!(a != b);
+                let rules = rules();
+                let (ua, ub) = (rules.urls_for(&a), rules.urls_for(&b));
+                for u in &ua {
+                    prop_assert!(!ub.contains(u), "{a:?} and {b:?} both give {u}");
+                }
+            }
+
+            /// Every URL is absolute under a base URL, with nothing a browser would encode.
+            #[test]
+            fn urls_are_absolute_and_encoded(p in path()) {
+                for u in rules().urls_for(&p) {
+                    prop_assert!(u.starts_with("https://example.com/"), "{u}");
+                    let rest = &u["https://example.com/".len()..];
+                    prop_assert!(
+                        !rest.chars().any(|c| c == ' ' || c == '#' || c == '?' || !c.is_ascii()),
+                        "{u}"
+                    );
+                    prop_assert_eq!(rules().count_for(&p), rules().urls_for(&p).len());
+                }
+            }
+        }
     }
 }

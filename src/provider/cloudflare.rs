@@ -13,6 +13,20 @@ use crate::secret::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.cloudflare.com/client/v4";
 
+/// The largest `files` list Cloudflare accepts on any plan.
+pub const MAX_BATCH_SIZE: usize = 500;
+
+/// What "purge everything" sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Everything {
+    /// Purge the site's own host names, so other apps in the same zone keep their cache.
+    #[default]
+    Hosts,
+    /// Purge the whole zone.
+    Zone,
+}
+
 /// How requests prove who sends them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -107,19 +121,14 @@ pub fn registrable_domain(host: &str) -> Option<String> {
 /// Checks the API base URL: https, or plain http only to a loopback host (a local test server
 /// or proxy), since credentials travel in its headers.
 pub fn check_api_base(raw: &str) -> Result<String, String> {
-    let text = &crate::urls::redact(raw);
+    let text = &crate::secret::redact(raw);
     let url = url::Url::parse(raw.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!(
             "{text:?} carries a user name or password: credentials go in CLOUDFLARE_API_TOKEN"
         ));
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
+    let loopback = crate::secret::is_loopback(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -165,8 +174,8 @@ struct Envelope {
 }
 
 impl Api {
-    pub fn new(base: &str, auth: Auth, timeout: Duration) -> Result<Api, String> {
-        let http = super::http_client(timeout)?;
+    pub fn new(base: &str, auth: Auth, transport: &super::Transport) -> Result<Api, String> {
+        let http = super::http_client(transport)?;
         Ok(Api {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -197,10 +206,18 @@ impl Api {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let text = resp.text().await.map_err(transport_failure)?;
+        // An answer may echo the request (a misbehaving proxy or API): the secret is blanked
+        // from the whole answer before anything of it (errors, messages, results) is kept.
+        let text = self
+            .auth
+            .scrub(&resp.text().await.map_err(transport_failure)?);
         classify(status, retry_after, &text).map_err(|mut f| {
-            // An answer may echo the request (a misbehaving proxy): never show the secret.
-            f.detail = self.auth.scrub(&f.detail);
+            // The hints speak of API tokens; a global key fails for other reasons.
+            if matches!(self.auth, Auth::Key { .. })
+                && let Some(hint) = f.errors.iter().find_map(|e| key_hint_for(e.code))
+            {
+                f.hint = Some(hint.into());
+            }
             f
         })
     }
@@ -393,6 +410,20 @@ pub fn hint_for(code: i64) -> Option<&'static str> {
         }
         1012 | 1014 => {
             "Cloudflare refused the request body: this is a sitepurge bug, please report it with the output of -vv"
+        }
+        _ => return None,
+    })
+}
+
+/// The hint for an error code when the credentials are a global API key, where the token hint
+/// of [`hint_for`] would mislead.
+pub fn key_hint_for(code: i64) -> Option<&'static str> {
+    Some(match code {
+        10000 => {
+            "the global API key's account cannot purge this zone, or CLOUDFLARE_EMAIL is not the key's account: check both, or better, create an API token with \"Cache Purge\" on the zone and set CLOUDFLARE_API_TOKEN"
+        }
+        9109 | 1000 => {
+            "the global API key or its e-mail is not valid: copy the key again (My Profile > API Tokens > Global API Key) and check CLOUDFLARE_EMAIL"
         }
         _ => return None,
     })

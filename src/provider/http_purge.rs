@@ -43,9 +43,9 @@ impl HttpPurge {
         method: Method,
         headers: Vec<(HeaderName, Secret)>,
         everything: Option<EverythingRequest>,
-        timeout: Duration,
+        transport: &super::Transport,
     ) -> Result<HttpPurge, String> {
-        let http = super::http_client(timeout)?;
+        let http = super::http_client(transport)?;
         Ok(HttpPurge {
             http,
             endpoint,
@@ -144,6 +144,9 @@ pub fn classify(status: u16, retry_after: Option<Duration>, describe: &str) -> R
         return Ok(());
     }
     let kind = match status {
+        // "Not implemented" and "method not allowed" are answers about the method, not about
+        // a passing fault: the same request gets the same answer every time.
+        405 | 501 => FailureKind::Unsupported,
         429 | 408 | 500..=599 => FailureKind::Transient,
         401 | 403 => FailureKind::Credentials,
         _ => FailureKind::Rejected,
@@ -152,11 +155,14 @@ pub fn classify(status: u16, retry_after: Option<Duration>, describe: &str) -> R
     failure.retry_after = retry_after;
     failure.rate_limited = status == 429;
     failure.hint = match status {
-        401 | 403 | 405 => Some(
+        401 | 403 => Some(
             "the cache refused the purge: allow PURGE from this machine in its configuration (e.g. a Varnish ACL), or check the headers (e.g. Fastly-Key)"
                 .into(),
         ),
-        501 => Some("the server does not know this method: is `method` right for this cache?".into()),
+        405 | 501 => Some(
+            "the server does not take this method here: is `endpoint` the cache (not the origin or a plain web server), and is `method` the one its configuration allows (PURGE, or BAN for `everything`)?"
+                .into(),
+        ),
         _ => None,
     };
     Err(failure)
@@ -278,7 +284,7 @@ mod tests {
             Method::from_bytes(b"PURGE").expect("method"),
             Vec::new(),
             None,
-            Duration::from_secs(5),
+            &crate::provider::Transport::new(Duration::from_secs(5), &BTreeMap::new()),
         )
         .expect("client")
     }
@@ -328,13 +334,30 @@ mod tests {
                 FailureKind::Transient
             );
         }
-        let refused = classify(405, None, "PURGE https://example.com/a").expect_err("x");
-        assert_eq!(refused.kind, FailureKind::Rejected);
+        let refused = classify(403, None, "PURGE https://example.com/a").expect_err("x");
+        assert_eq!(refused.kind, FailureKind::Credentials);
         assert!(
-            refused.to_string().contains("405")
+            refused.to_string().contains("403")
                 && refused.to_string().contains("https://example.com/a")
         );
         assert!(refused.hint.unwrap_or_default().contains("ACL"));
+        assert_eq!(
+            classify(400, None, "x").expect_err("x").kind,
+            FailureKind::Rejected
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_or_not_implemented_is_a_setup_error_not_a_passing_fault() {
+        for status in [405, 501] {
+            let failure = classify(status, None, "PURGE https://example.com/a").expect_err("x");
+            assert_eq!(failure.kind, FailureKind::Unsupported, "{status}");
+            assert!(failure.kind.is_setup());
+            assert!(
+                failure.hint.unwrap_or_default().contains("`method`"),
+                "{status}"
+            );
+        }
     }
 
     #[test]

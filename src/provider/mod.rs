@@ -9,7 +9,18 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Which cache to purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderName {
+    /// The Cloudflare API.
+    #[default]
+    Cloudflare,
+    /// `PURGE <url>` requests: Varnish, nginx, Squid, Fastly...
+    HttpPurge,
+}
 
 /// One purge request, as the shared executor hands it to a provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +75,19 @@ pub enum FailureKind {
     Transient,
     /// The credentials or zone are wrong: retrying cannot help, the user must act.
     Credentials,
+    /// The service does not take this kind of request (405, 501): retrying cannot help, and the
+    /// other requests would fare alike, so the setup must change (the method, the endpoint).
+    Unsupported,
     /// The request was refused for another reason.
     Rejected,
+}
+
+impl FailureKind {
+    /// Whether the user must change the setup (credentials, zone, method, endpoint): the
+    /// requests still waiting are not sent, and a run that failed only so exits 2.
+    pub fn is_setup(self) -> bool {
+        matches!(self, FailureKind::Credentials | FailureKind::Unsupported)
+    }
 }
 
 /// A failed request: everything a user needs to see what went wrong, and never a secret.
@@ -143,17 +165,66 @@ pub trait Purger: Sync {
     fn send(&self, request: &Request) -> impl Future<Output = Result<(), Failure>> + Send;
 }
 
+/// How requests travel: the timeout of one request, and the proxy for https requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    pub timeout: Duration,
+    /// `HTTPS_PROXY` (else `ALL_PROXY`), lower-case spellings too.
+    pub https_proxy: Option<String>,
+    /// `NO_PROXY`: hosts reached without the proxy.
+    pub no_proxy: Option<String>,
+}
+
+impl Transport {
+    /// The proxy settings of `env`, the way curl and most tools read them.
+    pub fn new(timeout: Duration, env: &BTreeMap<String, String>) -> Transport {
+        let var = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| env.get(*n).map(|v| v.trim()).filter(|v| !v.is_empty()))
+                .map(str::to_string)
+        };
+        Transport {
+            timeout,
+            https_proxy: var(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+            no_proxy: var(&["NO_PROXY", "no_proxy"]),
+        }
+    }
+}
+
 /// The HTTP client every provider uses: rustls with ring (reqwest is built without a default
 /// crypto provider), a user agent, timeouts, and no redirects: a purge is addressed to one
 /// service, credentials must not follow a redirect elsewhere, and a redirected POST would come
 /// back as a GET whose success would pass for a purge.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+///
+/// Proxies: https requests go through `HTTPS_PROXY`/`ALL_PROXY` unless `NO_PROXY` names the
+/// host; plain-http requests never go through a proxy, which would see the credentials in
+/// clear (sitepurge sends them over plain http only to this machine).
+pub fn http_client(transport: &Transport) -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("sitepurge/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout)
+        .timeout(transport.timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if let Some(proxy) = &transport.https_proxy {
+        let proxy = reqwest::Proxy::https(proxy)
+            .map_err(|e| {
+                format!(
+                    "the https proxy {:?} cannot be used: {e}",
+                    crate::secret::redact(proxy)
+                )
+            })?
+            .no_proxy(
+                transport
+                    .no_proxy
+                    .as_deref()
+                    .and_then(reqwest::NoProxy::from_string),
+            );
+        builder = builder.proxy(proxy);
+    }
+    builder
         .build()
         .map_err(|e| format!("cannot set up the HTTP client: {e}"))
 }

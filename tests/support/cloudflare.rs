@@ -146,6 +146,9 @@ pub struct Config {
     pub zones: Vec<Zone>,
     /// Most files one purge request may name.
     pub max_files: usize,
+    /// A purge naming a URL that contains one of these is refused whole with 400 / 1016, as a
+    /// stricter API would refuse a URL it considers malformed (not a rule violation).
+    pub refused_urls: Vec<String>,
 }
 
 impl Default for Config {
@@ -156,6 +159,7 @@ impl Default for Config {
             email_key: Some((EMAIL.to_string(), API_KEY.to_string())),
             zones: vec![Zone::new(ZONE_ID, ZONE_NAME)],
             max_files: DEFAULT_MAX_FILES,
+            refused_urls: Vec::new(),
         }
     }
 }
@@ -504,6 +508,14 @@ impl FakeCloudflare {
     /// Changes the status of the accepted token.
     pub fn set_token_status(&self, status: TokenStatus) {
         lock(&self.shared).config.token_status = status;
+    }
+
+    /// From now on, refuse (400 / 1016) every purge request naming a URL that contains `part`.
+    pub fn refuse_urls_containing(&self, part: &str) {
+        lock(&self.shared)
+            .config
+            .refused_urls
+            .push(part.to_string());
     }
 
     /// Changes the most files one purge request may name.
@@ -1296,6 +1308,28 @@ async fn purge(shared: &Shared, req: &Incoming, zone: &str, violations: &mut Vec
     }
     if !body_errors.is_empty() {
         return Reply::json(400, envelope_of(&body_errors));
+    }
+    let named = req
+        .json()
+        .and_then(|b| b.get("files"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().or_else(|| f.get("url").and_then(Value::as_str)));
+    for url in named {
+        if config
+            .refused_urls
+            .iter()
+            .any(|part| url.contains(part.as_str()))
+        {
+            return Reply::error(
+                400,
+                ApiError::new(
+                    1016,
+                    format!("Unable to purge {url}, which is an invalid URL"),
+                ),
+            );
+        }
     }
     if let Some(body) = req.json() {
         record_purge(shared, body);

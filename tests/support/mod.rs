@@ -1,12 +1,18 @@
-//! Test support shared by integration tests: `mod support;` in a file under `tests/`.
+//! Test support shared by the suites in `tests/suite/`, one test binary (`tests/suite/main.rs`).
 //!
 //! - [`cloudflare`]: a local fake of the Cloudflare v4 API (purge, zone lookup, token verify).
 //! - [`openapi`]: the OpenAPI subset in `tests/fixtures/cloudflare/` and a validator for it.
 //! - [`site`]: a site in a temp folder, and the `sitepurge` binary run in it, isolated.
 //! - [`expect`]: expected URLs and hashes, a report's URLs, a clean run of the fake.
+//! - [`origin`]: a static origin server on loopback, for the tests against a real cache.
+//! - [`cache`]: browser requests to a real cache, its server process, its recipe, sitepurge
+//!   run against it.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod cache;
 pub mod cloudflare;
 pub mod expect;
 pub mod openapi;
+pub mod origin;
 pub mod site;

@@ -12,8 +12,9 @@
 //! assert_eq!(out.code, 0, "{out:?}");
 //! ```
 //!
-//! A test file adds its own methods to [`Site`] (`impl Site { ... }`: it is the same crate), or
-//! implements [`Folder`] for a site type of its own.
+//! A suite adds its own methods to [`Site`] with an extension trait of its own (suites share
+//! one crate, so two `impl Site` blocks would clash), or implements [`Folder`] for a site type
+//! of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -1,0 +1,602 @@
+//! Choosing and setting up the provider: credentials from the environment, the API client, the
+//! zone (looked up once, here, for `run`, `watch` and `verify`), and what "purge everything"
+//! means. The one place where settings become a [`AnyPurger`].
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CloudflareSettings, HeaderSpec, Settings};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::provider::cloudflare::{self, Auth, Cloudflare, Everything, ZoneRef};
+use crate::provider::{AnyPurger, ProviderName, Purger, Request, Transport};
+use crate::purge;
+use crate::report::{self, CloudflareVerified, Console, HttpPurgeVerified, Verified};
+use crate::secret::Secret;
+
+/// The API client for these settings: the base URL must be https (or http to loopback).
+pub fn cloudflare_api(
+    cf: &CloudflareSettings,
+    auth: Auth,
+    transport: &Transport,
+) -> Result<cloudflare::Api> {
+    let base = cloudflare::check_api_base(&cf.api_base).map_err(|m| {
+        Error::setting(
+            "CLOUDFLARE_API_BASE_URL",
+            m,
+            Some("use https, or http only to 127.0.0.1/localhost (a local proxy or test server)"),
+        )
+    })?;
+    cloudflare::Api::new(&base, auth, transport)
+        .map_err(|m| Error::setting("CLOUDFLARE_API_BASE_URL", m, None))
+}
+
+/// The HTTP PURGE provider, with header values read from the environment where asked.
+pub fn http_purge(
+    settings: &Settings,
+    ctx: &Context,
+) -> Result<crate::provider::http_purge::HttpPurge> {
+    use crate::provider::http_purge::{EverythingRequest, HttpPurge};
+    let hp = &settings.http_purge;
+    let endpoint = match &hp.endpoint {
+        None => None,
+        Some(text) => {
+            let shown = crate::secret::redact(text);
+            let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+                Error::setting(
+                    "http_purge.endpoint",
+                    format!("{shown:?} is not a URL ({e})"),
+                    Some("write it like http://127.0.0.1:6081"),
+                )
+            })?;
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(Error::setting(
+                    "http_purge.endpoint",
+                    format!(
+                        "{shown:?} carries a user name or password, which would be printed with it"
+                    ),
+                    Some(
+                        "send credentials as a header instead: headers = { Authorization = { env = \"PURGE_AUTH\" } }",
+                    ),
+                ));
+            }
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(Error::setting(
+                    "http_purge.endpoint",
+                    format!("{shown:?} is not an http(s) URL with a host"),
+                    None,
+                ));
+            }
+            Some(url)
+        }
+    };
+    let method = |text: &str, key: &'static str| {
+        reqwest::Method::from_bytes(text.trim().as_bytes())
+            .map_err(|_| Error::setting(key, format!("{text:?} is not an HTTP method"), None))
+    };
+    let headers = |specs: &Option<BTreeMap<String, HeaderSpec>>, key: &'static str| {
+        let mut out = Vec::new();
+        for (name, spec) in specs.iter().flatten() {
+            let header = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::setting(key, format!("{name:?} is not a header name"), None))?;
+            let value = match spec {
+                HeaderSpec::Text(t) => t.clone(),
+                HeaderSpec::Env { env } => ctx.env.get(env).cloned().ok_or_else(|| {
+                    Error::setting(
+                        key,
+                        format!("the header {name} is to come from the environment variable {env}, which is not set"),
+                        Some("export it before running sitepurge (its value is never printed)"),
+                    )
+                })?,
+            };
+            if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                return Err(Error::setting(
+                    key,
+                    format!("the value of header {name} is not a valid header value"),
+                    None,
+                ));
+            }
+            out.push((header, Secret::new(value)));
+        }
+        Ok::<_, Error>(out)
+    };
+    let everything = match &hp.everything {
+        None => None,
+        Some(e) => Some(EverythingRequest {
+            method: method(&e.method, "http_purge.everything.method")?,
+            path: e.path.clone(),
+            headers: headers(&e.headers, "http_purge.everything.headers")?,
+        }),
+    };
+    HttpPurge::new(
+        endpoint,
+        method(hp.method.as_deref().unwrap_or("PURGE"), "http_purge.method")?,
+        headers(&hp.headers, "http_purge.headers")?,
+        everything,
+        &settings.transport,
+    )
+    .map_err(|m| Error::setting("http_purge", m, None))
+}
+
+/// The Cloudflare credentials: `CLOUDFLARE_API_TOKEN`, else the token file, else the legacy
+/// `CLOUDFLARE_EMAIL` + `CLOUDFLARE_API_KEY` pair. Never from a flag: argv is public.
+pub fn credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<Auth> {
+    let (auth, source) = find_credentials(cf, ctx)?;
+    if !auth.is_sendable() {
+        return Err(Error::setting(
+            source,
+            format!(
+                "the value of {source} cannot be sent in an HTTP header (a stray character or line break?)"
+            ),
+            Some(
+                "copy the token again from the dashboard: it is plain ASCII letters, digits, - and _",
+            ),
+        ));
+    }
+    Ok(auth)
+}
+
+fn find_credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<(Auth, &'static str)> {
+    let nonempty = |name: &str| {
+        ctx.env
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let set_but_empty = |name: &str| ctx.env.get(name).is_some_and(|v| v.trim().is_empty());
+    if let Some(token) = nonempty("CLOUDFLARE_API_TOKEN") {
+        return Ok((Auth::Token(Secret::new(token)), "CLOUDFLARE_API_TOKEN"));
+    }
+    if let Some(path) = &cf.token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::setting(
+                "token_file",
+                format!("cannot read the token file {}: {e}", path.display()),
+                Some("the file must hold the API token alone; under systemd use LoadCredential= and point token_file at $CREDENTIALS_DIRECTORY"),
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(Error::setting(
+                "token_file",
+                format!("the token file {} is empty", path.display()),
+                None,
+            ));
+        }
+        return Ok((Auth::Token(Secret::new(token)), "token_file"));
+    }
+    match (nonempty("CLOUDFLARE_EMAIL"), nonempty("CLOUDFLARE_API_KEY")) {
+        (Some(email), Some(key)) => Ok((
+            Auth::Key {
+                email: email.to_string(),
+                key: Secret::new(key),
+            },
+            "CLOUDFLARE_API_KEY",
+        )),
+        (None, Some(_)) => Err(Error::setting(
+            "CLOUDFLARE_EMAIL",
+            "CLOUDFLARE_API_KEY is set but CLOUDFLARE_EMAIL is not".into(),
+            Some(
+                "a global API key needs the account's e-mail in CLOUDFLARE_EMAIL; better, create an API token with \"Cache Purge\" and set CLOUDFLARE_API_TOKEN",
+            ),
+        )),
+        _ if set_but_empty("CLOUDFLARE_API_TOKEN") => Err(Error::setting(
+            "CLOUDFLARE_API_TOKEN",
+            "CLOUDFLARE_API_TOKEN is set but empty".into(),
+            Some(
+                "in CI, is the secret mapped into this step's environment (env: CLOUDFLARE_API_TOKEN: ${{ secrets.CLOUDFLARE_API_TOKEN }})?",
+            ),
+        )),
+        _ => Err(Error::setting(
+            "CLOUDFLARE_API_TOKEN",
+            "no Cloudflare credentials are set".into(),
+            Some(
+                "create an API token with the \"Cache Purge\" permission on the zone and put it in the CLOUDFLARE_API_TOKEN environment variable (or in a file named by token_file)",
+            ),
+        )),
+    }
+}
+
+/// Retry notes, as they happen, on the process's stderr (the purge runs on other tasks).
+pub fn retry_note(verbose: bool) -> impl Fn(String) + Sync {
+    move |line: String| {
+        if verbose {
+            let _ = writeln!(std::io::stderr().lock(), "note: {line}");
+        }
+    }
+}
+
+/// What "purge everything" sends with these settings, in words.
+pub fn everything_means(settings: &Settings) -> String {
+    let scope = |(hosts, prefixes): (Vec<String>, Vec<String>)| {
+        let mut parts = Vec::new();
+        if !hosts.is_empty() {
+            parts.push(format!("hosts {}", hosts.join(", ")));
+        }
+        if !prefixes.is_empty() {
+            parts.push(format!("prefixes {}", prefixes.join(", ")));
+        }
+        parts.join("; ")
+    };
+    match settings.provider {
+        ProviderName::Cloudflare => match settings.cloudflare.everything {
+            Everything::Zone => "the WHOLE zone: purge_everything".into(),
+            Everything::Hosts => scope(settings.rules.scopes()),
+        },
+        ProviderName::HttpPurge => match &settings.http_purge.everything {
+            Some(e) => format!(
+                "{} for {}",
+                e.method,
+                scope(settings.rules.scopes_by(crate::urls::BaseUrl::authority))
+            ),
+            None => "every URL of the site, one by one".into(),
+        },
+    }
+}
+
+/// Checks, without asking anything, that a purge could be sent: credentials present and
+/// well-formed, API base or endpoint usable.
+pub fn check_ready(settings: &Settings, ctx: &Context) -> Result<()> {
+    match settings.provider {
+        ProviderName::Cloudflare => {
+            let auth = credentials(&settings.cloudflare, ctx)?;
+            cloudflare_api(&settings.cloudflare, auth, &settings.transport)?;
+        }
+        ProviderName::HttpPurge => {
+            http_purge(settings, ctx)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets up the configured provider for this site.
+pub async fn connect(
+    settings: &Settings,
+    ctx: &Context,
+    stop: &CancellationToken,
+    console: &mut Console<'_>,
+) -> Result<AnyPurger> {
+    match settings.provider {
+        ProviderName::Cloudflare => connect_cloudflare(settings, ctx, stop, console)
+            .await
+            .map(AnyPurger::Cloudflare),
+        ProviderName::HttpPurge => {
+            let mut purger = http_purge(settings, ctx)?;
+            purger.scopes = settings.rules.scopes_by(crate::urls::BaseUrl::authority);
+            purger.schemes = settings
+                .rules
+                .base_urls
+                .iter()
+                .map(|b| (b.authority().to_string(), b.scheme().to_string()))
+                .collect();
+            report::debug(
+                settings.output,
+                console,
+                format_args!("http-purge to {}", purger.target()),
+            );
+            Ok(AnyPurger::HttpPurge(purger))
+        }
+    }
+}
+
+/// Reads the credentials, finds the zone and sets up Cloudflare for this site.
+pub async fn connect_cloudflare(
+    settings: &Settings,
+    ctx: &Context,
+    stop: &CancellationToken,
+    console: &mut Console<'_>,
+) -> Result<Cloudflare> {
+    let cf = &settings.cloudflare;
+    let auth = credentials(cf, ctx)?;
+    report::debug(
+        settings.output,
+        console,
+        format_args!("credentials: {}", auth.describe()),
+    );
+    report::debug(
+        settings.output,
+        console,
+        format_args!("API: {}", crate::secret::redact(&cf.api_base)),
+    );
+    let api = cloudflare_api(cf, auth, &settings.transport)?;
+    let zone = zone_name(settings)?;
+    // A zone derived from the first base URL must hold the others too. A zone given explicitly
+    // is trusted (Cloudflare for SaaS serves customers' own host names from one zone).
+    if settings.cloudflare.zone.is_none() {
+        check_one_zone(settings, &zone)?;
+    }
+    let zone_id = match zone {
+        ZoneRef::Id(id) => id,
+        ZoneRef::Name(name) => {
+            let z = find_zone(settings, &api, &name, stop).await?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!("zone {} is {}", z.name, z.id),
+            );
+            z.id
+        }
+    };
+    let (hosts, prefixes) = settings.rules.scopes();
+    let everything = match cf.everything {
+        Everything::Zone => vec![Request::Everything],
+        Everything::Hosts => Request::for_scopes(hosts, prefixes),
+    };
+    Ok(Cloudflare {
+        api,
+        zone_id,
+        batch_size: cf.batch_size,
+        everything,
+    })
+}
+
+/// Looks the zone up by name (needs "Zone Read"), retrying like a purge.
+async fn find_zone(
+    settings: &Settings,
+    api: &cloudflare::Api,
+    name: &str,
+    stop: &CancellationToken,
+) -> Result<cloudflare::Zone> {
+    let action = format!("looking up the Cloudflare zone {name}");
+    let note = retry_note(settings.output.verbosity >= 0);
+    let zone = purge::retry(&settings.policy, &action, stop, &note, || {
+        api.find_zone(name)
+    })
+    .await
+    .map_err(|failure| Error::Api {
+        action: action.clone(),
+        failure,
+    })?;
+    zone.ok_or_else(|| zone_not_found(name))
+}
+
+/// One run purges one zone: every base URL's host must belong to it (by name, when the zone is
+/// known by name; else by registrable domain, which a zone never spans).
+fn check_one_zone(settings: &Settings, zone: &ZoneRef) -> Result<()> {
+    let bases = &settings.rules.base_urls;
+    for b in bases {
+        let outside = match zone {
+            ZoneRef::Name(name) => b.host() != name && !b.host().ends_with(&format!(".{name}")),
+            ZoneRef::Id(_) => {
+                let first = bases
+                    .first()
+                    .and_then(|f| cloudflare::registrable_domain(f.host()));
+                let this = cloudflare::registrable_domain(b.host());
+                first.is_some() && this.is_some() && first != this
+            }
+        };
+        if outside {
+            let zone = match zone {
+                ZoneRef::Name(n) => n.clone(),
+                ZoneRef::Id(id) => format!("{id} (the zone of {})", bases[0].host()),
+            };
+            return Err(Error::Setting {
+                setting: "base_urls",
+                message: format!("the base URL {} is not in the Cloudflare zone {zone}", b.as_str()),
+                hint: Some(
+                    "one run purges one zone: run sitepurge once per zone, each with its own base URLs and --state"
+                        .into(),
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The zone as set, or the registrable domain of the first base URL.
+fn zone_name(settings: &Settings) -> Result<ZoneRef> {
+    if let Some(z) = &settings.cloudflare.zone {
+        return Ok(z.clone());
+    }
+    let host = settings
+        .rules
+        .base_urls
+        .first()
+        .map(|b| b.host().to_string())
+        .unwrap_or_default();
+    cloudflare::registrable_domain(&host)
+        .map(ZoneRef::Name)
+        .ok_or_else(|| Error::Setting {
+            setting: "zone",
+            message: format!("cannot tell the Cloudflare zone of {host:?}"),
+            hint: Some("give the zone: --zone ID|NAME, CLOUDFLARE_ZONE_ID, or zone = \"...\" in sitepurge.toml".into()),
+        })
+}
+
+fn zone_not_found(name: &str) -> Error {
+    Error::Setting {
+        setting: "zone",
+        message: format!("no Cloudflare zone named {name} is visible to these credentials"),
+        hint: Some(format!(
+            "check the name, give the zone's 32-hex id (--zone or CLOUDFLARE_ZONE_ID), or grant the token \"Zone Read\" on {name}"
+        )),
+    }
+}
+
+/// Checks that the provider can be set up, and for Cloudflare asks the API about the
+/// credentials and the zone (`sitepurge verify`).
+pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
+    if settings.provider == ProviderName::HttpPurge {
+        // Nothing to ask a cache before purging; check that the settings resolve.
+        let purger = http_purge(settings, ctx)?;
+        return Ok(Verified::HttpPurge(HttpPurgeVerified {
+            provider: "http-purge",
+            method: purger.method.to_string(),
+            target: purger.target(),
+            headers: purger.headers.len(),
+            everything: purger.everything.as_ref().map(|e| e.method.to_string()),
+        }));
+    }
+    let cf = &settings.cloudflare;
+    let auth = credentials(cf, ctx)?;
+    let mut found = CloudflareVerified {
+        provider: "cloudflare",
+        credentials: auth.describe(),
+        ..Default::default()
+    };
+    let is_token = matches!(auth, Auth::Token(_));
+    let api = cloudflare_api(cf, auth, &settings.transport)?;
+    let never = CancellationToken::new();
+    if is_token {
+        let note = retry_note(settings.output.verbosity >= 0);
+        let action = "verifying the API token";
+        let token = purge::retry(&settings.policy, action, &never, &note, || {
+            api.verify_token()
+        })
+        .await
+        .map_err(|failure| Error::Api {
+            action: action.into(),
+            failure,
+        })?;
+        if token.status != "active" {
+            return Err(Error::setting(
+                "CLOUDFLARE_API_TOKEN",
+                format!("the API token is {}, not active", token.status),
+                Some("create or re-enable a token with \"Cache Purge\" on the zone"),
+            ));
+        }
+        found.token_id = Some(token.id);
+        found.token_expires_on = token.expires_on;
+        found.token_status = Some(token.status);
+    }
+    let zone = zone_name(settings)?;
+    if settings.cloudflare.zone.is_none() {
+        check_one_zone(settings, &zone)?;
+    }
+    // Whether the API has vouched for the credentials.
+    found.credentials_checked = is_token;
+    match zone {
+        ZoneRef::Id(id) => found.zone_id = Some(id),
+        ZoneRef::Name(name) => {
+            let zone = find_zone(settings, &api, &name, &never).await?;
+            found.credentials_checked = true;
+            found.zone_id = Some(zone.id);
+            found.zone_name = Some(zone.name);
+            found.zone_status = Some(zone.status);
+        }
+    }
+    Ok(Verified::Cloudflare(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Common;
+    use std::collections::BTreeMap;
+    use std::time::SystemTime;
+
+    fn settings(bases: &[&str]) -> Settings {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flags = Common {
+            dir: Some("_site".into()),
+            base_urls: bases.iter().map(|b| b.to_string()).collect(),
+            ..Default::default()
+        };
+        let ctx = Context {
+            cwd: dir.path().to_path_buf(),
+            now: SystemTime::UNIX_EPOCH,
+            env: BTreeMap::new(),
+        };
+        crate::config::resolve(&flags, &ctx, true).expect("settings")
+    }
+
+    #[test]
+    fn base_urls_must_all_be_in_the_zone() {
+        let s = settings(&["https://example.com/", "https://www.example.com/"]);
+        assert!(check_one_zone(&s, &ZoneRef::Name("example.com".into())).is_ok());
+        let s = settings(&["https://example.com/", "https://example.net/"]);
+        let err = check_one_zone(&s, &ZoneRef::Name("example.com".into())).expect_err("two zones");
+        assert!(err.to_string().contains("https://example.net/"), "{err}");
+        let id = ZoneRef::Id("0123456789abcdef0123456789abcdef".into());
+        assert!(check_one_zone(&s, &id).is_err());
+        let s = settings(&["https://a.example.co.uk/", "https://b.example.co.uk/"]);
+        assert!(check_one_zone(&s, &id).is_ok());
+        // A host that is not the zone but ends like it is still outside it.
+        let s = settings(&["https://notexample.com/"]);
+        assert!(check_one_zone(&s, &ZoneRef::Name("example.com".into())).is_err());
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Context {
+        Context {
+            cwd: "/nonexistent".into(),
+            now: SystemTime::UNIX_EPOCH,
+            env: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn cf() -> CloudflareSettings {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = Context {
+            cwd: dir.path().to_path_buf(),
+            now: SystemTime::UNIX_EPOCH,
+            env: BTreeMap::new(),
+        };
+        crate::config::resolve_without_site(&Common::default(), &ctx)
+            .expect("defaults")
+            .cloudflare
+    }
+
+    #[test]
+    fn token_is_preferred_over_the_global_key() {
+        let c = cf();
+        let both = env(&[
+            ("CLOUDFLARE_API_TOKEN", "t"),
+            ("CLOUDFLARE_EMAIL", "e@x"),
+            ("CLOUDFLARE_API_KEY", "k"),
+        ]);
+        assert_eq!(
+            credentials(&c, &both).expect("auth"),
+            Auth::Token(Secret::new("t"))
+        );
+        let legacy = env(&[("CLOUDFLARE_EMAIL", "e@x"), ("CLOUDFLARE_API_KEY", "k")]);
+        assert!(matches!(
+            credentials(&c, &legacy).expect("auth"),
+            Auth::Key { .. }
+        ));
+        let half = env(&[("CLOUDFLARE_API_KEY", "k")]);
+        assert!(
+            credentials(&c, &half)
+                .expect_err("half")
+                .to_string()
+                .contains("CLOUDFLARE_EMAIL")
+        );
+        let none = credentials(&c, &env(&[])).expect_err("none");
+        assert!(
+            none.hint()
+                .unwrap_or_default()
+                .contains("CLOUDFLARE_API_TOKEN")
+        );
+    }
+
+    #[test]
+    fn token_file_is_read_and_trimmed_without_showing_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "file-token\n").expect("write");
+        let mut c = cf();
+        c.token_file = Some(path.clone());
+        assert_eq!(
+            credentials(&c, &env(&[])).expect("auth"),
+            Auth::Token(Secret::new("file-token"))
+        );
+        c.token_file = Some(dir.path().join("missing"));
+        let err = credentials(&c, &env(&[])).expect_err("missing");
+        assert!(err.to_string().contains("missing"));
+    }
+
+    #[test]
+    fn the_api_base_must_be_https_or_loopback() {
+        let mut c = cf();
+        c.api_base = "http://proxy.example/client/v4".into();
+        let transport = Transport::new(std::time::Duration::from_secs(1), &BTreeMap::new());
+        let err = cloudflare_api(&c, Auth::Token(Secret::new("t")), &transport).expect_err("http");
+        assert!(err.to_string().contains("CLOUDFLARE_API_BASE_URL"));
+        c.api_base = "http://127.0.0.1:9/client/v4".into();
+        assert!(cloudflare_api(&c, Auth::Token(Secret::new("t")), &transport).is_ok());
+    }
+}

@@ -1,0 +1,18 @@
+//! The integration tests, one binary: each module is a suite, sharing `support`. Built once,
+//! so `cargo test` links the 3,000 lines of support code once instead of once per suite.
+//! Tests that need an outside program are skipped with the reason when it is missing (build.rs),
+//! unless CI is set.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod cloudflare;
+mod fake_cloudflare;
+mod generators;
+mod hooks;
+mod nginx;
+mod properties;
+mod squid;
+mod varnish;
+mod watch;
