@@ -4,7 +4,8 @@
 #   find DIR -type f -print0 | xargs -0 -P2 -n 500 openssl dgst -sha256 >/dev/null
 # and measure sitepurge's peak memory. Target: sitepurge <= 0.85x the pipeline, < 200 MB.
 #
-# Usage: bench/scan.sh [TREE_DIR]    (default /tmp/sitepurge-bench/site; reused if present)
+# Usage: bench/scan.sh [TREE_DIR]    (default /tmp/sitepurge-bench/site; reused if present;
+#        env BIN=another sitepurge binary to measure)
 # Needs: python3, openssl, hyperfine, GNU time (apt-get install hyperfine time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,11 @@ for tool in python3 openssl hyperfine /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install hyperfine time openssl python3" >&2; exit 2; }
 done
 
-cargo build --release --locked -q
-bin=$PWD/target/release/sitepurge
+# BIN=path measures another build (an older one, to compare) instead of this checkout's.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -q
+fi
+bin=${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/sitepurge}
 
 if [ ! -d "$tree" ]; then
   mkdir -p "$work"

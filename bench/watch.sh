@@ -25,7 +25,7 @@ done
 
 cargo build --release --locked -q
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
-bin=$PWD/target/release/sitepurge
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/sitepurge
 
 work=$(mktemp -d /tmp/sitepurge-watch-bench.XXXXXX)
 server_pid=

@@ -107,7 +107,10 @@ pub fn survey(
     report::warn_all(out, &snapshot.warnings, console);
 
     // manifest
-    let previous = match (manifest::load(&settings.state), bad_state) {
+    let previous = match (
+        manifest::load_beside(&settings.state, &snapshot.files),
+        bad_state,
+    ) {
         (Ok(p), _) => p,
         (Err(e), BadState::Replace) if e.exit() == Exit::State => {
             report::warn_all(
@@ -120,13 +123,9 @@ pub fn survey(
         (Err(e), _) => return Err(e),
     };
     // Files the state recorded before an `ignore` rule covered them are no longer tracked:
-    // they are neither changed nor removed.
+    // they are neither changed nor removed. The copy shares the state's table.
     let old: Hashes = previous.as_ref().map_or_else(Hashes::new, |m| {
-        m.files
-            .iter()
-            .filter(|(p, _)| !settings.scan.ignore.is_match(p.as_str()))
-            .map(|(p, h)| (p.clone(), h.clone()))
-            .collect()
+        m.files.without(|p| settings.scan.ignore.is_match(p))
     });
 
     // diff, with what the last run left pending: purged again even if its file went back to

@@ -245,12 +245,14 @@ pub fn advance(
 mod tests {
     use super::*;
     use crate::diff;
+    use crate::scan::ContentHash;
     use crate::urls::BaseUrl;
 
+    /// A one-character label stands for the hash of that byte repeated.
     fn hashes(entries: &[(&str, &str)]) -> Hashes {
         entries
             .iter()
-            .map(|(p, h)| (p.to_string(), h.to_string()))
+            .map(|(p, h)| (p.to_string(), ContentHash::new([h.as_bytes()[0]; 32])))
             .collect()
     }
 
@@ -582,7 +584,7 @@ mod tests {
                     let files = PATHS
                         .iter()
                         .zip(versions)
-                        .filter_map(|(p, v)| v.map(|v| (p.to_string(), v.to_string())))
+                        .filter_map(|(p, v)| v.map(|v| (p.to_string(), ContentHash::new([v; 32]))))
                         .collect();
                     let pending = PATHS
                         .iter()

@@ -568,7 +568,7 @@ mod tests {
             first_run: false,
             files_scanned: 3,
             changes: ChangeSet {
-                modified: vec!["a.css".into()],
+                modified: ["a.css"].into(),
                 ..Default::default()
             },
             decision: Decision::Urls,

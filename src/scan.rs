@@ -1,11 +1,15 @@
 //! Walks the output folder and hashes every file into a [`Snapshot`]. This is the only module that
 //! reads the site's files. Hashing runs on every core; the walk feeds the hashers as it goes.
 
+mod hashes;
+
+use std::cmp::Ordering as Order;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use globset::GlobSet;
 use regex::bytes::Regex;
@@ -15,8 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
-/// Path (relative to the output folder, `/`-separated) -> SHA-256 of its content, lower-case hex.
-pub type Hashes = BTreeMap<String, String>;
+pub use hashes::{ContentHash, Hashes, HashesBuilder};
 
 /// What the output folder held at scan time.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -120,7 +123,8 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
         opts,
         warnings: Mutex::new(Vec::new()),
     };
-    let hashed: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let assembly = Mutex::new(Assembly::default());
+    let gate = Gate::default();
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
     let fail = |e: Error| {
@@ -139,12 +143,17 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
             path: root.to_path_buf(),
             source: std::io::Error::other(e),
         })?;
+    // The walk outruns the hashing: without a limit, the paths of a million-file site would
+    // queue up in memory. It waits while this many batches are in hand.
+    let in_flight = 4 * (cores + 1);
     pool.scope(|scope| {
-        let hash_batch = |batch: Vec<(String, PathBuf)>| {
+        let hash_batch = |seq: usize, batch: Vec<(String, PathBuf)>| {
+            // Handed back however the task ends, a panic included, or the walk would wait on.
+            let _leave = Leave(&gate);
             let mut done = Vec::with_capacity(batch.len());
             for (rel, path) in batch {
                 if failed.load(Ordering::Relaxed) {
-                    return;
+                    break;
                 }
                 if stop.is_cancelled() {
                     return fail(Error::Stopped);
@@ -152,27 +161,34 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
                 let noise = opts.content.applies_to(&rel).then_some(&opts.content);
                 match hash_file(&path, noise) {
                     Ok(digest) => done.push((rel, digest)),
-                    Err(e) => return fail(e),
+                    Err(e) => {
+                        fail(e);
+                        break;
+                    }
                 }
             }
-            if let Ok(mut all) = hashed.lock() {
-                all.extend(done);
+            if let Ok(mut all) = assembly.lock() {
+                all.add(seq, done);
             }
         };
+        let mut seq = 0;
         let mut batch: Vec<(String, PathBuf)> = Vec::with_capacity(BATCH);
         let mut chain = vec![canon_root.clone()];
         let walked = walker.walk(root, "", &mut chain, &mut |rel, path| {
             batch.push((rel, path));
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                scope.spawn(move |_| hash_batch(full));
+                gate.enter(in_flight);
+                scope.spawn(move |_| hash_batch(seq, full));
+                seq += 1;
             }
             !failed.load(Ordering::Relaxed) && !stop.is_cancelled()
         });
         if let Err(e) = walked {
             fail(e);
         }
-        scope.spawn(move |_| hash_batch(batch));
+        gate.enter(in_flight);
+        scope.spawn(move |_| hash_batch(seq, batch));
     });
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
@@ -182,14 +198,80 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
     }
     let mut warnings = walker.warnings.into_inner().unwrap_or_default();
     warnings.sort();
-    Ok(Snapshot {
-        files: hashed
-            .into_inner()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        warnings,
-    })
+    let files = assembly.into_inner().unwrap_or_default().hashes.finish();
+    Ok(Snapshot { files, warnings })
+}
+
+/// Puts the hashed batches back in walk order as they come in. The walk lists paths sorted (see
+/// [`walk_order`]), so the hashes end up sorted without a second copy to sort them.
+#[derive(Default)]
+struct Assembly {
+    next: usize,
+    waiting: BTreeMap<usize, Vec<(String, ContentHash)>>,
+    hashes: HashesBuilder,
+}
+
+impl Assembly {
+    fn add(&mut self, seq: usize, batch: Vec<(String, ContentHash)>) {
+        self.waiting.insert(seq, batch);
+        while let Some(batch) = self.waiting.remove(&self.next) {
+            for (rel, hash) in batch {
+                self.hashes.push(&rel, hash);
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// Counts the batches handed out and not yet hashed.
+#[derive(Default)]
+struct Gate {
+    count: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Gate {
+    /// Waits until fewer than `limit` batches are in hand, then takes one more.
+    fn enter(&self, limit: usize) {
+        let Ok(mut count) = self.count.lock() else {
+            return;
+        };
+        while *count >= limit {
+            count = match self.freed.wait(count) {
+                Ok(c) => c,
+                Err(_) => return,
+            };
+        }
+        *count += 1;
+    }
+}
+
+/// Gives a batch back to the [`Gate`] when dropped.
+struct Leave<'g>(&'g Gate);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut count) = self.0.count.lock() {
+            *count = count.saturating_sub(1);
+        }
+        self.0.freed.notify_one();
+    }
+}
+
+/// The order of a folder's entries in which the walk lists full paths sorted by their bytes, as
+/// [`Hashes`] keeps them: a folder sorts as its name followed by `/` (so `blog.html` comes
+/// before `blog/index.html`, and `a-b/x` before `a/x`). A link is stat'ed to tell.
+fn walk_order(a: &walkdir::DirEntry, b: &walkdir::DirEntry) -> Order {
+    sort_key(a).cmp(sort_key(b))
+}
+
+fn sort_key(e: &walkdir::DirEntry) -> impl Iterator<Item = &u8> {
+    let kind = e.file_type();
+    let folder = kind.is_dir() || (kind.is_symlink() && e.path().is_dir());
+    e.file_name()
+        .as_bytes()
+        .iter()
+        .chain(folder.then_some(&b'/'))
 }
 
 /// Files handed to a hashing task at a time.
@@ -225,6 +307,7 @@ impl Walker<'_> {
         let mut entries = walkdir::WalkDir::new(dir)
             .follow_links(false)
             .min_depth(1)
+            .sort_by(walk_order)
             .into_iter();
         while let Some(item) = entries.next() {
             let entry = item.map_err(|err| {
@@ -324,7 +407,7 @@ impl Walker<'_> {
     }
 }
 
-fn hash_file(path: &Path, noise: Option<&ContentRules>) -> Result<String> {
+fn hash_file(path: &Path, noise: Option<&ContentRules>) -> Result<ContentHash> {
     let fail = |source| Error::SiteRead {
         path: PathBuf::from(path),
         source,
@@ -356,7 +439,7 @@ fn hash_file(path: &Path, noise: Option<&ContentRules>) -> Result<String> {
             }
         }
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(ContentHash::new(hasher.finalize().into()))
 }
 
 #[cfg(test)]
@@ -375,8 +458,8 @@ mod tests {
         fs::write(p, body).expect("write");
     }
 
-    fn sha(body: &str) -> String {
-        hex(&Sha256::digest(body.as_bytes()))
+    fn sha(body: &str) -> ContentHash {
+        ContentHash::new(Sha256::digest(body.as_bytes()).into())
     }
 
     #[test]
@@ -391,7 +474,7 @@ mod tests {
             &CancellationToken::new(),
         )
         .expect("scan");
-        let paths: Vec<&str> = snap.files.keys().map(String::as_str).collect();
+        let paths: Vec<&str> = snap.files.keys().collect();
         assert_eq!(paths, ["a/b/index.html", "css/site.css", "index.html"]);
         assert_eq!(snap.files["index.html"], sha("home"));
         assert!(snap.warnings.is_empty());
@@ -662,6 +745,72 @@ mod tests {
         assert_ne!(none.fingerprint(), one.fingerprint());
         assert_ne!(one.fingerprint(), other.fingerprint());
         assert_eq!(one.fingerprint(), one.clone().fingerprint());
+    }
+
+    #[test]
+    fn paths_come_out_in_byte_order_whatever_the_folder_names() {
+        let dir = site();
+        let names = [
+            "a.html",
+            "a/index.html",
+            "a-b/index.html",
+            "a b/x.html",
+            "a/b/c.html",
+            "a/b.html",
+            "a/b-c/d.html",
+            "Z.html",
+            "é/index.html",
+            "e.html",
+        ];
+        for n in names {
+            write(dir.path(), n, n);
+        }
+        symlink("a", dir.path().join("a0")).expect("link");
+        symlink("a.html", dir.path().join("a.htm")).expect("link");
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
+        let mut expected: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        expected.extend(
+            [
+                "a0/index.html",
+                "a0/b/c.html",
+                "a0/b.html",
+                "a0/b-c/d.html",
+                "a.htm",
+            ]
+            .map(String::from),
+        );
+        expected.sort();
+        assert_eq!(snap.files.keys().collect::<Vec<_>>(), expected);
+        assert_eq!(snap.files["a0/b.html"], sha("a/b.html"));
+        assert_eq!(snap.files["a.htm"], sha("a.html"));
+    }
+
+    #[test]
+    fn a_large_tree_is_hashed_completely_across_batches() {
+        let dir = site();
+        for i in 0..1500 {
+            write(dir.path(), &format!("d{}/f{i}.txt", i % 7), &format!("{i}"));
+        }
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
+        assert_eq!(snap.files.len(), 1500);
+        for i in 0..1500 {
+            assert_eq!(
+                snap.files[&*format!("d{}/f{i}.txt", i % 7)],
+                sha(&format!("{i}"))
+            );
+        }
+        let keys: Vec<&str> = snap.files.keys().collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
