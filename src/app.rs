@@ -21,7 +21,13 @@ use crate::watch;
 pub fn plan(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
     let settings = config::resolve(flags, ctx, true)?;
     let stop = stop::on_signals(Exit::PurgeFailed).map_err(signals_error)?;
-    let survey = pipeline::survey(settings, BadState::Fail, &stop, console)?;
+    // The URLs are listed when the report shows them (or they are to be purged).
+    let listing = if settings.output.json || settings.output.verbosity >= 1 {
+        plan::Listing::All
+    } else {
+        plan::Listing::WhenPurgingThem
+    };
+    let survey = pipeline::survey(settings, BadState::Fail, listing, &stop, console)?;
     let report = pipeline::report_of("plan", &survey, ctx, false);
     // A closed stdout (e.g. `| head`) is not a failure.
     let _ = report::print(&report, survey.settings.output, console.out);
@@ -33,7 +39,13 @@ pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Res
     let settings = config::resolve(flags, ctx, false)?;
     let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
     let stop = stop::on_signals(Exit::PurgeFailed).map_err(signals_error)?;
-    let survey = pipeline::survey(settings, BadState::Replace, &stop, console)?;
+    let survey = pipeline::survey(
+        settings,
+        BadState::Replace,
+        plan::Listing::Nothing,
+        &stop,
+        console,
+    )?;
     pipeline::record_baseline(&survey, ctx)?;
     let mut report = pipeline::report_of("baseline", &survey, ctx, true);
     report.decision = plan::Decision::Nothing;

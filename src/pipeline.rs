@@ -64,6 +64,7 @@ fn in_force(settings: &Settings) -> InForce {
 pub fn survey(
     settings: Settings,
     bad_state: BadState,
+    listing: plan::Listing,
     stop: &CancellationToken,
     console: &mut Console<'_>,
 ) -> Result<Survey> {
@@ -167,6 +168,7 @@ pub fn survey(
         first_run_mode: settings.first_run,
         content_rules_changed,
         base_urls_changed,
+        listing,
     });
     Ok(Survey {
         settings,
@@ -256,7 +258,7 @@ pub async fn run_once(
     stop: &CancellationToken,
     console: &mut Console<'_>,
 ) -> Result<(Report, Exit)> {
-    let survey = survey(settings, BadState::Fail, stop, console)?;
+    let survey = survey(settings, BadState::Fail, plan::Listing::All, stop, console)?;
     let s = &survey.settings;
     let now = in_force(s);
 

@@ -118,14 +118,31 @@ pub struct Inputs<'a> {
     pub content_rules_changed: bool,
     /// The state was recorded for other base URLs.
     pub base_urls_changed: bool,
+    /// Which URLs to list: a million-file first run has millions, which only a report that
+    /// prints them, or a purge of them, needs.
+    pub listing: Listing,
+}
+
+/// Which URLs a plan lists in [`Plan::urls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Every URL of every changed file (for `--json`, `-v` and `run`).
+    All,
+    /// Only when they are to be purged one by one (the decision is "these URLs").
+    WhenPurgingThem,
+    /// None (`baseline`).
+    Nothing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub decision: Decision,
     pub reason: Reason,
-    /// The URLs of every changed file, sorted (listed even when everything is purged).
+    /// The URLs of every changed file, sorted (listed even when everything is purged), as far
+    /// as [`Inputs::listing`] asked for them.
     pub urls: Vec<PurgeUrl>,
+    /// How many URLs the changed files have, listed or not.
+    pub url_count: usize,
     /// The threshold as a number of URLs for this site.
     pub limit: usize,
     pub site_urls: usize,
@@ -139,7 +156,7 @@ impl Plan {
 
     /// The sentence for `reason`, with this plan's figures.
     pub fn explain_reason(&self, reason: Reason) -> String {
-        let n = self.urls.len();
+        let n = self.url_count;
         match reason {
             Reason::NoChanges => "no file changed since the last run".into(),
             Reason::Changes => format!(
@@ -168,24 +185,46 @@ fn plural(n: usize) -> &'static str {
 
 /// Decides what to purge.
 pub fn plan(inputs: Inputs<'_>) -> Plan {
-    let mut urls: Vec<PurgeUrl> = inputs
-        .changes
-        .paths()
-        .into_iter()
-        .flat_map(|(path, change)| {
+    let list = || {
+        let mut urls: Vec<PurgeUrl> = inputs
+            .changes
+            .paths()
+            .into_iter()
+            .flat_map(|(path, change)| {
+                inputs
+                    .rules
+                    .urls_for(path)
+                    .into_iter()
+                    .map(move |url| PurgeUrl {
+                        url,
+                        path: path.to_string(),
+                        change,
+                    })
+            })
+            .collect();
+        urls.sort_by(|a, b| a.url.cmp(&b.url));
+        urls.dedup_by(|a, b| a.url == b.url);
+        urls
+    };
+    // Without clean_urls and index_without_slash two files never share a URL, so counting is
+    // exact without listing; with them, only the list (deduplicated) tells.
+    let shared_urls_possible = inputs.rules.clean_urls || inputs.rules.index_without_slash;
+    let mut urls = if inputs.listing == Listing::All || shared_urls_possible {
+        Some(list())
+    } else {
+        None
+    };
+    let url_count = urls.as_ref().map_or_else(
+        || {
             inputs
-                .rules
-                .urls_for(path)
+                .changes
+                .paths()
                 .into_iter()
-                .map(move |url| PurgeUrl {
-                    url,
-                    path: path.to_string(),
-                    change,
-                })
-        })
-        .collect();
-    urls.sort_by(|a, b| a.url.cmp(&b.url));
-    urls.dedup_by(|a, b| a.url == b.url);
+                .map(|(path, _)| inputs.rules.count_for(path))
+                .sum()
+        },
+        Vec::len,
+    );
     let limit = inputs.threshold.limit(inputs.site_urls);
     let (decision, reason) = if inputs.first_run {
         match inputs.first_run_mode {
@@ -201,15 +240,21 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
         (Decision::Everything, Reason::BaseUrlsChanged)
     } else if inputs.changes.is_empty() {
         (Decision::Nothing, Reason::NoChanges)
-    } else if urls.len() > limit {
+    } else if url_count > limit {
         (Decision::Everything, Reason::Threshold)
     } else {
         (Decision::Urls, Reason::Changes)
     };
+    if inputs.listing == Listing::Nothing {
+        urls = None;
+    } else if urls.is_none() && decision == Decision::Urls {
+        urls = Some(list());
+    }
     Plan {
         decision,
         reason,
-        urls,
+        urls: urls.unwrap_or_default(),
+        url_count,
         limit,
         site_urls: inputs.site_urls,
     }
@@ -244,6 +289,7 @@ mod tests {
             first_run_mode: FirstRun::Everything,
             content_rules_changed: false,
             base_urls_changed: false,
+            listing: Listing::All,
         }
     }
 
@@ -359,5 +405,28 @@ mod tests {
         let mut i = inputs(&c, &r, 10);
         i.base_urls_changed = true;
         assert_eq!(plan(i).reason, Reason::BaseUrlsChanged);
+    }
+
+    #[test]
+    fn urls_are_listed_only_as_asked_and_counted_always() {
+        let (c, r) = (changes(&["a.css", "b/index.html"]), rules());
+        let mut i = inputs(&c, &r, 100);
+        let all = plan(i);
+        assert_eq!((all.urls.len(), all.url_count), (3, 3));
+        i.listing = Listing::Nothing;
+        let none = plan(i);
+        assert_eq!(
+            (none.urls.len(), none.url_count, none.decision),
+            (0, 3, Decision::Urls)
+        );
+        i.listing = Listing::WhenPurgingThem;
+        assert_eq!(plan(i).urls, all.urls, "these URLs are purged: listed");
+        i.first_run = true;
+        let first = plan(i);
+        assert_eq!(
+            (first.decision, first.urls.len(), first.url_count),
+            (Decision::Everything, 0, 3)
+        );
+        assert_eq!(first.explain(), all.explain_reason(Reason::FirstRun));
     }
 }

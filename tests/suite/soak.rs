@@ -205,8 +205,8 @@ impl Soak {
     }
 
     /// `sitepurge run`, left alone, stopped with SIGTERM or killed with SIGKILL at a random
-    /// moment.
-    fn run(&mut self) {
+    /// moment; whether it was.
+    fn run(&mut self) -> bool {
         let mut child = isolated(sitepurge_bin(), self.site.root())
             .env("CLOUDFLARE_API_BASE_URL", self.cf.base_url())
             .env("CLOUDFLARE_API_TOKEN", TOKEN)
@@ -240,6 +240,7 @@ impl Soak {
         }
         // Whatever the stand-in was still told to answer is not for the next cycle.
         self.cf.clear_script();
+        signal.is_some()
     }
 
     /// The state file, which must always be a valid state.
@@ -298,9 +299,23 @@ impl Soak {
         self.tally.cycles += 1;
         self.trace.push(format!("cycle {}:", self.tally.cycles));
         self.edit();
+        let before = (
+            self.deployed.clone(),
+            self.changed_at.clone(),
+            self.before_last.clone(),
+        );
+        let (state, purges) = (self.site.state_bytes(), self.cf.purge_log().len());
         self.deploy();
         self.faults();
-        self.run();
+        let stopped = self.run();
+        // A run stopped before it recorded or sent anything never learnt of this deploy: if
+        // the next one undoes it, no sitepurge can know what the cache may have taken in
+        // between (the README says so). The oracle then forgets the deploy too.
+        if stopped && self.site.state_bytes() == state && self.cf.purge_log().len() == purges {
+            self.trace
+                .push("  (stopped before it knew of the deploy)".into());
+            (self.deployed, self.changed_at, self.before_last) = before;
+        }
         let lost = self.lost();
         if !lost.is_empty() {
             self.tally
