@@ -5,8 +5,8 @@
 #    /tmp/sitepurge-scale/site: bench/gen-site.py --small 1000000 (2.2 GB of content, about
 #    5.7 GB on disk; delete it when done: rm -rf /tmp/sitepurge-scale).
 # 2. Warms the page cache, then measures the peak memory (GNU time's maximum RSS) of
-#    `sitepurge baseline` on a first run (no state), `sitepurge baseline` again (state present)
-#    and `sitepurge plan`. Target: each below 200 MB.
+#    `sitepurge baseline` on a first run (no state; with and without a base URL), `sitepurge
+#    baseline` again (state present) and `sitepurge plan`. Target: each below 200 MB.
 # 3. Reports the state file's size and how long the release build takes to load and to save it,
 #    read off strace timestamps of `baseline`'s main thread (the scan runs on other threads and
 #    is not traced): load = open to close of the state file, save = creating the state folder to
@@ -49,6 +49,10 @@ peak() { # LABEL COMMAND...: prints the command's peak RSS
   shift
   /usr/bin/time -f "peak memory of $label: %M KB (target < 204800 KB), %e s" "$@"
 }
+rm -f "$state"
+# A first run with base URLs would list every URL of a million new files if anything printed
+# or purged them; baseline does neither.
+peak "baseline, first run, with a base URL" "$bin" baseline "$tree" --state "$state" --base-url "$base" -q
 rm -f "$state"
 peak "baseline, first run" "$bin" baseline "$tree" --state "$state" -q
 peak "baseline, state present" "$bin" baseline "$tree" --state "$state" -q
