@@ -23,7 +23,10 @@ use crate::scan::Hashes;
 pub const FORMAT: u64 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a sitepurge state (a JSON object with format, files...)"
+)]
 pub struct Manifest {
     /// State format version ([`FORMAT`]).
     pub format: u64,
@@ -70,6 +73,7 @@ impl Manifest {
 
 /// Only the field that tells whether the rest can be read by this version.
 #[derive(Deserialize)]
+#[serde(expecting = "a sitepurge state (a JSON object with format, files...)")]
 struct FormatProbe {
     format: u64,
     #[serde(default)]
@@ -118,7 +122,23 @@ fn read(path: &Path, file: File) -> Result<Manifest> {
         Ok(manifest) if manifest.format == 0 => {
             return Err(corrupt("format 0 is not a sitepurge state format".into()));
         }
-        Ok(manifest) => return Ok(manifest),
+        Ok(manifest) => {
+            // Hand-edited or damaged: a path that is not inside the site would become a purge
+            // URL of something else.
+            let paths = manifest
+                .files
+                .iter()
+                .map(|(p, _)| p.to_string())
+                .chain(manifest.pending.iter().cloned());
+            for p in paths {
+                if !is_site_path(&p) {
+                    return Err(corrupt(format!(
+                        "{p:?} is not a path inside the output folder (it is absolute, or has an empty, . or .. part)"
+                    )));
+                }
+            }
+            return Ok(manifest);
+        }
         Err(e) if e.is_io() => return Err(read_error(path, e.into())),
         Err(e) => e,
     };
@@ -132,6 +152,13 @@ fn read(path: &Path, file: File) -> Result<Manifest> {
         Some(p) if p.format == 0 => Err(corrupt("format 0 is not a sitepurge state format".into())),
         _ => Err(corrupt(describe(&error))),
     }
+}
+
+/// Whether `path` is one the scan could have recorded: relative, `/`-separated, with no empty,
+/// `.` or `..` part.
+pub fn is_site_path(path: &str) -> bool {
+    path.split('/')
+        .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// Large enough that the reads cost nothing next to the parsing.
@@ -467,5 +494,56 @@ mod tests {
         std::fs::write(&path, " \n\t ").expect("write");
         let err = load(&path).expect_err("blank");
         assert!(err.to_string().contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn paths_outside_the_site_are_refused_not_turned_into_urls() {
+        for bad in [
+            "/etc/passwd",
+            "../secret.html",
+            "a/../../b",
+            "a//b",
+            "./a",
+            "",
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("state.json");
+            let text = format!(
+                r#"{{"format": 1, "tool": "x", "written_at": "t", "base_urls": [], "content_rules": "r", "files": {{"{}": "{}"}}}}"#,
+                bad.replace('"', "\\\""),
+                "0".repeat(64)
+            );
+            std::fs::write(&path, text).expect("write");
+            let err = load(&path).expect_err(bad);
+            assert!(matches!(err, Error::StateCorrupt { .. }), "{bad}: {err}");
+            assert_eq!(err.exit(), crate::error::Exit::State);
+            assert!(
+                err.to_string()
+                    .contains("is not a path inside the output folder"),
+                "{err}"
+            );
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let pending = r#"{"format": 1, "tool": "x", "written_at": "t", "base_urls": [], "content_rules": "r", "files": {}, "pending": ["../x"]}"#;
+        std::fs::write(&path, pending).expect("write");
+        assert!(matches!(load(&path), Err(Error::StateCorrupt { .. })));
+    }
+
+    #[test]
+    fn a_state_of_the_wrong_shape_says_what_is_expected_not_a_type_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        for text in ["[]", "5", "\"state\""] {
+            std::fs::write(&path, text).expect("write");
+            let err = load(&path).expect_err(text).to_string();
+            assert!(err.contains("a sitepurge state"), "{text}: {err}");
+            assert!(
+                !err.contains("struct")
+                    && !err.contains("FormatProbe")
+                    && !err.contains("Manifest"),
+                "{text}: {err}"
+            );
+        }
     }
 }

@@ -106,6 +106,7 @@ pub fn survey(
     );
     report::warn_all(out, &settings.notes, console);
     report::warn_all(out, &snapshot.warnings, console);
+    report::note_all(out, &snapshot.notes, console);
 
     // manifest
     let previous = match (

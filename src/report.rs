@@ -251,6 +251,15 @@ pub fn warn_all(output: Output, warnings: &[String], console: &mut Console<'_>) 
     }
 }
 
+/// Notes on stderr at `-v`.
+pub fn note_all(output: Output, notes: &[String], console: &mut Console<'_>) {
+    if output.verbosity >= 1 {
+        for n in notes {
+            let _ = writeln!(console.err, "note: {n}");
+        }
+    }
+}
+
 /// An error, as `error: ...` and `hint: ...` on stderr, and with `--json` as one object on
 /// stdout too.
 pub fn print_error(error: &crate::error::Error, json: bool, console: &mut Console<'_>) {

@@ -27,7 +27,19 @@ pub struct Snapshot {
     pub files: Hashes,
     /// Things skipped on the way (links leaving the folder, loops, non-UTF-8 names), sorted.
     pub warnings: Vec<String>,
+    /// Things worth knowing at `-v` (files too large for the content rules), sorted.
+    pub notes: Vec<String>,
 }
+
+/// Text files above this size are hashed as they are, streaming, without the content rules
+/// (which need the whole text in memory): no generator writes a page this large, and a
+/// multi-gigabyte file with a `.html` name must not take that much memory.
+pub const RULES_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// How many times one real folder may be walked through links. A site may link `latest` to a
+/// version's folder; chains of links that fan out (two links to the next level, at each of 18
+/// levels) would otherwise be walked 2^18 times.
+const LINKED_WALKS: usize = 4;
 
 /// Build noise to blank out before hashing: every match of every rule is removed from text files.
 #[derive(Debug, Clone, Default)]
@@ -122,7 +134,9 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
         canon_root: canon_root.clone(),
         opts,
         warnings: Mutex::new(Vec::new()),
+        linked_walks: Mutex::new(BTreeMap::new()),
     };
+    let notes: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let assembly = Mutex::new(Assembly::default());
     let gate = Gate::default();
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -159,8 +173,16 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
                     return fail(Error::Stopped);
                 }
                 let noise = opts.content.applies_to(&rel).then_some(&opts.content);
-                match hash_file(&path, noise) {
-                    Ok(digest) => done.push((rel, digest)),
+                match hash_file(&path, noise, RULES_SIZE_LIMIT) {
+                    Ok((digest, raw)) => {
+                        if raw && let Ok(mut n) = notes.lock() {
+                            n.push(format!(
+                                "{rel} is larger than {} MiB: hashed as it is, without the content rules",
+                                RULES_SIZE_LIMIT >> 20
+                            ));
+                        }
+                        done.push((rel, digest));
+                    }
                     Err(e) => {
                         fail(e);
                         break;
@@ -198,8 +220,14 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
     }
     let mut warnings = walker.warnings.into_inner().unwrap_or_default();
     warnings.sort();
+    let mut notes = notes.into_inner().unwrap_or_default();
+    notes.sort();
     let files = assembly.into_inner().unwrap_or_default().hashes.finish();
-    Ok(Snapshot { files, warnings })
+    Ok(Snapshot {
+        files,
+        warnings,
+        notes,
+    })
 }
 
 /// Puts the hashed batches back in walk order as they come in. The walk lists paths sorted (see
@@ -284,6 +312,21 @@ struct Walker<'a> {
     canon_root: PathBuf,
     opts: &'a ScanOptions,
     warnings: Mutex<Vec<String>>,
+    /// How many times each real folder was walked through a link.
+    linked_walks: Mutex<BTreeMap<PathBuf, usize>>,
+}
+
+/// A path for messages: a name that is not UTF-8 shows its odd bytes as `\xNN`, not as the
+/// replacement character, so two such names stay told apart.
+fn escaped(path: &Path) -> String {
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    out
 }
 
 impl Walker<'_> {
@@ -323,7 +366,7 @@ impl Walker<'_> {
             let Some(below) = entry.path().strip_prefix(dir).ok().and_then(Path::to_str) else {
                 self.warn(format!(
                     "skipped {}: its name is not UTF-8, so it has no URL",
-                    entry.path().to_string_lossy()
+                    escaped(entry.path())
                 ));
                 if kind.is_dir() {
                     entries.skip_current_dir();
@@ -398,6 +441,19 @@ impl Walker<'_> {
                 ));
                 return Ok(());
             }
+            let walks = self.linked_walks.lock().map_or(0, |mut w| {
+                let n = w.entry(target.clone()).or_insert(0);
+                *n += 1;
+                *n
+            });
+            if walks > LINKED_WALKS {
+                self.warn(format!(
+                    "skipped link {}: its target {} was already walked {LINKED_WALKS} times through links (links to folders that fan out)",
+                    link.display(),
+                    target.display()
+                ));
+                return Ok(());
+            }
             chain.push(target);
             let walked = self.walk(link, &format!("{rel}/"), chain, emit);
             chain.pop();
@@ -407,14 +463,17 @@ impl Walker<'_> {
     }
 }
 
-fn hash_file(path: &Path, noise: Option<&ContentRules>) -> Result<ContentHash> {
+/// The file's hash, after the content rules when they apply and the file is at most `limit`
+/// bytes; and whether it was hashed as it is because it is larger.
+fn hash_file(path: &Path, noise: Option<&ContentRules>, limit: u64) -> Result<(ContentHash, bool)> {
     let fail = |source| Error::SiteRead {
         path: PathBuf::from(path),
         source,
     };
     let mut file = File::open(path).map_err(fail)?;
     let mut hasher = Sha256::new();
-    match noise {
+    let too_large = noise.is_some() && file.metadata().map_err(fail)?.len() > limit;
+    match noise.filter(|_| !too_large) {
         Some(rules) => {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).map_err(fail)?;
@@ -439,7 +498,7 @@ fn hash_file(path: &Path, noise: Option<&ContentRules>) -> Result<ContentHash> {
             }
         }
     }
-    Ok(ContentHash::new(hasher.finalize().into()))
+    Ok((ContentHash::new(hasher.finalize().into()), too_large))
 }
 
 #[cfg(test)]
@@ -610,7 +669,7 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_names_are_skipped_with_a_lossy_warning() {
+    fn non_utf8_names_are_skipped_with_an_escaped_warning() {
         use std::ffi::OsStr;
         use std::os::unix::ffi::OsStrExt;
         let dir = site();
@@ -624,8 +683,9 @@ mod tests {
         .expect("scan");
         assert_eq!(snap.files.keys().collect::<Vec<_>>(), ["ok.html"]);
         assert_eq!(snap.warnings.len(), 1);
+        // Escaped, not replaced: `bad\xFF.html` and `bad\xFE.html` stay two names.
         assert!(
-            snap.warnings[0].contains("bad\u{FFFD}.html"),
+            snap.warnings[0].contains("bad\\xFF.html"),
             "{}",
             snap.warnings[0]
         );
@@ -823,5 +883,68 @@ mod tests {
         stop.cancel();
         let err = scan(dir.path(), &ScanOptions::default(), &stop).expect_err("stopped");
         assert!(matches!(err, Error::Stopped), "{err}");
+    }
+
+    #[test]
+    fn links_to_folders_that_fan_out_are_walked_a_bounded_number_of_times() {
+        // 18 levels, each with two links to the next: 2^18 paths if every link were walked.
+        let dir = site();
+        for level in 1..=18 {
+            write(dir.path(), &format!("l{level}/page.html"), "p");
+        }
+        for level in 1..18 {
+            for name in ["x", "y"] {
+                symlink(
+                    format!("../l{}", level + 1),
+                    dir.path().join(format!("l{level}/{name}")),
+                )
+                .expect("link");
+            }
+        }
+        let started = std::time::Instant::now();
+        let snap = scan(
+            dir.path(),
+            &ScanOptions::default(),
+            &CancellationToken::new(),
+        )
+        .expect("scan");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(snap.files.len() < 1000, "{} paths", snap.files.len());
+        assert!(snap.files.contains_key("l1/page.html"));
+        assert!(snap.files.contains_key("l1/x/page.html"));
+        assert!(
+            snap.warnings
+                .iter()
+                .any(|w| w.contains("already walked 4 times through links")),
+            "{:?}",
+            snap.warnings
+        );
+    }
+
+    #[test]
+    fn a_text_file_above_the_limit_is_hashed_as_it_is_without_the_rules() {
+        let dir = site();
+        let body = "<p>built at 12:00</p><p>content</p>";
+        write(dir.path(), "big.html", body);
+        let rules = ContentRules {
+            patterns: vec![Regex::new("built at [0-9:]+").expect("regex")],
+            extensions: vec!["html".into()],
+        };
+        let path = dir.path().join("big.html");
+        let (blanked, raw) = hash_file(&path, Some(&rules), 1024).expect("hash");
+        assert!(!raw);
+        assert_eq!(blanked, sha("<p></p><p>content</p>"));
+        let (whole, raw) = hash_file(&path, Some(&rules), 10).expect("hash");
+        assert!(raw, "over the limit");
+        assert_eq!(whole, sha(body));
+        // Files the rules do not apply to are never flagged.
+        assert_eq!(
+            hash_file(&path, None, 10).expect("hash"),
+            (sha(body), false)
+        );
     }
 }
