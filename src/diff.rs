@@ -407,4 +407,51 @@ mod tests {
         assert_ne!(more, list);
         assert!(PathList::new().is_empty());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn hashes_of(entries: Vec<(String, u8)>) -> Hashes {
+            entries
+                .into_iter()
+                .map(|(p, h)| (p, ContentHash::new([h; 32])))
+                .collect()
+        }
+
+        fn entries() -> impl Strategy<Value = Vec<(String, u8)>> {
+            proptest::collection::vec(("[a-c]{1,2}(/[a-c]{1,2}){0,2}", 0u8..3), 0..30)
+        }
+
+        proptest! {
+            #[test]
+            fn a_state_compared_with_itself_has_no_change(e in entries()) {
+                let h = hashes_of(e);
+                prop_assert!(diff(&h, &h).is_empty());
+            }
+
+            /// Every path of either side is listed once at most, in the right list, sorted.
+            #[test]
+            fn every_difference_is_listed_once_where_it_belongs(a in entries(), b in entries()) {
+                let (old, new) = (hashes_of(a), hashes_of(b));
+                let c = diff(&old, &new);
+                for p in c.added.iter() {
+                    prop_assert!(!old.contains_key(p) && new.contains_key(p));
+                }
+                for p in c.removed.iter() {
+                    prop_assert!(old.contains_key(p) && !new.contains_key(p));
+                }
+                for p in c.modified.iter() {
+                    prop_assert!(old.get(p).is_some() && old.get(p) != new.get(p));
+                }
+                let listed = c.len();
+                let expected = old
+                    .iter()
+                    .filter(|(p, h)| new.get(p) != Some(*h))
+                    .count()
+                    + new.iter().filter(|(p, _)| !old.contains_key(p)).count();
+                prop_assert_eq!(listed, expected);
+            }
+        }
+    }
 }
