@@ -12,7 +12,7 @@ use crate::cli::Common;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
-use crate::plan::{FirstRun, Threshold};
+use crate::plan::{FirstRun, Immutable, Threshold};
 use crate::provider::cloudflare::{self, Everything, ZoneRef};
 use crate::provider::{ProviderName, Transport};
 use crate::purge::Policy;
@@ -45,6 +45,8 @@ pub struct FileConfig {
     pub first_run: Option<FirstRun>,
     pub ignore: Option<Vec<String>>,
     pub ignore_content: Option<Vec<String>>,
+    pub immutable: Option<Vec<String>>,
+    pub immutable_hashed_names: Option<bool>,
     pub text_extensions: Option<Vec<String>>,
     pub index_without_slash: Option<bool>,
     pub lowercase_escapes: Option<bool>,
@@ -225,6 +227,8 @@ pub struct Settings {
     pub notes: Vec<String>,
     pub provider: ProviderName,
     pub cloudflare: CloudflareSettings,
+    /// Fingerprinted files: added or removed, they need no purge.
+    pub immutable: Immutable,
     /// Concurrency and retries of purge requests, for every provider.
     pub policy: Policy,
     /// The timeout of one request and the https proxy, for every provider.
@@ -481,9 +485,10 @@ fn resolve_loaded(
     .map_err(|m| setting(threshold_key, m, None))?;
 
     let ignore_patterns = file.ignore.as_deref().unwrap_or_default();
-    let ignore = build_globs(ignore_patterns)?;
+    let ignore = build_globs("ignore", ignore_patterns)?;
     // `drafts/**` ignores the whole folder: the scan need not even read it.
     let ignore_dirs = build_globs(
+        "ignore",
         &ignore_patterns
             .iter()
             .filter_map(|p| p.strip_suffix("/**"))
@@ -586,6 +591,10 @@ fn resolve_loaded(
         notes,
         provider: flags.provider.or(file.provider).unwrap_or_default(),
         cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
+        immutable: Immutable {
+            globs: build_globs("immutable", file.immutable.as_deref().unwrap_or_default())?,
+            hashed_names: file.immutable_hashed_names.unwrap_or(true),
+        },
         policy: resolve_policy(flags, &file)?,
         transport: Transport::new(
             duration("timeout", file.timeout.as_deref(), Duration::from_secs(30))?,
@@ -749,11 +758,11 @@ pub fn default_dir(cwd: &Path) -> Result<PathBuf> {
     }
 }
 
-fn build_globs(patterns: &[String]) -> Result<GlobSet> {
+fn build_globs(key: &'static str, patterns: &[String]) -> Result<GlobSet> {
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
         let glob = Glob::new(p.trim_start_matches('/'))
-            .map_err(|e| setting("ignore", format!("{p:?} is not a valid glob: {e}"), None))?;
+            .map_err(|e| setting(key, format!("{p:?} is not a valid glob: {e}"), None))?;
         builder.add(glob);
     }
     builder

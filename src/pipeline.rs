@@ -170,6 +170,7 @@ pub fn survey(
         content_rules_changed,
         base_urls_changed,
         listing,
+        immutable: &settings.immutable,
     });
     Ok(Survey {
         settings,
@@ -228,6 +229,16 @@ pub fn report_of(
             site_urls: survey.plan.site_urls,
         },
         urls: survey.plan.urls.clone(),
+        skipped: survey
+            .plan
+            .skipped
+            .iter()
+            .map(|(path, change)| report::Skipped {
+                path: path.clone(),
+                change: *change,
+                why: "fingerprinted: its URL changes with its content",
+            })
+            .collect(),
         everything: (survey.plan.decision == Decision::Everything)
             .then(|| connect::everything_means(s)),
         state_saved,
@@ -367,13 +378,19 @@ pub async fn run_once(
         }
         everything_outcome = everything.then_some((outcome.all_ok(), one_by_one));
     }
+    // Fingerprinted files added or removed need no purge: recorded as if their URLs went.
+    if survey.plan.decision != Decision::Everything {
+        for (path, _) in &survey.plan.skipped {
+            purged.extend(s.rules.urls_for(path));
+        }
+    }
     if let Some((all_ok, one_by_one)) = everything_outcome {
         purge = Purge::Everything {
             all_ok,
             one_by_one,
             purged: &purged,
         };
-    } else if survey.plan.decision != Decision::Nothing {
+    } else if survey.plan.decision != Decision::Nothing || !survey.plan.skipped.is_empty() {
         purge = Purge::Urls { purged: &purged };
     }
 

@@ -93,6 +93,41 @@ pub enum Reason {
     BaseUrlsChanged,
     /// `sitepurge baseline`: the state was recorded as it is.
     Baseline,
+    /// The only changes are fingerprinted files added or removed: no one has their new URLs
+    /// cached, and nothing links to the old ones any more.
+    OnlyImmutable,
+}
+
+/// Files whose URL changes whenever their content does (a content hash in the name: Vite's
+/// `index.3f9a1c2b.js`, Hugo's fingerprinted `main.min.<64 hex>.css`): adding or removing one
+/// needs no purge, since no cache holds the new URL yet and the pages that used the old one
+/// are purged themselves. A modified one (same name, new bytes) is still purged.
+#[derive(Debug, Clone, Default)]
+pub struct Immutable {
+    /// `immutable` globs from the settings.
+    pub globs: globset::GlobSet,
+    /// Whether a name with a segment of at least 8 hexadecimal digits counts.
+    pub hashed_names: bool,
+}
+
+impl Immutable {
+    pub fn matches(&self, path: &str) -> bool {
+        self.globs.is_match(path) || (self.hashed_names && has_hash_segment(path))
+    }
+}
+
+/// Whether the file name has a `.`, `-` or `_` separated segment of 8 or more hexadecimal
+/// digits with both a digit and a letter among them: a word (`deadbeef`) or a date (`20240518`,
+/// whose page may have a 404 cached) does not count.
+fn has_hash_segment(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    stem.split(['.', '-', '_']).any(|part| {
+        part.len() >= 8
+            && part.bytes().all(|b| b.is_ascii_hexdigit())
+            && part.bytes().any(|b| b.is_ascii_digit())
+            && part.bytes().any(|b| b.is_ascii_alphabetic())
+    })
 }
 
 /// One URL to purge and the file it comes from.
@@ -121,6 +156,8 @@ pub struct Inputs<'a> {
     /// Which URLs to list: a million-file first run has millions, which only a report that
     /// prints them, or a purge of them, needs.
     pub listing: Listing,
+    /// Fingerprinted files, whose addition or removal needs no purge.
+    pub immutable: &'a Immutable,
 }
 
 /// Which URLs a plan lists in [`Plan::urls`].
@@ -143,6 +180,8 @@ pub struct Plan {
     pub urls: Vec<PurgeUrl>,
     /// How many URLs the changed files have, listed or not.
     pub url_count: usize,
+    /// Fingerprinted files added or removed: not purged, not counted.
+    pub skipped: Vec<(String, Change)>,
     /// The threshold as a number of URLs for this site.
     pub limit: usize,
     pub site_urls: usize,
@@ -168,6 +207,7 @@ impl Plan {
             Reason::FirstRun => "first run: no state yet, so any page may be stale in the cache (use `--first-run baseline` or `sitepurge baseline` to only record)".into(),
             Reason::FirstRunBaseline => "first run with --first-run baseline: recording the state only".into(),
             Reason::FirstRunEmpty => "first run, and the output folder holds no file: nothing can be stale yet".into(),
+            Reason::OnlyImmutable => format!("only fingerprinted files were added or removed ({}): no cache holds their new URLs, and the pages using the old ones changed too", self.skipped.len()),
             Reason::Threshold => format!(
                 "{n} changed URLs is more than the threshold of {} of the site's {} URLs",
                 self.limit, self.site_urls
@@ -185,11 +225,24 @@ fn plural(n: usize) -> &'static str {
 
 /// Decides what to purge.
 pub fn plan(inputs: Inputs<'_>) -> Plan {
-    let list = || {
-        let mut urls: Vec<PurgeUrl> = inputs
+    let skip =
+        |path: &str, change: Change| change != Change::Modified && inputs.immutable.matches(path);
+    let purged_paths = || {
+        inputs
             .changes
             .paths()
             .into_iter()
+            .filter(|(path, change)| !skip(path, *change))
+    };
+    let skipped: Vec<(String, Change)> = inputs
+        .changes
+        .paths()
+        .into_iter()
+        .filter(|(path, change)| skip(path, *change))
+        .map(|(path, change)| (path.to_string(), change))
+        .collect();
+    let list = || {
+        let mut urls: Vec<PurgeUrl> = purged_paths()
             .flat_map(|(path, change)| {
                 inputs
                     .rules
@@ -216,10 +269,7 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
     };
     let url_count = urls.as_ref().map_or_else(
         || {
-            inputs
-                .changes
-                .paths()
-                .into_iter()
+            purged_paths()
                 .map(|(path, _)| inputs.rules.count_for(path))
                 .sum()
         },
@@ -240,6 +290,8 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
         (Decision::Everything, Reason::BaseUrlsChanged)
     } else if inputs.changes.is_empty() {
         (Decision::Nothing, Reason::NoChanges)
+    } else if skipped.len() == inputs.changes.len() {
+        (Decision::Nothing, Reason::OnlyImmutable)
     } else if url_count > limit {
         (Decision::Everything, Reason::Threshold)
     } else {
@@ -255,6 +307,7 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
         reason,
         urls: urls.unwrap_or_default(),
         url_count,
+        skipped,
         limit,
         site_urls: inputs.site_urls,
     }
@@ -290,8 +343,14 @@ mod tests {
             content_rules_changed: false,
             base_urls_changed: false,
             listing: Listing::All,
+            immutable: &HASHED,
         }
     }
+
+    static HASHED: Immutable = Immutable {
+        globs: globset::GlobSet::empty(),
+        hashed_names: true,
+    };
 
     #[test]
     fn parses_thresholds() {
@@ -428,5 +487,70 @@ mod tests {
             (Decision::Everything, 0, 3)
         );
         assert_eq!(first.explain(), all.explain_reason(Reason::FirstRun));
+    }
+
+    #[test]
+    fn hash_named_files_are_recognised_and_words_are_not() {
+        for (path, hashed) in [
+            ("assets/index.3f9a1c2b.js", true),
+            (
+                "css/main.min.2c1d9a0f7e6b5a4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c.css",
+                true,
+            ),
+            ("assets/js/main.8f3a2b1c.js", true),
+            ("assets/chunk-5e4d3c2b.js", true),
+            ("img/logo_1a2b3c4d5e.png", true),
+            ("about.html", false),
+            ("css/site.css", false),
+            ("js/facade.js", false),
+            ("img/deadbeefcafe.png", false),
+            ("docs/20240101/index.html", false),
+            ("news/20240518.html", false),
+            ("3f9a1c2b/index.html", false),
+        ] {
+            assert_eq!(has_hash_segment(path), hashed, "{path}");
+        }
+    }
+
+    #[test]
+    fn fingerprinted_files_added_or_removed_are_skipped_modified_ones_purged() {
+        let c = ChangeSet {
+            added: ["assets/app.3f9a1c2b.js", "news.html"].into(),
+            removed: ["assets/app.0a1b2c3d.js"].into(),
+            modified: ["assets/vendor.99aa88bb.js"].into(),
+        };
+        let r = rules();
+        let p = plan(inputs(&c, &r, 100));
+        let urls: Vec<&str> = p.urls.iter().map(|u| u.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://example.com/assets/vendor.99aa88bb.js",
+                "https://example.com/news.html"
+            ]
+        );
+        assert_eq!(p.url_count, 2);
+        assert_eq!(
+            p.skipped,
+            [
+                ("assets/app.0a1b2c3d.js".to_string(), Change::Removed),
+                ("assets/app.3f9a1c2b.js".to_string(), Change::Added)
+            ]
+        );
+        // Only those: nothing to purge, and it says why.
+        let only = ChangeSet {
+            added: ["assets/app.3f9a1c2b.js"].into(),
+            ..Default::default()
+        };
+        let p = plan(inputs(&only, &r, 100));
+        assert_eq!(
+            (p.decision, p.reason),
+            (Decision::Nothing, Reason::OnlyImmutable)
+        );
+        // Turned off: purged like any file.
+        let off = Immutable::default();
+        let mut i = inputs(&only, &r, 100);
+        i.immutable = &off;
+        assert_eq!(plan(i).decision, Decision::Urls);
     }
 }

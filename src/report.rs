@@ -47,6 +47,8 @@ pub struct Report {
     pub threshold: ThresholdReport,
     /// Every URL of every changed file (also when everything is purged).
     pub urls: Vec<PurgeUrl>,
+    /// Changed files not purged: fingerprinted files added or removed.
+    pub skipped: Vec<Skipped>,
     /// When the decision is `everything`: what that sends, in words.
     pub everything: Option<String>,
     /// Whether this command wrote the state file.
@@ -81,6 +83,14 @@ pub struct PurgeReport {
     /// URLs still pending: the state keeps their files for the next run.
     pub urls_pending: Vec<String>,
     pub failures: Vec<crate::provider::Failure>,
+}
+
+/// A changed file that needs no purge, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub change: crate::diff::Change,
+    pub why: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +170,15 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
     };
     writeln!(out, "plan: {what}: {}", report.explanation)?;
     if output.verbosity >= 1 {
+        for k in &report.skipped {
+            writeln!(
+                out,
+                "  skipped   {} ({}: {})",
+                k.path,
+                k.change.as_str(),
+                k.why
+            )?;
+        }
         for u in &report.urls {
             writeln!(out, "  {:<8}  {}  <- {}", u.change.as_str(), u.url, u.path)?;
         }
@@ -588,6 +607,7 @@ mod tests {
                 limit: 1,
                 site_urls: 3,
             },
+            skipped: vec![],
             urls: vec![PurgeUrl {
                 url: "https://example.com/a.css".into(),
                 path: "a.css".into(),

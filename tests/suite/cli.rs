@@ -1614,3 +1614,78 @@ fn a_bare_baseline_takes_the_base_urls_of_the_first_run_so_a_later_change_is_see
     let clean = site.json(&["plan", "--base-url", BASE]);
     assert_eq!(decision(&clean), ("everything", "base-urls-changed"));
 }
+
+#[test]
+fn fingerprinted_files_added_or_removed_need_no_purge_modified_ones_do() {
+    let cache = support::stub::Stub::start("200 OK");
+    let site = blog();
+    site.page("assets/app.3f9a1c2b.js", "console.log(1)");
+    site.page("assets/vendor.5e4d3c2b.js", "vendor 1");
+    site.put(
+        "sitepurge.toml",
+        format!(
+            "provider = \"http-purge\"\nbase_urls = [\"{BASE}\"]\nthreshold = \"100%\"\n\n[http_purge]\nendpoint = \"{}\"\n",
+            cache.url()
+        ),
+    );
+    site.cmd(&["baseline", "-q"]).assert().success();
+
+    // A new build: the app bundle gets a new name, the page that loads it changes, and the
+    // vendor bundle keeps its name but not its bytes.
+    site.remove("assets/app.3f9a1c2b.js");
+    site.page("assets/app.9a8b7c6d.js", "console.log(2)");
+    site.page(
+        "index.html",
+        "<h1>Home</h1><script src=/assets/app.9a8b7c6d.js></script>",
+    );
+    site.page("assets/vendor.5e4d3c2b.js", "vendor 2");
+    let plan = site.json(&["plan"]);
+    assert_eq!(
+        purges(&plan),
+        [
+            ("https://example.com/", "index.html", "modified"),
+            (
+                "https://example.com/assets/vendor.5e4d3c2b.js",
+                "assets/vendor.5e4d3c2b.js",
+                "modified"
+            ),
+            ("https://example.com/index.html", "index.html", "modified"),
+        ]
+        .map(|(u, p, c)| (u.to_string(), p.to_string(), c.to_string()))
+    );
+    assert_eq!(
+        plan["skipped"],
+        serde_json::json!([
+            {"path": "assets/app.3f9a1c2b.js", "change": "removed", "why": "fingerprinted: its URL changes with its content"},
+            {"path": "assets/app.9a8b7c6d.js", "change": "added", "why": "fingerprinted: its URL changes with its content"},
+        ])
+    );
+    let verbose = Out::of(&mut site.cmd(&["plan", "-v"]));
+    assert!(
+        verbose
+            .stdout
+            .contains("  skipped   assets/app.9a8b7c6d.js (added: fingerprinted: its URL changes with its content)\n"),
+        "{verbose:?}"
+    );
+    // The run records them, so the next run has nothing left.
+    site.cmd(&["run", "-q"]).assert().success();
+    assert_eq!(cache.requests(), 3, "{:?}", cache.seen());
+    let files = site.state_files();
+    assert!(files.contains_key("assets/app.9a8b7c6d.js"));
+    assert!(!files.contains_key("assets/app.3f9a1c2b.js"));
+    assert_eq!(decision(&site.json(&["plan"])), ("nothing", "no-changes"));
+
+    // Only a new bundle: nothing to purge, and why.
+    site.page("assets/extra.0f1e2d3c.js", "x");
+    assert_eq!(
+        decision(&site.json(&["plan"])),
+        ("nothing", "only-immutable")
+    );
+    // Turned off, it is a file like any other.
+    let config = fs::read_to_string(site.path("sitepurge.toml")).expect("config");
+    site.put(
+        "sitepurge.toml",
+        config.replace("threshold", "immutable_hashed_names = false\nthreshold"),
+    );
+    assert_eq!(decision(&site.json(&["plan"])), ("urls", "changes"));
+}
