@@ -1,7 +1,7 @@
 //! The commands, thin: each parses what it needs, resolves the settings, calls the pipeline (or
 //! the provider setup), prints through report and returns the exit code.
 
-use crate::cli::{Cli, Common, CompletionsArgs, InitArgs, ManArgs, WatchArgs};
+use crate::cli::{Cli, Common, CompletionsArgs, ExplainArgs, InitArgs, ManArgs, WatchArgs};
 use crate::config;
 use crate::connect;
 use crate::context::Context;
@@ -90,6 +90,60 @@ pub async fn watch(args: &WatchArgs, ctx: &Context, console: &mut Console<'_>) -
 
 fn signals_error(e: std::io::Error) -> Error {
     Error::setting("signals", format!("cannot listen for signals: {e}"), None)
+}
+
+/// `sitepurge explain PATH`: one file, as the scan, the state and the URL rules see it.
+pub fn explain(args: &ExplainArgs, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let settings = config::resolve(&args.common, ctx, false)?;
+    let rel = args.path.trim_start_matches("./").trim_start_matches('/');
+    if !crate::manifest::is_site_path(rel) {
+        return Err(Error::setting(
+            "PATH",
+            format!("{:?} is not a path inside the output folder", args.path),
+            Some("give it relative to the output folder, like blog/first-post/index.html"),
+        ));
+    }
+    let file = settings.dir.join(rel);
+    let (hash, blanked) = if file.is_file() {
+        let (hash, blanked) = crate::scan::explain_file(&file, rel, &settings.scan.content)?;
+        (Some(hash.to_string()), blanked)
+    } else {
+        (None, Vec::new())
+    };
+    let previous = crate::manifest::load(&settings.state)?;
+    let recorded = previous
+        .as_ref()
+        .and_then(|m| m.files.get(rel).map(|h| h.to_string()));
+    let status = match (&previous, &hash, &recorded) {
+        (None, _, _) => "no-state",
+        (Some(_), Some(h), Some(r)) if h == r => "unchanged",
+        (Some(_), Some(_), Some(_)) => "modified",
+        (Some(_), Some(_), None) => "added",
+        (Some(_), None, Some(_)) => "removed",
+        (Some(_), None, None) => "absent",
+    };
+    let found = report::Explained {
+        path: rel.to_string(),
+        status,
+        pending: previous.as_ref().is_some_and(|m| m.pending.contains(rel)),
+        ignored: settings.scan.ignore.is_match(rel),
+        immutable: settings.immutable.matches(rel),
+        hash,
+        recorded,
+        blanked: blanked
+            .into_iter()
+            .map(|b| report::BlankedReport {
+                pattern: b.pattern,
+                at: b.at,
+                text: b.text,
+                before: b.before,
+                after: b.after,
+            })
+            .collect(),
+        urls: settings.rules.urls_for(rel),
+    };
+    let _ = report::print_explained(&found, settings.output, console.out);
+    Ok(Exit::Ok)
 }
 
 /// `sitepurge init`: writes a commented sitepurge.toml for the site in the current folder.

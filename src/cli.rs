@@ -60,6 +60,11 @@ pub enum Command {
     /// to look. Survives the output folder being deleted and recreated or renamed into place;
     /// retries pending URLs; SIGINT/SIGTERM stop it cleanly (a second one at once).
     Watch(WatchArgs),
+    /// Explain one file: whether it changed since the state, which content rules blanked what
+    /// (with a little context), and the URLs it maps to. Touches nothing, sends nothing.
+    ///
+    /// sitepurge explain blog/first-post/index.html
+    Explain(ExplainArgs),
     /// Write a commented sitepurge.toml for the site in the current folder.
     ///
     /// Detects the generator from its config file, and fills in its output folder, the base URL
@@ -78,6 +83,15 @@ pub enum Command {
     ///
     /// sitepurge man > sitepurge.1 && man -l sitepurge.1
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The file, as a path inside the output folder (blog/first-post/index.html)
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +230,7 @@ impl Command {
             Command::Plan(c) | Command::Baseline(c) | Command::Verify(c) => Some(c),
             Command::Run(r) => Some(&r.common),
             Command::Watch(w) => Some(&w.common),
+            Command::Explain(e) => Some(&e.common),
             Command::Init(_) | Command::Completions(_) | Command::Man(_) => None,
         }
     }

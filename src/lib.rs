@@ -53,6 +53,7 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
         Command::Run(args) => app::run(&args.common, ctx, &mut console).await,
         Command::Verify(flags) => app::verify(flags, ctx, &mut console).await,
         Command::Watch(args) => app::watch(args, ctx, &mut console).await,
+        Command::Explain(args) => app::explain(args, ctx, &mut console),
         Command::Init(args) => app::init(args, ctx, &mut console),
         Command::Completions(args) => app::completions(args, &mut console),
         Command::Man(args) => app::man(args, ctx, &mut console),

@@ -440,6 +440,84 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
     }
 }
 
+/// What `explain` found about one file: `{path, status, pending, ignored, immutable, hash,
+/// recorded, blanked, urls}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explained {
+    pub path: String,
+    /// `unchanged`, `modified`, `added`, `removed`, `absent` (in neither), or `no-state`.
+    pub status: &'static str,
+    /// The state owes it a purge from an earlier run.
+    pub pending: bool,
+    /// An `ignore` glob leaves it out.
+    pub ignored: bool,
+    /// Fingerprinted: added or removed, it needs no purge.
+    pub immutable: bool,
+    /// Its hash as the scan computes it (null: no such file).
+    pub hash: Option<String>,
+    /// The hash the state records (null: none).
+    pub recorded: Option<String>,
+    /// What the content rules blanked before hashing.
+    pub blanked: Vec<BlankedReport>,
+    /// The URLs it is purged under.
+    pub urls: Vec<String>,
+}
+
+/// One match of a content rule: `{pattern, at, text, before, after}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlankedReport {
+    pub pattern: String,
+    /// Byte offset in the text as the earlier rules left it.
+    pub at: usize,
+    pub text: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// Prints what `explain` found.
+pub fn print_explained(e: &Explained, output: Output, out: &mut dyn Write) -> io::Result<()> {
+    if output.json {
+        serde_json::to_writer(&mut *out, e)?;
+        return writeln!(out);
+    }
+    if output.verbosity < 0 {
+        return Ok(());
+    }
+    let mut notes = Vec::new();
+    if e.pending {
+        notes.push("pending: the state owes it a purge");
+    }
+    if e.ignored {
+        notes.push("ignored by an `ignore` glob");
+    }
+    if e.immutable {
+        notes.push("fingerprinted: added or removed, it needs no purge");
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    };
+    writeln!(out, "{}: {}{notes}", e.path, e.status)?;
+    writeln!(
+        out,
+        "  hash {}, recorded {}",
+        e.hash.as_deref().unwrap_or("none"),
+        e.recorded.as_deref().unwrap_or("none")
+    )?;
+    for b in &e.blanked {
+        writeln!(
+            out,
+            "  blanked by {} at byte {}: ...{}[{}]{}...",
+            b.pattern, b.at, b.before, b.text, b.after
+        )?;
+    }
+    for u in &e.urls {
+        writeln!(out, "  {u}")?;
+    }
+    Ok(())
+}
+
 /// One watch cycle, as `watch --json` prints it (one object per line).
 #[derive(Debug, Clone, Serialize)]
 pub struct CycleReport {
@@ -799,6 +877,30 @@ mod tests {
         assert_eq!(
             keys(&Verified::HttpPurge(http)),
             documented_shape("`verify --json`, http-purge")
+        );
+        let explained = Explained {
+            path: "a.html".into(),
+            status: "modified",
+            pending: false,
+            ignored: false,
+            immutable: false,
+            hash: None,
+            recorded: None,
+            blanked: vec![BlankedReport {
+                pattern: "x".into(),
+                at: 0,
+                text: "x".into(),
+                before: String::new(),
+                after: String::new(),
+            }],
+            urls: vec![],
+        };
+        assert_eq!(keys(&explained), documented_shape("`explain --json`"));
+        assert_eq!(
+            keys(&explained.blanked[0]),
+            ["after", "at", "before", "pattern", "text"]
+                .map(str::to_string)
+                .into()
         );
         let mut report = sample();
         report.purge = Some(purge);

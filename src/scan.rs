@@ -50,7 +50,7 @@ pub struct ContentRules {
 }
 
 impl ContentRules {
-    fn applies_to(&self, rel: &str) -> bool {
+    pub fn applies_to(&self, rel: &str) -> bool {
         if self.patterns.is_empty() {
             return false;
         }
@@ -461,6 +461,50 @@ impl Walker<'_> {
         }
         Ok(())
     }
+}
+
+/// One match of a content rule in a file: where, what, and a little context on each side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blanked {
+    pub pattern: String,
+    pub at: usize,
+    pub text: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// For `sitepurge explain`: the file's hash as the scan computes it, and every match of every
+/// content rule that blanked something, in order.
+pub fn explain_file(
+    path: &Path,
+    rel: &str,
+    rules: &ContentRules,
+) -> Result<(ContentHash, Vec<Blanked>)> {
+    let noise = rules.applies_to(rel).then_some(rules);
+    let (hash, raw) = hash_file(path, noise, RULES_SIZE_LIMIT)?;
+    let mut blanked = Vec::new();
+    if let Some(rules) = noise.filter(|_| !raw) {
+        let bytes = std::fs::read(path).map_err(|source| Error::SiteRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut text = bytes;
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        for rule in &rules.patterns {
+            for m in rule.find_iter(&text) {
+                blanked.push(Blanked {
+                    pattern: rule.as_str().to_string(),
+                    at: m.start(),
+                    text: lossy(m.as_bytes()),
+                    before: lossy(&text[m.start().saturating_sub(24)..m.start()]),
+                    after: lossy(&text[m.end()..(m.end() + 24).min(text.len())]),
+                });
+            }
+            // The next rule sees the text as this one left it, as the hash does.
+            text = rule.replace_all(&text, &b""[..]).into_owned();
+        }
+    }
+    Ok((hash, blanked))
 }
 
 /// The file's hash, after the content rules when they apply and the file is at most `limit`

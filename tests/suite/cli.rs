@@ -1689,3 +1689,61 @@ fn fingerprinted_files_added_or_removed_need_no_purge_modified_ones_do() {
     );
     assert_eq!(decision(&site.json(&["plan"])), ("urls", "changes"));
 }
+
+#[test]
+fn explain_shows_a_file_as_sitepurge_sees_it() {
+    let site = blog();
+    site.put(
+        "sitepurge.toml",
+        "base_urls = [\"https://example.com/\"]\nignore_content = ['<footer class=\"built\">[^<]*</footer>']\n",
+    );
+    site.page(
+        "about/index.html",
+        "<h1>About</h1><footer class=\"built\">built at 12:00</footer>",
+    );
+    site.cmd(&["baseline", "-q"]).assert().success();
+    // Only the build stamp changed: blanked, so unchanged.
+    site.page(
+        "about/index.html",
+        "<h1>About</h1><footer class=\"built\">built at 13:00</footer>",
+    );
+    let out = Out::of(&mut site.cmd(&["explain", "about/index.html"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "about/index.html: unchanged");
+    assert_eq!(
+        lines[2],
+        "  blanked by <footer class=\"built\">[^<]*</footer> at byte 14: ...<h1>About</h1>[<footer class=\"built\">built at 13:00</footer>]..."
+    );
+    assert_eq!(
+        &lines[3..],
+        [
+            "  https://example.com/about/",
+            "  https://example.com/about/index.html"
+        ]
+    );
+    // The content changed too: modified, and the hashes differ.
+    site.page(
+        "about/index.html",
+        "<h1>About us</h1><footer class=\"built\">built at 14:00</footer>",
+    );
+    let report = site.json(&["explain", "about/index.html"]);
+    assert_eq!(report["status"], "modified");
+    assert_ne!(report["hash"], report["recorded"]);
+    assert_eq!(
+        report["blanked"][0]["text"],
+        "<footer class=\"built\">built at 14:00</footer>"
+    );
+    // A new file, a removed one, a path outside the site.
+    site.page("news.html", "<p>news</p>");
+    assert_eq!(site.json(&["explain", "news.html"])["status"], "added");
+    site.remove("robots.txt");
+    assert_eq!(site.json(&["explain", "robots.txt"])["status"], "removed");
+    let out = Out::of(&mut site.cmd(&["explain", "../etc/passwd"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("is not a path inside the output folder"),
+        "{out:?}"
+    );
+}
