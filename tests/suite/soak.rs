@@ -207,10 +207,8 @@ impl Soak {
     /// `sitepurge run`, left alone, stopped with SIGTERM or killed with SIGKILL at a random
     /// moment; whether it was.
     fn run(&mut self) -> bool {
-        let mut child = isolated(sitepurge_bin(), self.site.root())
-            .env("CLOUDFLARE_API_BASE_URL", self.cf.base_url())
-            .env("CLOUDFLARE_API_TOKEN", TOKEN)
-            .args(["run", "-q"])
+        let mut child = self
+            .sitepurge(&["run", "-q"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -269,6 +267,20 @@ impl Soak {
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect();
+        self.stale()
+            .into_iter()
+            .filter(|(path, _)| {
+                let recorded = state["files"].get(path).and_then(Value::as_str);
+                let now = self.files.get(path).map(sha);
+                !pending.contains(path) && recorded == now.as_deref()
+            })
+            .map(|(path, url)| format!("{url} ({path})"))
+            .collect()
+    }
+
+    /// Every URL (with its path) whose file changed after the last purge that named it, by the
+    /// stand-in's log.
+    fn stale(&self) -> Vec<(String, String)> {
         let mut last_purge: BTreeMap<String, Instant> = BTreeMap::new();
         for (at, urls) in self.cf.purge_log() {
             for url in urls {
@@ -276,23 +288,24 @@ impl Soak {
                 *entry = (*entry).max(at);
             }
         }
-        let mut lost = Vec::new();
+        let mut stale = Vec::new();
         for (path, changed) in &self.changed_at {
-            let stale: Vec<String> = urls_of(path)
-                .into_iter()
-                .filter(|u| last_purge.get(u).is_none_or(|p| p < changed))
-                .collect();
-            if stale.is_empty() {
-                continue;
-            }
-            let recorded = state["files"].get(path).and_then(Value::as_str);
-            let now = self.files.get(path).map(sha);
-            let owed = pending.contains(path) || recorded != now.as_deref();
-            if !owed {
-                lost.extend(stale.into_iter().map(|u| format!("{u} ({path})")));
+            for url in urls_of(path) {
+                if last_purge.get(&url).is_none_or(|p| p < changed) {
+                    stale.push((path.clone(), url));
+                }
             }
         }
-        lost
+        stale
+    }
+
+    /// `sitepurge ARGS` in the site, talking to the stand-in.
+    fn sitepurge(&self, args: &[&str]) -> Command {
+        let mut cmd = isolated(sitepurge_bin(), self.site.root());
+        cmd.env("CLOUDFLARE_API_BASE_URL", self.cf.base_url())
+            .env("CLOUDFLARE_API_TOKEN", TOKEN)
+            .args(args);
+        cmd
     }
 
     fn cycle(&mut self) {
@@ -328,30 +341,16 @@ impl Soak {
     fn settle(&mut self) {
         self.cf.clear_script();
         self.cf.set_latency(Duration::ZERO);
-        let out = isolated(sitepurge_bin(), self.site.root())
-            .env("CLOUDFLARE_API_BASE_URL", self.cf.base_url())
-            .env("CLOUDFLARE_API_TOKEN", TOKEN)
-            .args(["run", "-q"])
-            .output()
-            .expect("run");
+        let out = self.sitepurge(&["run", "-q"]).output().expect("run");
         assert!(out.status.success(), "the last run failed: {out:?}");
         let state = self.state().expect("a state");
         assert_eq!(state.get("pending"), None, "owed after a healthy run");
-        let mut last_purge: BTreeMap<String, Instant> = BTreeMap::new();
-        for (at, urls) in self.cf.purge_log() {
-            for url in urls {
-                last_purge.insert(url, at);
-            }
-        }
-        for (path, changed) in &self.changed_at {
-            for u in urls_of(path) {
-                assert!(
-                    last_purge.get(&u).is_some_and(|p| p >= changed),
-                    "{u} ({path}) is stale after the last run\n{}",
-                    self.trace.join("\n")
-                );
-            }
-        }
+        let stale = self.stale();
+        assert!(
+            stale.is_empty(),
+            "stale after the last run: {stale:?}\n{}",
+            self.trace.join("\n")
+        );
     }
 }
 
