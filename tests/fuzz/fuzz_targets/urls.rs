@@ -6,10 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use sitepurge::urls::{BaseUrl, UrlRules};
 
-/// A path as the scan gives them: relative, `/`-separated, no empty, `.` or `..` segment, no
-/// NUL (which no file name holds).
+/// A path as the scan gives them (no file name holds a NUL).
 fn is_site_path(p: &str) -> bool {
-    !p.contains('\0') && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+    !p.contains('\0') && sitepurge::manifest::is_site_path(p)
 }
 
 fuzz_target!(|input: (String, String, u8)| {
