@@ -496,6 +496,14 @@ fn resolve_loaded(
             .map(str::to_string)
             .collect::<Vec<_>>(),
     )?;
+    // The preset's fingerprinted-asset globs, then the user's.
+    let immutable_globs: Vec<String> = generator
+        .as_ref()
+        .map_or(&[][..], |(g, _)| g.immutable())
+        .iter()
+        .map(|g| g.to_string())
+        .chain(file.immutable.iter().flatten().cloned())
+        .collect();
     let preset_rules = generator.as_ref().map_or(&[][..], |(g, _)| g.noise());
     let patterns = preset_rules
         .iter()
@@ -592,7 +600,7 @@ fn resolve_loaded(
         provider: flags.provider.or(file.provider).unwrap_or_default(),
         cloudflare: resolve_cloudflare(flags, &file, &file_base, ctx)?,
         immutable: Immutable {
-            globs: build_globs("immutable", file.immutable.as_deref().unwrap_or_default())?,
+            globs: build_globs("immutable", &immutable_globs)?,
             hashed_names: file.immutable_hashed_names.unwrap_or(true),
         },
         policy: resolve_policy(flags, &file)?,

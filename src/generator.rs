@@ -120,6 +120,20 @@ impl Generator {
         }
     }
 
+    /// Globs of the files this generator names by their content's hash (fingerprinted assets):
+    /// a new or removed one needs no purge, since changed content gets a new URL. They add to the
+    /// `immutable` setting and to the default hash-like name rule.
+    pub fn immutable(self) -> &'static [&'static str] {
+        match self {
+            Generator::Hugo => &[],
+            Generator::Jekyll => &[],
+            Generator::Zola => &[],
+            Generator::Eleventy => &[],
+            Generator::Mkdocs => &[],
+            Generator::None => &[],
+        }
+    }
+
     /// The build noise this generator is known to produce.
     pub fn noise(self) -> &'static [NoiseRule] {
         match self {
