@@ -25,6 +25,18 @@ pub struct NoiseRule {
     pub why: &'static str,
 }
 
+/// Where a generator writes the build's own time and nothing else (jekyll-feed's feed-level
+/// `<updated>`): the instant read there is the build's, so it is blanked wherever the build
+/// spells it (pages of undated documents, JSON-LD, sitemaps), while every other date stays
+/// content. `pattern`'s first capture group is the instant (RFC 3339 or RFC 2822).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildStamp {
+    /// The file's path in the output folder.
+    pub file: &'static str,
+    pub pattern: &'static str,
+    pub why: &'static str,
+}
+
 /// `<meta name="generator" content="...">` in every serialization a minifier writes: attribute
 /// values quoted with `"` or `'` or not at all (`hugo --minify` writes `name=generator`), either
 /// attribute first, `>` or `/>`. Measured: `hugo --gc --minify` on a real docs site wrote
@@ -131,6 +143,18 @@ impl Generator {
             Generator::Eleventy => &[],
             Generator::Mkdocs => &[],
             Generator::None => &[],
+        }
+    }
+
+    /// Where the generator writes the build's own time (see [`BuildStamp`]).
+    pub fn build_stamps(self) -> &'static [BuildStamp] {
+        match self {
+            Generator::Hugo
+            | Generator::Jekyll
+            | Generator::Zola
+            | Generator::Eleventy
+            | Generator::Mkdocs
+            | Generator::None => &[],
         }
     }
 
