@@ -105,7 +105,8 @@ pub fn explain(args: &ExplainArgs, ctx: &Context, console: &mut Console<'_>) -> 
     }
     let file = settings.dir.join(rel);
     let (hash, blanked) = if file.is_file() {
-        let (hash, blanked) = crate::scan::explain_file(&file, rel, &settings.scan.content)?;
+        let (hash, blanked) =
+            crate::scan::explain_file(&settings.dir, rel, &settings.scan.content)?;
         (Some(hash.to_string()), blanked)
     } else {
         (None, Vec::new())
@@ -133,7 +134,7 @@ pub fn explain(args: &ExplainArgs, ctx: &Context, console: &mut Console<'_>) -> 
         blanked: blanked
             .into_iter()
             .map(|b| report::BlankedReport {
-                pattern: b.pattern,
+                rule: b.rule,
                 at: b.at,
                 text: b.text,
                 before: b.before,

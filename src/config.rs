@@ -17,7 +17,7 @@ use crate::provider::cloudflare::{self, Everything, ZoneRef};
 use crate::provider::{ProviderName, Transport};
 use crate::purge::Policy;
 use crate::report::Output;
-use crate::scan::{ContentRules, ScanOptions};
+use crate::scan::{ContentRules, Rule, ScanOptions, Stamp};
 use crate::site_config::{self, SiteBaseUrl};
 use crate::urls::{BaseUrl, UrlRules};
 
@@ -504,18 +504,42 @@ fn resolve_loaded(
         .map(|g| g.to_string())
         .chain(file.immutable.iter().flatten().cloned())
         .collect();
-    let preset_rules = generator.as_ref().map_or(&[][..], |(g, _)| g.noise());
-    let patterns = preset_rules
+    let preset = generator.as_ref().map(|(g, _)| *g);
+    let compile = |key: &'static str, p: &str| {
+        regex::bytes::Regex::new(p).map_err(|e| {
+            setting(
+                key,
+                format!("{p:?} is not a valid regular expression: {e}"),
+                None,
+            )
+        })
+    };
+    let rules = preset
+        .map_or(&[][..], |g| g.noise())
         .iter()
-        .map(|r| r.pattern.to_string())
-        .chain(file.ignore_content.iter().flatten().cloned())
-        .map(|p| {
-            regex::bytes::Regex::new(&p).map_err(|e| {
-                setting(
-                    "ignore_content",
-                    format!("{p:?} is not a valid regular expression: {e}"),
-                    None,
-                )
+        .map(|r| (r.name, r.pattern))
+        .chain(
+            file.ignore_content
+                .iter()
+                .flatten()
+                .map(|p| ("ignore_content", p.as_str())),
+        )
+        .map(|(name, p)| {
+            Ok(Rule {
+                name: name.to_string(),
+                pattern: compile("ignore_content", p)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let stamps = preset
+        .map_or(&[][..], |g| g.build_stamps())
+        .iter()
+        .map(|s| {
+            Ok(Stamp {
+                name: s.name.to_string(),
+                file: s.file.to_string(),
+                pattern: compile("generator", s.pattern)?,
+                kind: s.kind,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -583,7 +607,8 @@ fn resolve_loaded(
             ignore,
             ignore_dirs,
             content: ContentRules {
-                patterns,
+                rules,
+                stamps,
                 extensions,
             },
         },
@@ -858,7 +883,13 @@ mod tests {
             Some((Generator::Jekyll, Some("_config.yml".to_string())))
         );
         assert_eq!(s.dir, cwd.path().join("_site"));
-        let patterns: Vec<&str> = s.scan.content.patterns.iter().map(|p| p.as_str()).collect();
+        let patterns: Vec<&str> = s
+            .scan
+            .content
+            .rules
+            .iter()
+            .map(|r| r.pattern.as_str())
+            .collect();
         let mut expected: Vec<&str> = Generator::Jekyll
             .noise()
             .iter()
@@ -881,7 +912,7 @@ mod tests {
         std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
         let s = resolve(&f, &ctx(cwd.path()), true).expect("resolve");
         assert_eq!(s.generator, None);
-        assert!(s.scan.content.patterns.is_empty());
+        assert!(s.scan.content.is_empty());
         std::fs::write(cwd.path().join("sitepurge.toml"), "generator = \"zola\"\n").expect("write");
         let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
         assert_eq!(s.generator, Some((Generator::Zola, None)));

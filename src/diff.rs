@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::scan::Hashes;
+use crate::scan::{Hashes, Noisy, trace_slot};
 
 /// How a path changed since the last recorded state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -301,11 +301,84 @@ pub fn diff(old: &Hashes, new: &Hashes) -> ChangeSet {
     set
 }
 
+/// How many files changed by build noise alone, for each kind of content rule (in `kinds`
+/// order): their hash after the rules did not change (they are not in `changes`), but what that
+/// kind blanked did, compared with the trace the state recorded (`noise_before`). Files the
+/// state has no trace for are not counted.
+pub fn noise_only(
+    noise_before: &Hashes,
+    noise: &std::collections::BTreeMap<String, Noisy>,
+    kinds: &[String],
+    changes: &ChangeSet,
+) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = kinds.iter().map(|k| (k.clone(), 0)).collect();
+    let changed: std::collections::BTreeSet<&str> =
+        changes.paths().into_iter().map(|(p, _)| p).collect();
+    for (path, noisy) in noise {
+        let Some(before) = noise_before.get(path) else {
+            continue;
+        };
+        if changed.contains(path.as_str()) {
+            continue;
+        }
+        for (i, (_, n)) in counts.iter_mut().enumerate() {
+            let slot = trace_slot(i);
+            if before.as_bytes()[slot.clone()] != noisy.trace.as_bytes()[slot] {
+                *n += 1;
+            }
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use crate::scan::ContentHash;
+
+    #[test]
+    fn noise_only_counts_files_by_the_kind_of_noise_that_changed() {
+        // Two kinds: slot 0 (bytes 0-1) and slot 1 (bytes 2-3) of each trace.
+        let trace = |k0: u8, k1: u8| {
+            let mut t = [0u8; 32];
+            t[0] = k0;
+            t[2] = k1;
+            ContentHash::new(t)
+        };
+        let noisy = |t: ContentHash| Noisy {
+            trace: t,
+            kinds: 0b11,
+        };
+        let before: Hashes = [
+            ("a.html", trace(1, 1)),
+            ("b.html", trace(1, 1)),
+            ("c.html", trace(1, 1)),
+            ("d.html", trace(1, 1)),
+        ]
+        .into_iter()
+        .map(|(p, t)| (p.to_string(), t))
+        .collect();
+        let noise = std::collections::BTreeMap::from([
+            ("a.html".to_string(), noisy(trace(2, 1))), // the first kind's noise changed
+            ("b.html".to_string(), noisy(trace(1, 1))), // the same noise: no change at all
+            ("c.html".to_string(), noisy(trace(2, 2))), // both kinds changed
+            ("d.html".to_string(), noisy(trace(2, 2))), // changed for real (in `changes`)
+            ("e.html".to_string(), noisy(trace(2, 2))), // new: the state has no trace
+        ]);
+        let changes = diff(
+            &hashes(&[("d.html", 1)]),
+            &hashes(&[("d.html", 2), ("e.html", 3)]),
+        );
+        let kinds = ["generator tag".to_string(), "build time".to_string()];
+        assert_eq!(
+            noise_only(&before, &noise, &kinds, &changes),
+            [
+                ("generator tag".to_string(), 2),
+                ("build time".to_string(), 1)
+            ]
+        );
+    }
 
     fn hashes(pairs: &[(&str, u8)]) -> Hashes {
         pairs

@@ -44,6 +44,11 @@ pub struct Manifest {
     pub content_rules: String,
     /// Output path -> SHA-256 of its content after the content rules (hex in the file).
     pub files: Hashes,
+    /// Output path -> what the content rules blanked in it (two bytes a kind of rule, hex), for
+    /// the files they changed: only for the precision report (files that changed by build
+    /// noise alone, and which noise); it never decides a purge.
+    #[serde(default, skip_serializing_if = "Hashes::is_empty")]
+    pub noise: Hashes,
     /// Paths whose purge failed: purged on the next run even if the file has meanwhile gone
     /// back to its recorded content (the cache may hold the version in between).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -66,6 +71,7 @@ impl Manifest {
             url_options,
             content_rules,
             files,
+            noise: Hashes::new(),
             pending: BTreeSet::new(),
         }
     }
@@ -128,6 +134,7 @@ fn read(path: &Path, file: File) -> Result<Manifest> {
             let paths = manifest
                 .files
                 .iter()
+                .chain(manifest.noise.iter())
                 .map(|(p, _)| p.to_string())
                 .chain(manifest.pending.iter().cloned());
             for p in paths {

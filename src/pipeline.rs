@@ -30,6 +30,8 @@ pub struct Survey {
     pub old: Hashes,
     pub changes: ChangeSet,
     pub plan: Plan,
+    /// For each kind of content rule, the files changed by build noise alone.
+    pub noise_only: Vec<(String, usize)>,
 }
 
 /// How to treat a state file that cannot be used.
@@ -84,8 +86,19 @@ pub fn survey(
         console,
         format_args!("state file: {}", settings.state.display()),
     );
-    for p in &settings.scan.content.patterns {
-        report::debug(out, console, format_args!("ignore_content: {}", p.as_str()));
+    for r in &settings.scan.content.rules {
+        report::debug(
+            out,
+            console,
+            format_args!("content rule ({}): {}", r.name, r.pattern.as_str()),
+        );
+    }
+    for s in &settings.scan.content.stamps {
+        report::debug(
+            out,
+            console,
+            format_args!("{} read in {}: {}", s.name, s.file, s.pattern.as_str()),
+        );
     }
     for b in &settings.rules.base_urls {
         report::debug(out, console, format_args!("base URL: {}", b.as_str()));
@@ -107,6 +120,9 @@ pub fn survey(
     report::warn_all(out, &settings.notes, console);
     report::warn_all(out, &snapshot.warnings, console);
     report::note_all(out, &snapshot.notes, console);
+    for learned in &snapshot.learned {
+        report::debug(out, console, format_args!("learned the {learned}"));
+    }
 
     // manifest
     let previous = match (
@@ -172,6 +188,12 @@ pub fn survey(
         listing,
         immutable: &settings.immutable,
     });
+    let noise_only = diff::noise_only(
+        previous.as_ref().map_or(&Hashes::new(), |m| &m.noise),
+        &snapshot.noise,
+        &settings.scan.content.kinds(),
+        &changes,
+    );
     Ok(Survey {
         settings,
         snapshot,
@@ -179,7 +201,19 @@ pub fn survey(
         old,
         changes,
         plan,
+        noise_only,
     })
+}
+
+/// What the content rules blanked in each file the state records as it is now (the precision
+/// report compares against it).
+fn noise_traces(recorded: &Hashes, snapshot: &scan::Snapshot) -> Hashes {
+    snapshot
+        .noise
+        .iter()
+        .filter(|(p, _)| recorded.get(p) == snapshot.files.get(p))
+        .map(|(p, n)| (p.clone(), n.trace.clone()))
+        .collect()
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {
@@ -239,6 +273,14 @@ pub fn report_of(
                 why: "fingerprinted: its URL changes with its content",
             })
             .collect(),
+        noise_only: survey
+            .noise_only
+            .iter()
+            .map(|(rule, files)| report::NoiseOnly {
+                rule: rule.clone(),
+                files: *files,
+            })
+            .collect(),
         everything: (survey.plan.decision == Decision::Everything)
             .then(|| connect::everything_means(s)),
         state_saved,
@@ -251,13 +293,14 @@ pub fn report_of(
 /// `baseline`: records the scan as the state, purging nothing.
 pub fn record_baseline(survey: &Survey, ctx: &Context) -> Result<()> {
     let now = in_force(&survey.settings);
-    let manifest = Manifest::new(
+    let mut manifest = Manifest::new(
         ctx.now,
         now.base_urls,
         now.url_options,
         now.content_rules,
         survey.snapshot.files.clone(),
     );
+    manifest.noise = noise_traces(&manifest.files, &survey.snapshot);
     manifest::save(&survey.settings.state, &manifest)
 }
 
@@ -298,6 +341,10 @@ pub async fn run_once(
                 ahead.files,
             );
             manifest.pending = ahead.pending;
+            manifest.noise = survey
+                .previous
+                .as_ref()
+                .map_or_else(Hashes::new, |m| m.noise.clone());
             manifest::save(&s.state, &manifest)?;
         }
         let everything = survey.plan.decision == Decision::Everything;
@@ -418,6 +465,7 @@ pub async fn run_once(
             record.files,
         );
         manifest.pending = record.pending;
+        manifest.noise = noise_traces(&manifest.files, &survey.snapshot);
         match manifest::save(&s.state, &manifest) {
             Ok(()) => saved = true,
             // The purge went out: the report must still say what it did. Those URLs are

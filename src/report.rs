@@ -49,6 +49,9 @@ pub struct Report {
     pub urls: Vec<PurgeUrl>,
     /// Changed files not purged: fingerprinted files added or removed.
     pub skipped: Vec<Skipped>,
+    /// For each kind of content rule in force, how many files changed since the state by build
+    /// noise alone, and so were not purged.
+    pub noise_only: Vec<NoiseOnly>,
     /// When the decision is `everything`: what that sends, in words.
     pub everything: Option<String>,
     /// Whether this command wrote the state file.
@@ -83,6 +86,13 @@ pub struct PurgeReport {
     /// URLs still pending: the state keeps their files for the next run.
     pub urls_pending: Vec<String>,
     pub failures: Vec<crate::provider::Failure>,
+}
+
+/// Files that changed by one kind of build noise alone: `{rule, files}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoiseOnly {
+    pub rule: String,
+    pub files: usize,
 }
 
 /// A changed file that needs no purge, and why.
@@ -181,6 +191,25 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
         }
         for u in &report.urls {
             writeln!(out, "  {:<8}  {}  <- {}", u.change.as_str(), u.url, u.path)?;
+        }
+        for n in &report.noise_only {
+            writeln!(
+                out,
+                "precision: {} changed only by {} (not purged)",
+                plural(n.files, "file", "files"),
+                n.rule
+            )?;
+        }
+        if report.command != "baseline" {
+            writeln!(
+                out,
+                "precision: {} added or removed (not purged)",
+                plural(
+                    report.skipped.len(),
+                    "fingerprinted file",
+                    "fingerprinted files"
+                )
+            )?;
         }
     }
     if let Some(p) = &report.purge {
@@ -463,10 +492,11 @@ pub struct Explained {
     pub urls: Vec<String>,
 }
 
-/// One match of a content rule: `{pattern, at, text, before, after}`.
+/// One blank of a content rule: `{rule, at, text, before, after}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct BlankedReport {
-    pub pattern: String,
+    /// The rule's name (`generator tag`, `build time`, `ignore_content`...).
+    pub rule: String,
     /// Byte offset in the text as the earlier rules left it.
     pub at: usize,
     pub text: String,
@@ -509,7 +539,7 @@ pub fn print_explained(e: &Explained, output: Output, out: &mut dyn Write) -> io
         writeln!(
             out,
             "  blanked by {} at byte {}: ...{}[{}]{}...",
-            b.pattern, b.at, b.before, b.text, b.after
+            b.rule, b.at, b.before, b.text, b.after
         )?;
     }
     for u in &e.urls {
@@ -686,6 +716,7 @@ mod tests {
                 site_urls: 3,
             },
             skipped: vec![],
+            noise_only: vec![],
             urls: vec![PurgeUrl {
                 url: "https://example.com/a.css".into(),
                 path: "a.css".into(),
@@ -719,7 +750,10 @@ mod tests {
             verbosity: 1,
         });
         assert!(
-            verbose.ends_with("  modified  https://example.com/a.css  <- a.css\n"),
+            verbose.ends_with(
+                "  modified  https://example.com/a.css  <- a.css\n\
+                 precision: 0 fingerprinted files added or removed (not purged)\n"
+            ),
             "{verbose}"
         );
     }
@@ -887,7 +921,7 @@ mod tests {
             hash: None,
             recorded: None,
             blanked: vec![BlankedReport {
-                pattern: "x".into(),
+                rule: "x".into(),
                 at: 0,
                 text: "x".into(),
                 before: String::new(),
@@ -898,7 +932,7 @@ mod tests {
         assert_eq!(keys(&explained), documented_shape("`explain --json`"));
         assert_eq!(
             keys(&explained.blanked[0]),
-            ["after", "at", "before", "pattern", "text"]
+            ["after", "at", "before", "rule", "text"]
                 .map(str::to_string)
                 .into()
         );

@@ -2,6 +2,7 @@
 //! reads the site's files. Hashing runs on every core; the walk feeds the hashers as it goes.
 
 mod hashes;
+mod noise;
 
 use std::cmp::Ordering as Order;
 use std::collections::BTreeMap;
@@ -12,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 use globset::GlobSet;
-use regex::bytes::Regex;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 
 pub use hashes::{ContentHash, Hashes, HashesBuilder};
+pub use noise::{Blanked, ContentRules, Learned, Rule, Stamp, StampKind, trace_slot};
 
 /// What the output folder held at scan time.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -29,6 +30,20 @@ pub struct Snapshot {
     pub warnings: Vec<String>,
     /// Things worth knowing at `-v` (files too large for the content rules), sorted.
     pub notes: Vec<String>,
+    /// The files the content rules changed: what they blanked, and which kinds of rule
+    /// ([`ContentRules::kinds`]) blanked something.
+    pub noise: BTreeMap<String, Noisy>,
+    /// The build-wide times learned from the stamps, described for `-v`.
+    pub learned: Vec<String>,
+}
+
+/// A file the content rules changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Noisy {
+    /// What each kind of rule blanked in it, two bytes a kind ([`noise::trace_slot`]).
+    pub trace: ContentHash,
+    /// Bit `i`: the `i`th of [`ContentRules::kinds`] blanked something in it.
+    pub kinds: u64,
 }
 
 /// Text files above this size are hashed as they are, streaming, without the content rules
@@ -40,48 +55,6 @@ pub const RULES_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 /// version's folder; chains of links that fan out (two links to the next level, at each of 18
 /// levels) would otherwise be walked 2^18 times.
 const LINKED_WALKS: usize = 4;
-
-/// Build noise to blank out before hashing: every match of every rule is removed from text files.
-#[derive(Debug, Clone, Default)]
-pub struct ContentRules {
-    pub patterns: Vec<Regex>,
-    /// File extensions (lower case, no dot) that count as text.
-    pub extensions: Vec<String>,
-}
-
-impl ContentRules {
-    pub fn applies_to(&self, rel: &str) -> bool {
-        if self.patterns.is_empty() {
-            return false;
-        }
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        match name.rsplit_once('.') {
-            Some((_, ext)) => self.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)),
-            None => false,
-        }
-    }
-
-    /// A fingerprint of the rules: state written under other rules holds hashes that don't compare.
-    pub fn fingerprint(&self) -> String {
-        let mut hasher = Sha256::new();
-        for p in &self.patterns {
-            hasher.update(b"pattern\0");
-            hasher.update(p.as_str().as_bytes());
-            hasher.update(b"\0");
-        }
-        if !self.patterns.is_empty() {
-            let mut exts: Vec<String> = self.extensions.iter().map(|e| e.to_lowercase()).collect();
-            exts.sort();
-            exts.dedup();
-            for e in exts {
-                hasher.update(b"ext\0");
-                hasher.update(e.as_bytes());
-                hasher.update(b"\0");
-            }
-        }
-        hex(&hasher.finalize())
-    }
-}
 
 /// How to scan: which paths to leave out and which noise to blank.
 #[derive(Debug, Clone, Default)]
@@ -136,6 +109,9 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
         warnings: Mutex::new(Vec::new()),
         linked_walks: Mutex::new(BTreeMap::new()),
     };
+    // The build-wide times come first: every text file is blanked with them.
+    let learned = opts.content.learn(root)?;
+    let noise_found: Mutex<Vec<(String, Noisy)>> = Mutex::new(Vec::new());
     let notes: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let assembly = Mutex::new(Assembly::default());
     let gate = Gate::default();
@@ -172,10 +148,22 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
                 if stop.is_cancelled() {
                     return fail(Error::Stopped);
                 }
-                let noise = opts.content.applies_to(&rel).then_some(&opts.content);
+                let noise = opts
+                    .content
+                    .applies_to(&rel)
+                    .then_some((&opts.content, &learned));
                 match hash_file(&path, noise, RULES_SIZE_LIMIT) {
-                    Ok((digest, raw)) => {
-                        if raw && let Ok(mut n) = notes.lock() {
+                    Ok(Hashed {
+                        hash: digest,
+                        too_large,
+                        noisy,
+                    }) => {
+                        if let Some(noisy) = noisy
+                            && let Ok(mut found) = noise_found.lock()
+                        {
+                            found.push((rel.clone(), noisy));
+                        }
+                        if too_large && let Ok(mut n) = notes.lock() {
                             n.push(format!(
                                 "{rel} is larger than {} MiB: hashed as it is, without the content rules",
                                 RULES_SIZE_LIMIT >> 20
@@ -227,6 +215,12 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
         files,
         warnings,
         notes,
+        noise: noise_found
+            .into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        learned: learned.describe(&opts.content),
     })
 }
 
@@ -463,53 +457,41 @@ impl Walker<'_> {
     }
 }
 
-/// One match of a content rule in a file: where, what, and a little context on each side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blanked {
-    pub pattern: String,
-    pub at: usize,
-    pub text: String,
-    pub before: String,
-    pub after: String,
-}
-
-/// For `sitepurge explain`: the file's hash as the scan computes it, and every match of every
-/// content rule that blanked something, in order.
+/// For `sitepurge explain`: the file's hash as the scan computes it (the build-wide times
+/// learned from the whole output folder), and every blank of every content rule, in order.
 pub fn explain_file(
-    path: &Path,
+    root: &Path,
     rel: &str,
     rules: &ContentRules,
 ) -> Result<(ContentHash, Vec<Blanked>)> {
-    let noise = rules.applies_to(rel).then_some(rules);
-    let (hash, raw) = hash_file(path, noise, RULES_SIZE_LIMIT)?;
+    let path = root.join(rel);
+    let learned = rules.learn(root)?;
+    let noise = rules.applies_to(rel).then_some((rules, &learned));
+    let hashed = hash_file(&path, noise, RULES_SIZE_LIMIT)?;
     let mut blanked = Vec::new();
-    if let Some(rules) = noise.filter(|_| !raw) {
-        let bytes = std::fs::read(path).map_err(|source| Error::SiteRead {
-            path: path.to_path_buf(),
+    if let Some((rules, learned)) = noise.filter(|_| !hashed.too_large) {
+        let bytes = std::fs::read(&path).map_err(|source| Error::SiteRead {
+            path: path.clone(),
             source,
         })?;
-        let mut text = bytes;
-        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        for rule in &rules.patterns {
-            for m in rule.find_iter(&text) {
-                blanked.push(Blanked {
-                    pattern: rule.as_str().to_string(),
-                    at: m.start(),
-                    text: lossy(m.as_bytes()),
-                    before: lossy(&text[m.start().saturating_sub(24)..m.start()]),
-                    after: lossy(&text[m.end()..(m.end() + 24).min(text.len())]),
-                });
-            }
-            // The next rule sees the text as this one left it, as the hash does.
-            text = rule.replace_all(&text, &b""[..]).into_owned();
-        }
+        let mut seen = |b: Blanked| blanked.push(b);
+        rules.apply(&bytes, learned, Some(&mut seen));
     }
-    Ok((hash, blanked))
+    Ok((hashed.hash, blanked))
+}
+
+/// A file's hash, and what the content rules did to it.
+struct Hashed {
+    hash: ContentHash,
+    /// Hashed as it is: larger than the limit for the content rules.
+    too_large: bool,
+    /// The rules changed it: its hash as built, and which kinds of rule.
+    noisy: Option<Noisy>,
 }
 
 /// The file's hash, after the content rules when they apply and the file is at most `limit`
-/// bytes; and whether it was hashed as it is because it is larger.
-fn hash_file(path: &Path, noise: Option<&ContentRules>, limit: u64) -> Result<(ContentHash, bool)> {
+/// bytes.
+fn hash_file(path: &Path, noise: Option<(&ContentRules, &Learned)>, limit: u64) -> Result<Hashed> {
     let fail = |source| Error::SiteRead {
         path: PathBuf::from(path),
         source,
@@ -517,17 +499,19 @@ fn hash_file(path: &Path, noise: Option<&ContentRules>, limit: u64) -> Result<(C
     let mut file = File::open(path).map_err(fail)?;
     let mut hasher = Sha256::new();
     let too_large = noise.is_some() && file.metadata().map_err(fail)?.len() > limit;
+    let mut noisy = None;
     match noise.filter(|_| !too_large) {
-        Some(rules) => {
+        Some((rules, learned)) => {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).map_err(fail)?;
-            let mut text = std::borrow::Cow::Borrowed(&bytes[..]);
-            for rule in &rules.patterns {
-                if let std::borrow::Cow::Owned(replaced) = rule.replace_all(&text, &b""[..]) {
-                    text = std::borrow::Cow::Owned(replaced);
-                }
+            let applied = rules.apply(&bytes, learned, None);
+            hasher.update(&applied.text);
+            if let std::borrow::Cow::Owned(_) = applied.text {
+                noisy = Some(Noisy {
+                    trace: ContentHash::new(applied.trace),
+                    kinds: applied.kinds,
+                });
             }
-            hasher.update(&text);
         }
         None => {
             let mut buf = [0u8; 64 * 1024];
@@ -542,7 +526,11 @@ fn hash_file(path: &Path, noise: Option<&ContentRules>, limit: u64) -> Result<(C
             }
         }
     }
-    Ok((ContentHash::new(hasher.finalize().into()), too_large))
+    Ok(Hashed {
+        hash: ContentHash::new(hasher.finalize().into()),
+        too_large,
+        noisy,
+    })
 }
 
 #[cfg(test)]
@@ -559,6 +547,13 @@ mod tests {
         let p = root.join(rel);
         fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         fs::write(p, body).expect("write");
+    }
+
+    fn rule(pattern: &str) -> Rule {
+        Rule {
+            name: "test".into(),
+            pattern: regex::bytes::Regex::new(pattern).expect("regex"),
+        }
     }
 
     fn sha(body: &str) -> ContentHash {
@@ -815,7 +810,8 @@ mod tests {
     #[test]
     fn content_rules_blank_build_noise_in_text_files_only() {
         let rules = ContentRules {
-            patterns: vec![Regex::new(r"<time>[^<]*</time>").expect("re")],
+            rules: vec![rule(r"<time>[^<]*</time>")],
+            stamps: vec![],
             extensions: vec!["html".into(), "xml".into()],
         };
         let opts = ScanOptions {
@@ -833,17 +829,25 @@ mod tests {
         assert_eq!(sa.files["p.html"], sb.files["p.html"]);
         assert_eq!(sa.files["p.html"], sha("xy"));
         assert_ne!(sa.files["p.css"], sb.files["p.css"]);
+        // The snapshot keeps what the rules blanked, for the precision report.
+        let noisy = |s: &Snapshot| s.noise.get("p.html").map(|n| (n.trace.clone(), n.kinds));
+        assert_eq!(sa.noise.len(), 1);
+        let (trace_a, kinds) = noisy(&sa).expect("p.html blanked");
+        assert_eq!(kinds, 1);
+        assert_ne!(Some((trace_a, 1)), noisy(&sb), "other times, other trace");
     }
 
     #[test]
     fn fingerprint_changes_with_the_rules() {
         let none = ContentRules::default();
         let one = ContentRules {
-            patterns: vec![Regex::new("a").expect("re")],
+            rules: vec![rule("a")],
+            stamps: vec![],
             extensions: vec!["html".into()],
         };
         let other = ContentRules {
-            patterns: vec![Regex::new("b").expect("re")],
+            rules: vec![rule("b")],
+            stamps: vec![],
             extensions: vec!["html".into()],
         };
         assert_ne!(none.fingerprint(), one.fingerprint());
@@ -975,20 +979,20 @@ mod tests {
         let body = "<p>built at 12:00</p><p>content</p>";
         write(dir.path(), "big.html", body);
         let rules = ContentRules {
-            patterns: vec![Regex::new("built at [0-9:]+").expect("regex")],
+            rules: vec![rule("built at [0-9:]+")],
+            stamps: vec![],
             extensions: vec!["html".into()],
         };
+        let learned = Learned::default();
         let path = dir.path().join("big.html");
-        let (blanked, raw) = hash_file(&path, Some(&rules), 1024).expect("hash");
-        assert!(!raw);
-        assert_eq!(blanked, sha("<p></p><p>content</p>"));
-        let (whole, raw) = hash_file(&path, Some(&rules), 10).expect("hash");
-        assert!(raw, "over the limit");
-        assert_eq!(whole, sha(body));
+        let blanked = hash_file(&path, Some((&rules, &learned)), 1024).expect("hash");
+        assert!(!blanked.too_large);
+        assert_eq!(blanked.hash, sha("<p></p><p>content</p>"));
+        let whole = hash_file(&path, Some((&rules, &learned)), 10).expect("hash");
+        assert!(whole.too_large, "over the limit");
+        assert_eq!(whole.hash, sha(body));
         // Files the rules do not apply to are never flagged.
-        assert_eq!(
-            hash_file(&path, None, 10).expect("hash"),
-            (sha(body), false)
-        );
+        let plain = hash_file(&path, None, 10).expect("hash");
+        assert_eq!((plain.hash, plain.too_large), (sha(body), false));
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -30,19 +30,15 @@ const HUGO_PACKAGES: &str = "apt-get install hugo";
 const JEKYLL_PACKAGES: &str = "apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap \
      ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima";
 
-/// Jekyll's noise as blanked by its preset (copied here on purpose, not read from src/).
+/// Jekyll's noise that is the same text in every build of a version (written here on purpose,
+/// not read from src/): the version tags. Its build-wide times are [`build_wide_values`].
 const JEKYLL_NOISE: &[&str] = &[
-    r"<updated>[^<]*</updated>",
-    r"<lastmod>[^<]*</lastmod>",
     r#"<meta name="generator" content="[^"]*"\s*/?>"#,
     r#"<generator uri="https://jekyllrb.com/" version="[^"]*">Jekyll</generator>"#,
 ];
 
-/// Hugo's noise as blanked by its preset.
-const HUGO_NOISE: &[&str] = &[
-    r#"<meta name="generator" content="[^"]*"\s*/?>"#,
-    r"<lastmod>[^<]*</lastmod>",
-];
+/// Hugo's noise: the version tag. Every date Hugo writes is a page's own: content.
+const HUGO_NOISE: &[&str] = &[r#"<meta name="generator" content="[^"]*"\s*/?>"#];
 
 /// The files the noise rules apply to.
 const TEXT_EXTENSIONS: &[&str] = &["html", "xml", "txt", "json"];
@@ -352,35 +348,76 @@ fn copy_tree(from: &Path, to: &Path, mtime: Option<SystemTime>) {
     }
 }
 
-/// Paths that appeared, vanished or differ once every match of `patterns` is removed from text
-/// files (html, xml, txt, json).
-fn changed_ignoring(before: &Snapshot, after: &Snapshot, patterns: &[&str]) -> BTreeSet<String> {
+/// The paths whose content changed, `g`'s build noise aside: its version tags, and the
+/// build-wide times each build printed ([`build_wide_values`], read from that build's bytes).
+fn content_changed(g: Gen, before: &Snapshot, after: &Snapshot) -> BTreeSet<String> {
+    changed_without(
+        before,
+        after,
+        g.noise(),
+        &build_wide_values(g, before),
+        &build_wide_values(g, after),
+    )
+}
+
+/// The times a build prints that are the same for the whole build, as that build spelled them:
+/// for Jekyll, jekyll-feed's feed-level `<updated>` (`site.time`, also the date of the undated
+/// guide) and the sitemap's `<lastmod>` of the PDF (its file's modification time, which Jekyll
+/// keeps when it copies it). Hugo prints none.
+fn build_wide_values(g: Gen, build: &Snapshot) -> Vec<String> {
+    if g != Gen::Jekyll {
+        return Vec::new();
+    }
+    let text = |path: &str| String::from_utf8_lossy(&build[path]).into_owned();
+    let feed = text("feed.xml");
+    let build_time = feed
+        .split_once("<updated>")
+        .and_then(|(_, rest)| rest.split_once("</updated>"))
+        .map(|(time, _)| time.to_string())
+        .expect("feed.xml has its <updated>");
+    let sitemap = text("sitemap.xml");
+    let pdf_time = sitemap
+        .split_once("menu%20du%20caf%C3%A9.pdf</loc>")
+        .and_then(|(_, rest)| rest.split_once("<lastmod>"))
+        .and_then(|(_, rest)| rest.split_once("</lastmod>"))
+        .map(|(time, _)| time.to_string())
+        .expect("sitemap.xml dates the PDF");
+    vec![build_time, pdf_time]
+}
+
+/// Paths that appeared, vanished or differ once every match of `patterns`, and every
+/// occurrence of each build's own `values`, are removed from text files.
+fn changed_without(
+    before: &Snapshot,
+    after: &Snapshot,
+    patterns: &[&str],
+    values_before: &[String],
+    values_after: &[String],
+) -> BTreeSet<String> {
     let rules: Vec<Regex> = patterns
         .iter()
         .map(|p| Regex::new(p).expect("regex"))
         .collect();
-    changed_by(before, after, |path, bytes| {
+    let blank = |path: &str, bytes: &[u8], values: &[String]| {
         let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
         let mut bytes = bytes.to_vec();
         if TEXT_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()) {
             for rule in &rules {
                 bytes = rule.replace_all(&bytes, &b""[..]).into_owned();
             }
+            let mut text = String::from_utf8(bytes).expect("UTF-8 text");
+            for value in values {
+                text = text.replace(value.as_str(), "");
+            }
+            bytes = text.into_bytes();
         }
         bytes
-    })
-}
-
-fn changed_by(
-    before: &Snapshot,
-    after: &Snapshot,
-    content: impl Fn(&str, &[u8]) -> Vec<u8>,
-) -> BTreeSet<String> {
+    };
     let paths: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     paths
         .into_iter()
         .filter(|p| match (before.get(*p), after.get(*p)) {
-            (Some(a), Some(b)) => content(p, a) != content(p, b),
+            (Some(a), Some(b)) => blank(p, a, values_before) != blank(p, b, values_after),
             _ => true,
         })
         .cloned()
@@ -458,7 +495,7 @@ impl Outcome {
 
     /// The changed paths, build noise aside.
     fn content_changes(&self) -> BTreeSet<String> {
-        changed_ignoring(&self.before, &self.after, self.generator.noise())
+        content_changed(self.generator, &self.before, &self.after)
     }
 }
 
@@ -833,14 +870,25 @@ fn hugo_rebuild_with_no_change_purges_nothing() {
     ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
 )]
 #[test]
-fn jekyll_rebuild_with_no_change_purges_the_feed_without_a_preset() {
-    // jekyll-feed writes the build time into feed.xml's <updated>: without the preset, that is
-    // a change (the rebuild started in a later second than the first build).
+fn jekyll_rebuild_with_no_change_purges_the_build_time_without_a_preset() {
+    // Jekyll prints the build time into feed.xml's <updated> and, for the guide that has no
+    // date, into its page and its sitemap entry: without the preset, that is a change (the
+    // rebuild started in a later second than the first build).
     let o = no_change(Gen::Jekyll);
-    assert_eq!(o.changed, BTreeSet::from(["feed.xml".to_string()]));
+    let pages = [
+        "feed.xml",
+        "guides/purging-on-deploy/index.html",
+        "sitemap.xml",
+    ];
+    assert_eq!(o.changed, pages.iter().map(|p| p.to_string()).collect());
     assert_eq!(
         o.urls,
-        BTreeSet::from(["https://example.com/feed.xml".to_string()])
+        BTreeSet::from([
+            "https://example.com/feed.xml".to_string(),
+            "https://example.com/guides/purging-on-deploy/".to_string(),
+            "https://example.com/guides/purging-on-deploy/index.html".to_string(),
+            "https://example.com/sitemap.xml".to_string(),
+        ])
     );
     let feed = |s: &Snapshot| {
         let re = regex::Regex::new(r"<updated>[^<]*</updated>").expect("regex");
@@ -878,11 +926,40 @@ fn preset_no_change(g: Gen) {
     let raw = changed(&before, &after);
     match g {
         Gen::Hugo => assert_eq!(raw, BTreeSet::new()),
-        Gen::Jekyll => assert_eq!(raw, BTreeSet::from(["feed.xml".to_string()])),
+        // The build time, in the feed and in the undated guide (its page and its sitemap entry).
+        Gen::Jekyll => assert_eq!(
+            raw,
+            BTreeSet::from([
+                "feed.xml".to_string(),
+                "guides/purging-on-deploy/index.html".to_string(),
+                "sitemap.xml".to_string()
+            ])
+        ),
     }
+    assert_eq!(content_changed(g, &before, &after), BTreeSet::new());
+    // `plan -v` ends with the precision report: what each kind of noise kept from the purge.
+    let out = site.exec(None, &["plan", "-v"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let precision = match g {
+        Gen::Hugo => vec![
+            "precision: 0 files changed only by generator tag (not purged)",
+            "precision: 0 fingerprinted files added or removed (not purged)",
+        ],
+        Gen::Jekyll => vec![
+            "precision: 0 files changed only by generator tag (not purged)",
+            "precision: 0 files changed only by feed generator tag (not purged)",
+            "precision: 0 files changed only by source map paths (not purged)",
+            "precision: 3 files changed only by build time (not purged)",
+            "precision: 0 files changed only by file time (not purged)",
+            "precision: 0 fingerprinted files added or removed (not purged)",
+        ],
+    };
+    let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
-        changed_ignoring(&before, &after, g.noise()),
-        BTreeSet::new()
+        lines[lines.len() - precision.len()..],
+        precision,
+        "{}",
+        out.stdout
     );
     let cf = FakeCloudflare::start();
     let report = site.run(&cf);
@@ -939,17 +1016,19 @@ fn preset_fresh_copy(g: Gen, below: &str, setup: impl Fn(&Site)) -> Fresh {
 
 fn preset_fresh_copy_purges_nothing(g: Gen) {
     let f = preset_fresh_copy(g, "", |_| {});
-    // The bytes differ, but only by noise: file times in sitemap.xml's <lastmod> (Hugo with
-    // lastmod from :fileModTime; jekyll-sitemap for the PDF) and jekyll-feed's build time.
+    // Hugo dates pages by their front matter: a fresh copy builds the same bytes. Jekyll's
+    // differ by build-wide times only: the build time (feed, undated guide) and the PDF's file
+    // time in sitemap.xml.
     let expected_raw = match g {
-        Gen::Hugo => BTreeSet::from(["sitemap.xml".to_string()]),
-        Gen::Jekyll => BTreeSet::from(["feed.xml".to_string(), "sitemap.xml".to_string()]),
+        Gen::Hugo => BTreeSet::new(),
+        Gen::Jekyll => BTreeSet::from([
+            "feed.xml".to_string(),
+            "guides/purging-on-deploy/index.html".to_string(),
+            "sitemap.xml".to_string(),
+        ]),
     };
     assert_eq!(changed(&f.before, &f.after), expected_raw);
-    assert_eq!(
-        changed_ignoring(&f.before, &f.after, g.noise()),
-        BTreeSet::new()
-    );
+    assert_eq!(content_changed(g, &f.before, &f.after), BTreeSet::new());
     assert_purged(&f.cf, &f.report, &BTreeSet::new());
 }
 
@@ -979,7 +1058,7 @@ fn preset_edit_body(g: Gen) {
     }
     site.build();
     let after = site.snapshot();
-    let expected = changed_ignoring(&before, &after, g.noise());
+    let expected = content_changed(g, &before, &after);
     let raw = changed(&before, &after);
 
     let page = match g {
@@ -996,8 +1075,10 @@ fn preset_edit_body(g: Gen) {
         Gen::Jekyll => "feed.xml",
     };
     assert!(expected.contains(feed), "the feed carries its content");
-    // sitemap.xml differs only by <lastmod> times: noise.
-    assert!(raw.contains("sitemap.xml") && !expected.contains("sitemap.xml"));
+    // sitemap.xml: Hugo's has the same bytes (pages are dated by their front matter); Jekyll's
+    // differs by build-wide times alone (the undated guide's build time, the PDF's file time).
+    assert!(!expected.contains("sitemap.xml"), "{expected:#?}");
+    assert_eq!(raw.contains("sitemap.xml"), g == Gen::Jekyll, "{raw:#?}");
 
     let cf = FakeCloudflare::start();
     let report = site.run(&cf);
@@ -1058,46 +1139,54 @@ fn jekyll_preset_edit_purges_content_changes_not_noise() {
     preset_edit_body(Gen::Jekyll);
 }
 
-/// An RSS template that dates the channel by its newest page's `.Lastmod`, as the embedded RSS
-/// template of current Hugo releases does (0.111's embedded one uses `.Date`).
-const RSS_WITH_LASTMOD: &str = r#"{{- $pages := .RegularPages -}}
-{{- if .IsHome }}{{ $pages = .Site.RegularPages }}{{ end -}}
-{{- printf "<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?>" | safeHTML }}
-<rss version="2.0">
-  <channel>
-    <title>{{ .Title }}</title>
-    <link>{{ .Permalink }}</link>
-    {{- with $pages.ByLastmod.Reverse }}
-    <lastBuildDate>{{ (index . 0).Lastmod.Format "Mon, 02 Jan 2006 15:04:05 -0700" | safeHTML }}</lastBuildDate>
-    {{- end }}
-    {{- range first 10 $pages }}
-    <item><title>{{ .Title }}</title><link>{{ .Permalink }}</link><description>{{ .Summary | plainify }}</description></item>
-    {{- end }}
-  </channel>
-</rss>
-"#;
+/// A post's own last-modified date is content (crawlers read it in sitemap.xml): setting it
+/// purges the sitemap along with the pages that show it, even though it is a date.
+fn preset_per_page_date_change(g: Gen) {
+    let mut site = preset_site(g);
+    site.wait_for_a_new_second();
+    let before = site.snapshot();
+    let post = g.post(site.root(), "post-17");
+    match g {
+        Gen::Hugo => site.replace(&post, "+++\n\n", "lastmod = 2024-08-01T10:00:00Z\n+++\n\n"),
+        Gen::Jekyll => site.replace(
+            &post,
+            "---\n\n",
+            "last_modified_at: 2024-08-01 10:00:00 +0000\n---\n\n",
+        ),
+    }
+    site.build();
+    let after = site.snapshot();
+    let expected = content_changed(g, &before, &after);
+    assert!(expected.contains("sitemap.xml"), "{expected:#?}");
+    let cf = FakeCloudflare::start();
+    let report = site.run(&cf);
+    assert_purged(&cf, &report, &urls_of_all(&expected));
+    assert!(
+        report["urls"]
+            .as_array()
+            .expect("urls")
+            .iter()
+            .any(|u| u["url"] == format!("{BASE}sitemap.xml")),
+        "{report:#}"
+    );
+}
 
 #[cfg_attr(
     missing_hugo,
     ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
 )]
 #[test]
-fn hugo_preset_fresh_copy_with_lastmod_in_rss_purges_nothing() {
-    let f = preset_fresh_copy(Gen::Hugo, "", |s| {
-        s.put("layouts/_default/rss.xml", RSS_WITH_LASTMOD);
-    });
-    // The bytes differ only by file times: sitemap.xml's <lastmod> and the feeds' <lastBuildDate>.
-    let raw = changed(&f.before, &f.after);
-    assert!(
-        raw.contains("index.xml") && raw.contains("sitemap.xml"),
-        "{raw:#?}"
-    );
-    let lastbuild = [HUGO_NOISE, &[r"<lastBuildDate>[^<]*</lastBuildDate>"]].concat();
-    assert_eq!(
-        changed_ignoring(&f.before, &f.after, &lastbuild),
-        BTreeSet::new()
-    );
-    assert_purged(&f.cf, &f.report, &BTreeSet::new());
+fn hugo_a_posts_new_lastmod_purges_the_sitemap() {
+    preset_per_page_date_change(Gen::Hugo);
+}
+
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
+#[test]
+fn jekyll_a_posts_new_last_modified_at_purges_the_sitemap() {
+    preset_per_page_date_change(Gen::Jekyll);
 }
 
 #[cfg_attr(
@@ -1225,6 +1314,121 @@ fn hugo_minified_version_bump_purges_nothing() {
         }
     }
     assert!(bumped > 50, "only {bumped} pages carry the tag");
+    let cf = FakeCloudflare::start();
+    let report = site.run(&cf);
+    assert_eq!(
+        report["changes"],
+        json!({"added": [], "modified": [], "removed": []}),
+        "{report:#}"
+    );
+    assert_purged(&cf, &report, &BTreeSet::new());
+}
+
+/// What each content rule blanked in a build, as `sitepurge explain --json` tells it for every
+/// text file: rule name -> the distinct texts it blanked.
+fn blanked_by_rule(site: &Site) -> BTreeMap<String, BTreeSet<String>> {
+    let build = site.snapshot();
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in build.keys() {
+        let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
+        // (Jekyll's preset also reads Sass source maps.)
+        if !TEXT_EXTENSIONS.contains(&ext) && ext != "map" {
+            continue;
+        }
+        let out = site.exec(None, &["explain", path, "--json"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        for b in out.json()["blanked"].as_array().expect("blanked") {
+            let rule = b["rule"].as_str().expect("rule").to_string();
+            let text = b["text"].as_str().expect("text").to_string();
+            found.entry(rule).or_default().insert(text);
+        }
+    }
+    found
+}
+
+/// The principle of the presets: blank what is the same for the whole build, never what
+/// differs from page to page. Every rule of the preset, on every text file of a real build,
+/// blanks one and the same text.
+fn each_rule_blanks_one_value_per_build(g: Gen, extra: &[&str], rules: &[&str]) {
+    let mut site = Site::new(g, &preset_config());
+    site.build_with(extra);
+    let found = blanked_by_rule(&site);
+    assert_eq!(
+        found.keys().map(String::as_str).collect::<Vec<_>>(),
+        rules,
+        "the rules that fire on this build: {found:#?}"
+    );
+    for (rule, texts) in &found {
+        assert_eq!(
+            texts.len(),
+            1,
+            "{rule} blanked values that differ: {texts:#?}"
+        );
+    }
+}
+
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
+#[test]
+fn hugo_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Hugo, &[], &["generator tag"]);
+    each_rule_blanks_one_value_per_build(Gen::Hugo, &["--minify"], &["generator tag"]);
+}
+
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
+#[test]
+fn jekyll_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(
+        Gen::Jekyll,
+        &[],
+        &[
+            "build time",
+            "feed generator tag",
+            "file time",
+            "generator tag",
+            "source map paths",
+        ],
+    );
+}
+
+/// A Jekyll upgrade changes only the version it prints (jekyll-seo-tag's meta tag on every
+/// page, jekyll-feed's `<generator>`): nothing to purge. (Debian has one Jekyll version, so the
+/// upgrade is the output rewritten as the next version writes it.)
+#[cfg_attr(
+    missing_jekyll,
+    ignore = "needs jekyll and its plugins: apt-get install jekyll ruby-jekyll-feed ruby-jekyll-sitemap ruby-jekyll-seo-tag ruby-jekyll-paginate jekyll-theme-minima (or run tests/run-all.sh)"
+)]
+#[test]
+fn jekyll_version_bump_purges_nothing() {
+    let mut site = Site::new(Gen::Jekyll, &preset_config());
+    site.build();
+    site.baseline();
+    let before = site.snapshot();
+    let version = Regex::new(r#"Jekyll v[0-9.]+|version="[0-9.]+">Jekyll<"#).expect("regex");
+    let mut bumped = 0;
+    for path in before.keys() {
+        let file = site.path(&format!("_site/{path}"));
+        let text = fs::read(&file).expect("read");
+        let upgraded = version
+            .replace_all(&text, |c: &regex::bytes::Captures<'_>| {
+                if c[0].starts_with(b"version") {
+                    b"version=\"4.4.9\">Jekyll<".to_vec()
+                } else {
+                    b"Jekyll v4.4.9".to_vec()
+                }
+            })
+            .into_owned();
+        if upgraded != text {
+            fs::write(&file, upgraded).expect("write");
+            bumped += 1;
+        }
+    }
+    assert!(bumped > 50, "only {bumped} files carry the version");
     let cf = FakeCloudflare::start();
     let report = site.run(&cf);
     assert_eq!(
