@@ -1438,3 +1438,49 @@ fn jekyll_version_bump_purges_nothing() {
     );
     assert_purged(&cf, &report, &BTreeSet::new());
 }
+
+/// `hugo --minify` (the production command of many sites): a rebuild with no change, and a
+/// build of a fresh copy of the source (other file times, another folder), plan nothing.
+#[cfg_attr(
+    missing_hugo,
+    ignore = "needs hugo: apt-get install hugo (or run tests/run-all.sh)"
+)]
+#[test]
+fn hugo_minified_rebuild_and_fresh_copy_purge_nothing() {
+    let mut site = Site::new(Gen::Hugo, &preset_config());
+    site.build_with(&["--minify"]);
+    site.baseline();
+    let first = site.snapshot();
+    site.wait_for_a_new_second();
+    site.build_with(&["--minify"]);
+    let cf = FakeCloudflare::start();
+    let report = site.run(&cf);
+    assert_eq!(
+        report["changes"],
+        json!({"added": [], "modified": [], "removed": []}),
+        "{report:#}"
+    );
+    assert_purged(&cf, &report, &BTreeSet::new());
+
+    let yesterday = SystemTime::now() - Duration::from_secs(86_400);
+    let mut fresh = Site::copy(Gen::Hugo, &preset_config(), "ci/checkout", Some(yesterday));
+    fresh.build_with(&["--minify"]);
+    assert_eq!(
+        content_changed(Gen::Hugo, &first, &fresh.snapshot()),
+        BTreeSet::new()
+    );
+    fs::create_dir_all(fresh.path(".sitepurge")).expect("mkdir");
+    fs::copy(
+        site.path(".sitepurge/state.json"),
+        fresh.path(".sitepurge/state.json"),
+    )
+    .expect("copy state");
+    let cf = FakeCloudflare::start();
+    let report = fresh.run(&cf);
+    assert_eq!(
+        report["changes"],
+        json!({"added": [], "modified": [], "removed": []}),
+        "{report:#}"
+    );
+    assert_purged(&cf, &report, &BTreeSet::new());
+}
