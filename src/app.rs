@@ -1,7 +1,9 @@
 //! The commands, thin: each parses what it needs, resolves the settings, calls the pipeline (or
 //! the provider setup), prints through report and returns the exit code.
 
-use crate::cli::{Cli, Common, CompletionsArgs, ExplainArgs, InitArgs, ManArgs, WatchArgs};
+use crate::cli::{
+    ApplyArgs, Cli, Common, CompletionsArgs, ExplainArgs, InitArgs, ManArgs, RunArgs, WatchArgs,
+};
 use crate::config;
 use crate::connect;
 use crate::context::Context;
@@ -11,23 +13,63 @@ use crate::init;
 use crate::lock;
 use crate::pipeline::{self, BadState};
 use crate::plan;
+use crate::planfile;
 use crate::report::{self, Console};
 use crate::site_config::{self, SiteBaseUrl};
 use crate::stop;
 use crate::urls::BaseUrl;
 use crate::watch;
 
-/// `sitepurge plan`: what a run would purge, and why.
-pub fn plan(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+/// `sitepurge plan [--out FILE]`: what a run would purge, and why; with `out`, also the plan
+/// file for `apply`. With `state_url`, the previous state is the one published with the live
+/// site; with `publish_manifest`, the new state is written into the output folder for the
+/// deploy to publish.
+pub async fn plan(
+    flags: &Common,
+    out: Option<&std::path::Path>,
+    ctx: &Context,
+    console: &mut Console<'_>,
+) -> Result<Exit> {
     let settings = config::resolve(flags, ctx, true)?;
     let stop = stop::on_signals(Exit::PurgeFailed).map_err(signals_error)?;
-    // The URLs are listed when the report shows them (or they are to be purged).
-    let listing = if settings.output.json || settings.output.verbosity >= 1 {
+    // The URLs are listed when the report shows them (or they are to be purged, or applied).
+    let listing = if settings.output.json
+        || settings.output.verbosity >= 1
+        || out.is_some()
+        || settings.publishing.manifest_path.is_some()
+    {
         plan::Listing::All
     } else {
         plan::Listing::WhenPurgingThem
     };
-    let survey = pipeline::survey(settings, BadState::Fail, listing, &stop, console)?;
+    let (base, source) = match settings.publishing.state_url.clone() {
+        Some(url) => {
+            let (source, found) = pipeline::published_state(&settings, &url, console).await?;
+            (
+                planfile::Base::Url {
+                    url: url.to_string(),
+                    found,
+                },
+                source,
+            )
+        }
+        // Fingerprinted before it is read: if it changes meanwhile, apply sees the difference.
+        None => (
+            planfile::Base::File {
+                path: settings.state.display().to_string(),
+                fingerprint: planfile::fingerprint_file(&settings.state)?,
+            },
+            pipeline::Previous::File,
+        ),
+    };
+    let survey = pipeline::survey_from(settings, source, BadState::Fail, listing, &stop, console)?;
+    if let Some(out) = out {
+        let file = pipeline::plan_file(&survey, base, ctx);
+        planfile::save(&ctx.cwd.join(out), &file)?;
+    }
+    if let Some(rel) = &survey.settings.publishing.manifest_path {
+        pipeline::publish_manifest(&survey, rel, ctx)?;
+    }
     let report = pipeline::report_of("plan", &survey, ctx, false);
     // A closed stdout (e.g. `| head`) is not a failure.
     let _ = report::print(&report, survey.settings.output, console.out);
@@ -57,12 +99,70 @@ pub fn baseline(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Res
 
 /// `sitepurge run`: plan, purge, then record what was purged. A signal stops it the way it
 /// stops `watch`; the exit code then says whether anything is still pending.
-pub async fn run(flags: &Common, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
-    let settings = config::resolve(flags, ctx, true)?;
+pub async fn run(args: &RunArgs, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let mut settings = config::resolve(&args.common, ctx, true)?;
+    if settings.publishing.state_url.is_some() {
+        return Err(Error::setting(
+            "state_url",
+            "`run` reads and records the state file; the published state is for deploys in two steps".into(),
+            Some("run `sitepurge plan --out plan.json` before the deploy and `sitepurge apply plan.json` after it, or remove state_url"),
+        ));
+    }
+    if args.no_check {
+        settings.publishing.check = crate::publish::CheckCount::Sample(0);
+    }
     let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
     let output = settings.output;
     let stop = stop::on_signals(Exit::PurgeFailed).map_err(signals_error)?;
     let (report, exit) = pipeline::run_once(settings, ctx, &stop, console).await?;
+    let _ = report::print(&report, output, console.out);
+    report::print_state_error(&report, console);
+    Ok(exit)
+}
+
+/// `sitepurge apply PLAN`: purge exactly what the plan file says and record it, once its
+/// settings and base state are checked to be those of today.
+pub async fn apply(args: &ApplyArgs, ctx: &Context, console: &mut Console<'_>) -> Result<Exit> {
+    let mut settings = config::resolve_for_apply(&args.common, ctx)?;
+    if args.no_check {
+        settings.publishing.check = crate::publish::CheckCount::Sample(0);
+    }
+    let path = ctx.cwd.join(&args.plan);
+    let file = planfile::load(&path)?;
+    if file.settings != pipeline::settings_fingerprint(&settings) {
+        return Err(Error::PlanStale {
+            path,
+            what: "the settings differ from those it was made with (base URLs, URL options, content rules, provider, zone or endpoint)".into(),
+        });
+    }
+    let output = settings.output;
+    let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
+    let id = planfile::id(&file);
+    let (previous, recording) = match &file.base {
+        planfile::Base::File { fingerprint, .. } => {
+            let previous = crate::manifest::load(&settings.state)?;
+            // The state it was made from, or the state an earlier apply of it left (a re-run
+            // of a failed apply job): anything else recorded meanwhile makes it stale.
+            let applied_before = previous
+                .as_ref()
+                .is_some_and(|m| m.applied_plan.as_deref() == Some(id.as_str()));
+            if planfile::fingerprint_file(&settings.state)? != *fingerprint && !applied_before {
+                return Err(Error::PlanStale {
+                    path,
+                    what: format!(
+                        "the state file {} changed since the plan was made (another run or apply recorded it)",
+                        settings.state.display()
+                    ),
+                });
+            }
+            (previous, pipeline::Recording::Applied(id))
+        }
+        planfile::Base::Url { .. } => (None, pipeline::Recording::Published),
+    };
+    let stop = stop::on_signals(Exit::PurgeFailed).map_err(signals_error)?;
+    let survey = pipeline::survey_of_plan(settings, file, previous);
+    let (report, exit) =
+        pipeline::carry_out("apply", survey, recording, ctx, &stop, console).await?;
     let _ = report::print(&report, output, console.out);
     report::print_state_error(&report, console);
     Ok(exit)

@@ -43,7 +43,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what a run would purge, and why. Touches nothing, sends nothing.
-    Plan(Common),
+    ///
+    /// With --out FILE, also write the plan to FILE for `sitepurge apply FILE` after the deploy
+    /// (a CI job that builds, plans, deploys, then purges in another step or job).
+    Plan(PlanArgs),
     /// Record the site's current state as the starting point. Purges nothing.
     Baseline(Common),
     /// Scan, compare with the last state, purge what changed, save the new state.
@@ -52,6 +55,16 @@ pub enum Command {
     /// token with "Cache Purge"), or token_file in the config, or the legacy pair
     /// CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY.
     Run(RunArgs),
+    /// Purge exactly what a plan file says, then record it: the second step of a deploy.
+    ///
+    /// The plan comes from `sitepurge plan --out FILE`, made before the deploy. apply refuses it
+    /// (exit 2) when the settings or the state file changed since; with `origin_url` it first
+    /// waits until the origin serves the new build; after the purge it fetches a sample of the
+    /// purged URLs through the site to prove they are fresh (`check_after_purge`). Re-running a
+    /// failed apply job is safe: what was purged is recorded, the rest is still owed.
+    ///
+    /// sitepurge plan --out plan.json && deploy && sitepurge apply plan.json
+    Apply(ApplyArgs),
     /// Check the Cloudflare credentials and zone, and print what was found (never the secret).
     Verify(Common),
     /// Run until stopped, purging as soon as a build or deploy settles.
@@ -133,6 +146,30 @@ pub struct RunArgs {
     /// Only show the plan (same as `sitepurge plan`): nothing is sent, the state is not touched.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not fetch the purged URLs afterwards to check they are fresh (`check_after_purge`)
+    #[arg(long)]
+    pub no_check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Also write the plan to FILE, for `sitepurge apply FILE` after the deploy
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file `sitepurge plan --out` wrote
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+    /// Do not fetch the purged URLs afterwards to check they are fresh (`check_after_purge`)
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,8 +264,10 @@ impl Command {
     /// The flags shared by the commands that read a site (none for init, completions, man).
     pub fn common(&self) -> Option<&Common> {
         match self {
-            Command::Plan(c) | Command::Baseline(c) | Command::Verify(c) => Some(c),
+            Command::Baseline(c) | Command::Verify(c) => Some(c),
+            Command::Plan(p) => Some(&p.common),
             Command::Run(r) => Some(&r.common),
+            Command::Apply(a) => Some(&a.common),
             Command::Watch(w) => Some(&w.common),
             Command::Explain(e) => Some(&e.common),
             Command::Init(_) | Command::Completions(_) | Command::Man(_) => None,
@@ -332,7 +371,7 @@ mod tests {
             "https://b.example/",
         ])
         .expect("parse");
-        let Command::Plan(c) = cli.command else {
+        let Command::Plan(PlanArgs { common: c, .. }) = cli.command else {
             panic!("not plan")
         };
         assert_eq!(c.base_urls, ["https://a.example/", "https://b.example/"]);

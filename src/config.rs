@@ -15,6 +15,7 @@ use crate::generator::Generator;
 use crate::plan::{FirstRun, Immutable, Threshold};
 use crate::provider::cloudflare::{self, Everything, ZoneRef};
 use crate::provider::{ProviderName, Transport};
+use crate::publish::{CheckCount, DEFAULT_MANIFEST_PATH, OnStateError, Publishing};
 use crate::purge::Policy;
 use crate::report::Output;
 use crate::scan::{ContentRules, Rule, ScanOptions, Stamp};
@@ -64,6 +65,23 @@ pub struct FileConfig {
     pub settle: Option<String>,
     pub max_wait: Option<String>,
     pub retry_every: Option<String>,
+    pub publish_manifest: Option<PublishManifest>,
+    pub state_url: Option<String>,
+    pub on_state_error: Option<OnStateError>,
+    pub origin_url: Option<String>,
+    pub origin_timeout: Option<String>,
+    pub check_after_purge: Option<CheckCount>,
+}
+
+/// `publish_manifest = true`, or the path in the output folder to publish it at.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "true, false, or a path in the output folder (\".well-known/sitepurge.json\")"
+)]
+pub enum PublishManifest {
+    On(bool),
+    At(String),
 }
 
 /// Watch-mode settings, resolved.
@@ -83,7 +101,9 @@ pub fn resolve_watch(
     let flags = args.common.with_env(&ctx.env);
     let (file, config_file) = load_file(flags.config.as_deref(), &ctx.cwd)?;
     let timing = watch_timing(args, &file)?;
-    let settings = resolve_loaded(&args.common, ctx, file, config_file, true, true)?;
+    let mut settings = resolve_loaded(&args.common, ctx, file, config_file, true, true)?;
+    // A watcher purges as it goes; fetching URLs after every cycle is for deploys.
+    settings.publishing.check = crate::publish::CheckCount::Sample(0);
     Ok((settings, timing))
 }
 
@@ -237,6 +257,8 @@ pub struct Settings {
     pub cache_key_headers: Vec<BTreeMap<String, String>>,
     /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
     pub http_purge: HttpPurgeFile,
+    /// Publishing from CI: the published state, the origin wait, the freshness check.
+    pub publishing: Publishing,
 }
 
 /// Reads the config file: the one named, or `./sitepurge.toml` when present.
@@ -316,6 +338,12 @@ fn setting(setting: &'static str, message: String, hint: Option<&str>) -> Error 
 /// `need_base_urls` is false for commands that can do without (baseline).
 pub fn resolve(flags: &Common, ctx: &Context, need_base_urls: bool) -> Result<Settings> {
     resolve_with(flags, ctx, need_base_urls, true)
+}
+
+/// Settings for `apply`, which purges what a plan file lists: the output folder need not be
+/// here (an apply job after the deploy may not have it), but the base URLs must.
+pub fn resolve_for_apply(flags: &Common, ctx: &Context) -> Result<Settings> {
+    resolve_with(flags, ctx, true, false)
 }
 
 /// Settings for commands that never read the site (`verify`): no output folder needed.
@@ -484,8 +512,13 @@ fn resolve_loaded(
     }
     .map_err(|m| setting(threshold_key, m, None))?;
 
-    let ignore_patterns = file.ignore.as_deref().unwrap_or_default();
-    let ignore = build_globs("ignore", ignore_patterns)?;
+    let publishing = resolve_publishing(&file)?;
+    let mut ignore_patterns = file.ignore.clone().unwrap_or_default();
+    // The published state is never part of what it records.
+    if let Some(path) = &publishing.manifest_path {
+        ignore_patterns.push(globset::escape(path));
+    }
+    let ignore = build_globs("ignore", &ignore_patterns)?;
     // `drafts/**` ignores the whole folder: the scan need not even read it.
     let ignore_dirs = build_globs(
         "ignore",
@@ -635,6 +668,58 @@ fn resolve_loaded(
         ),
         cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
+        publishing,
+    })
+}
+
+/// `publish_manifest`, `state_url`, `on_state_error`, `origin_url`, `origin_timeout` and
+/// `check_after_purge`.
+fn resolve_publishing(file: &FileConfig) -> Result<Publishing> {
+    let manifest_path = match &file.publish_manifest {
+        None | Some(PublishManifest::On(false)) => None,
+        Some(PublishManifest::On(true)) => Some(DEFAULT_MANIFEST_PATH.to_string()),
+        Some(PublishManifest::At(path)) => {
+            let path = path.trim().trim_start_matches('/');
+            if !crate::manifest::is_site_path(path) {
+                return Err(setting(
+                    "publish_manifest",
+                    format!("{path:?} is not a path inside the output folder"),
+                    Some("write it like \".well-known/sitepurge.json\", or true for that path"),
+                ));
+            }
+            Some(path.to_string())
+        }
+    };
+    let web_url = |key: &'static str, value: &Option<String>| -> Result<Option<url::Url>> {
+        let Some(raw) = value else { return Ok(None) };
+        let text = crate::secret::redact(raw);
+        match url::Url::parse(raw.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                Ok(Some(u))
+            }
+            Ok(_) => Err(setting(
+                key,
+                format!("{text:?} is not an http or https URL"),
+                None,
+            )),
+            Err(e) => Err(setting(
+                key,
+                format!("{text:?} is not an absolute URL ({e})"),
+                Some("write it like https://example.com/.well-known/sitepurge.json"),
+            )),
+        }
+    };
+    Ok(Publishing {
+        manifest_path,
+        state_url: web_url("state_url", &file.state_url)?,
+        on_state_error: file.on_state_error.unwrap_or_default(),
+        origin_url: web_url("origin_url", &file.origin_url)?,
+        origin_timeout: duration(
+            "origin_timeout",
+            file.origin_timeout.as_deref(),
+            Duration::from_secs(600),
+        )?,
+        check: file.check_after_purge.unwrap_or_default(),
     })
 }
 

@@ -3,12 +3,12 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::scan::{Hashes, Noisy, trace_slot};
 
 /// How a path changed since the last recorded state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     Added,
@@ -28,7 +28,8 @@ impl Change {
 
 /// Paths that changed, each list sorted. All three kinds are purged: a removed page's cached copy
 /// would live on, and a new URL may have a cached 404.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeSet {
     pub added: PathList,
     pub modified: PathList,
@@ -245,6 +246,16 @@ impl fmt::Debug for PathList {
 impl Serialize for PathList {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for PathList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut list = PathList::new();
+        for path in Vec::<String>::deserialize(deserializer)? {
+            list.push(path);
+        }
+        Ok(list)
     }
 }
 

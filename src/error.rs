@@ -100,6 +100,17 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read plan file {path}: {source}")]
+    PlanRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("plan file {path} cannot be used: {message}")]
+    PlanCorrupt { path: PathBuf, message: String },
+    #[error("plan file {path} no longer matches: {what}")]
+    PlanStale { path: PathBuf, what: String },
+    #[error("cannot read the published state at {url}: {message}")]
+    StateUrl { url: String, message: String },
 }
 
 impl Error {
@@ -121,7 +132,10 @@ impl Error {
             | Error::AmbiguousOutputFolder { .. }
             | Error::StateInsideSite { .. }
             | Error::ConfigExists { .. }
-            | Error::WriteFile { .. } => Exit::Usage,
+            | Error::WriteFile { .. }
+            | Error::PlanRead { .. }
+            | Error::PlanCorrupt { .. }
+            | Error::PlanStale { .. } => Exit::Usage,
             Error::MissingSite { .. } | Error::SiteRead { .. } => Exit::Site,
             Error::Locked { .. } => Exit::Locked,
             // What changed is still unrecorded: the next run finds it again.
@@ -134,7 +148,8 @@ impl Error {
             | Error::LockIsLink { .. }
             | Error::StateTooNew { .. }
             | Error::StateRead { .. }
-            | Error::StateWrite { .. } => Exit::State,
+            | Error::StateWrite { .. }
+            | Error::StateUrl { .. } => Exit::State,
         }
     }
 
@@ -168,6 +183,17 @@ impl Error {
             ),
             Error::Locked { .. } => Some(
                                 "wait for it to finish; a `sitepurge watch` runs until stopped, and purges the next change itself"
+                    .into(),
+            ),
+            Error::PlanStale { .. } => Some(
+                "make a new plan (`sitepurge plan --out FILE`) from the site and state as they are now, and apply that one"
+                    .into(),
+            ),
+            Error::PlanCorrupt { .. } | Error::PlanRead { .. } => Some(
+                "apply the file `sitepurge plan --out FILE` wrote, with the same sitepurge version".into(),
+            ),
+            Error::StateUrl { .. } => Some(
+                "check that the last deploy published it (publish_manifest = true), or set on_state_error = \"everything\" to purge everything when it cannot be read"
                     .into(),
             ),
             Error::StateInsideSite { .. } => Some(

@@ -19,7 +19,9 @@ pub mod diff;
 pub mod urls;
 pub mod plan;
 pub mod purge;
+pub mod publish;
 pub mod record;
+pub mod planfile;
 pub mod report;
 
 // The command line, the settings it resolves to, the provider set up from them, one run.
@@ -47,10 +49,15 @@ use report::Console;
 pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let mut console = Console { out, err };
     let result = match &cli.command {
-        Command::Plan(flags) => app::plan(flags, ctx, &mut console),
+        Command::Plan(args) => {
+            app::plan(&args.common, args.out.as_deref(), ctx, &mut console).await
+        }
         Command::Baseline(flags) => app::baseline(flags, ctx, &mut console),
-        Command::Run(args) if args.dry_run => app::plan(&args.common, ctx, &mut console),
-        Command::Run(args) => app::run(&args.common, ctx, &mut console).await,
+        Command::Run(args) if args.dry_run => {
+            app::plan(&args.common, None, ctx, &mut console).await
+        }
+        Command::Run(args) => app::run(args, ctx, &mut console).await,
+        Command::Apply(args) => app::apply(args, ctx, &mut console).await,
         Command::Verify(flags) => app::verify(flags, ctx, &mut console).await,
         Command::Watch(args) => app::watch(args, ctx, &mut console).await,
         Command::Explain(args) => app::explain(args, ctx, &mut console),

@@ -49,6 +49,10 @@ pub struct Manifest {
     /// noise alone, and which noise); it never decides a purge.
     #[serde(default, skip_serializing_if = "Hashes::is_empty")]
     pub noise: Hashes,
+    /// The plan file `apply` last carried out into this state (its id): applying that plan
+    /// again (a re-run of a failed apply job) is accepted although the state changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_plan: Option<String>,
     /// Paths whose purge failed: purged on the next run even if the file has meanwhile gone
     /// back to its recorded content (the cache may hold the version in between).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -72,6 +76,7 @@ impl Manifest {
             content_rules,
             files,
             noise: Hashes::new(),
+            applied_plan: None,
             pending: BTreeSet::new(),
         }
     }
@@ -122,30 +127,7 @@ fn read(path: &Path, file: File) -> Result<Manifest> {
         return Err(corrupt("the file is empty".into()));
     }
     let error = match serde_json::from_reader::<_, Manifest>(reader) {
-        Ok(manifest) if manifest.format > FORMAT => {
-            return Err(too_new(path, manifest.format, manifest.tool));
-        }
-        Ok(manifest) if manifest.format == 0 => {
-            return Err(corrupt("format 0 is not a sitepurge state format".into()));
-        }
-        Ok(manifest) => {
-            // Hand-edited or damaged: a path that is not inside the site would become a purge
-            // URL of something else.
-            let paths = manifest
-                .files
-                .iter()
-                .chain(manifest.noise.iter())
-                .map(|(p, _)| p.to_string())
-                .chain(manifest.pending.iter().cloned());
-            for p in paths {
-                if !is_site_path(&p) {
-                    return Err(corrupt(format!(
-                        "{p:?} is not a path inside the output folder (it is absolute, or has an empty, . or .. part)"
-                    )));
-                }
-            }
-            return Ok(manifest);
-        }
+        Ok(manifest) => return checked(path, manifest),
         Err(e) if e.is_io() => return Err(read_error(path, e.into())),
         Err(e) => e,
     };
@@ -159,6 +141,54 @@ fn read(path: &Path, file: File) -> Result<Manifest> {
         Some(p) if p.format == 0 => Err(corrupt("format 0 is not a sitepurge state format".into())),
         _ => Err(corrupt(describe(&error))),
     }
+}
+
+/// A state read from `bytes` (a manifest published with the site), checked as [`load`] checks
+/// a file; `path` names it in errors.
+pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Manifest> {
+    match serde_json::from_slice::<Manifest>(bytes) {
+        Ok(manifest) => checked(path, manifest),
+        Err(e) => {
+            let probe = serde_json::from_slice::<FormatProbe>(bytes).ok();
+            match probe {
+                Some(p) if p.format > FORMAT => Err(too_new(path, p.format, p.tool)),
+                _ => Err(Error::StateCorrupt {
+                    path: path.to_path_buf(),
+                    message: describe(&e),
+                }),
+            }
+        }
+    }
+}
+
+/// A parsed state, refused when its format is too new or 0, or a path is not inside the site.
+fn checked(path: &Path, manifest: Manifest) -> Result<Manifest> {
+    let corrupt = |message: String| Error::StateCorrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    if manifest.format > FORMAT {
+        return Err(too_new(path, manifest.format, manifest.tool));
+    }
+    if manifest.format == 0 {
+        return Err(corrupt("format 0 is not a sitepurge state format".into()));
+    }
+    // Hand-edited or damaged: a path that is not inside the site would become a purge URL of
+    // something else.
+    let paths = manifest
+        .files
+        .iter()
+        .chain(manifest.noise.iter())
+        .map(|(p, _)| p.to_string())
+        .chain(manifest.pending.iter().cloned());
+    for p in paths {
+        if !is_site_path(&p) {
+            return Err(corrupt(format!(
+                "{p:?} is not a path inside the output folder (it is absolute, or has an empty, . or .. part)"
+            )));
+        }
+    }
+    Ok(manifest)
 }
 
 /// Whether `path` is one the scan could have recorded: relative, `/`-separated, with no empty,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diff::{Change, ChangeSet};
 use crate::urls::UrlRules;
@@ -71,7 +71,7 @@ pub enum FirstRun {
     Baseline,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Nothing,
@@ -79,7 +79,7 @@ pub enum Decision {
     Everything,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     NoChanges,
@@ -131,7 +131,8 @@ fn has_hash_segment(path: &str) -> bool {
 }
 
 /// One URL to purge and the file it comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PurgeUrl {
     pub url: String,
     pub path: String,
@@ -171,7 +172,8 @@ pub enum Listing {
     Nothing,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub decision: Decision,
     pub reason: Reason,

@@ -60,8 +60,48 @@ pub struct Report {
     /// save). The old state still owes those URLs, so the next run purges them again.
     pub state_error: Option<String>,
     pub warnings: Vec<String>,
-    /// What the purge did (`run` only; null when nothing was sent).
+    /// What the purge did (`run` and `apply`; null when nothing was sent).
     pub purge: Option<PurgeReport>,
+    /// The wait for the origin to serve the new build (`origin_url`; null: no wait).
+    pub origin: Option<OriginReport>,
+    /// The freshness check after the purge (`check_after_purge`; null: none was made).
+    pub check: Option<CheckReport>,
+}
+
+/// The wait for the origin: `{url, seconds, served_new, still_old}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginReport {
+    /// The origin's base URL.
+    pub url: String,
+    /// How long sitepurge waited.
+    pub seconds: u64,
+    /// Whether the origin served the new build in time (false: nothing was purged).
+    pub served_new: bool,
+    /// A URL the origin still served old when the wait ended (null when it served the new
+    /// build).
+    pub still_old: Option<String>,
+}
+
+/// The check after the purge: `{checked, fresh, stale, unreachable, repurged}`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    /// The URLs fetched through the site, in order.
+    pub checked: Vec<String>,
+    /// How many served the new build.
+    pub fresh: usize,
+    /// Those that still served something else after the purges again.
+    pub stale: Vec<crate::publish::StaleUrl>,
+    /// Those that could not be fetched: `{url, why}`. Not counted as stale.
+    pub unreachable: Vec<Unreachable>,
+    /// How many purges of stale URLs were sent again.
+    pub repurged: usize,
+}
+
+/// A URL the check could not fetch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreachable {
+    pub url: String,
+    pub why: String,
 }
 
 /// The purge as carried out.
@@ -200,7 +240,10 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
                 n.rule
             )?;
         }
-        if report.command != "baseline" {
+        // (Without content rules, only what was skipped is worth a line.)
+        if report.command != "baseline"
+            && (!report.noise_only.is_empty() || !report.skipped.is_empty())
+        {
             writeln!(
                 out,
                 "precision: {} added or removed (not purged)",
@@ -256,7 +299,67 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
             )?;
         }
     }
-    if report.command == "run" {
+    if let Some(o) = &report.origin {
+        if o.served_new {
+            writeln!(
+                out,
+                "the origin {} served the new build after {}s",
+                o.url, o.seconds
+            )?;
+        } else {
+            writeln!(
+                out,
+                "the origin {} still served the old build after {}s ({} is old): nothing purged, everything stays pending",
+                o.url,
+                o.seconds,
+                o.still_old.as_deref().unwrap_or("a sampled file")
+            )?;
+        }
+    }
+    if let Some(c) = &report.check {
+        let mut line = format!(
+            "checked {} through the site: {} fresh",
+            plural(c.checked.len(), "purged URL", "purged URLs"),
+            c.fresh
+        );
+        if !c.stale.is_empty() {
+            line.push_str(&format!(", {} STALE", c.stale.len()));
+        }
+        if !c.unreachable.is_empty() {
+            line.push_str(&format!(", {} not reachable", c.unreachable.len()));
+        }
+        if c.repurged > 0 {
+            line.push_str(&format!(
+                " ({} purged again)",
+                plural(c.repurged, "URL", "URLs")
+            ));
+        }
+        writeln!(out, "{line}")?;
+        for st in &c.stale {
+            let headers: Vec<String> = st
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            writeln!(
+                out,
+                "  stale  {} (HTTP {}{}{})",
+                st.url,
+                st.status,
+                if headers.is_empty() { "" } else { "; " },
+                headers.join("; ")
+            )?;
+        }
+        for u in &c.unreachable {
+            writeln!(out, "  not checked  {} ({})", u.url, u.why)?;
+        }
+        if output.verbosity >= 1 {
+            for url in &c.checked {
+                writeln!(out, "  checked  {url}")?;
+            }
+        }
+    }
+    if report.command == "run" || report.command == "apply" {
         let state = match (&report.state_error, report.state_saved) {
             (Some(_), _) => "NOT saved",
             (None, true) => "saved",
@@ -287,6 +390,13 @@ pub fn print_state_error(report: &Report, console: &mut Console<'_>) {
 pub fn debug(output: Output, console: &mut Console<'_>, message: std::fmt::Arguments<'_>) {
     if output.verbosity >= 2 {
         let _ = writeln!(console.err, "debug: {message}");
+    }
+}
+
+/// A line about what sitepurge is waiting for, on stderr, unless `-q` or `--json`.
+pub fn progress(output: Output, console: &mut Console<'_>, message: std::fmt::Arguments<'_>) {
+    if output.verbosity >= 0 && !output.json {
+        let _ = writeln!(console.err, "{message}");
     }
 }
 
@@ -727,6 +837,8 @@ mod tests {
             state_error: None,
             warnings: vec![],
             purge: None,
+            origin: None,
+            check: None,
         }
     }
 
@@ -750,10 +862,7 @@ mod tests {
             verbosity: 1,
         });
         assert!(
-            verbose.ends_with(
-                "  modified  https://example.com/a.css  <- a.css\n\
-                 precision: 0 fingerprinted files added or removed (not purged)\n"
-            ),
+            verbose.ends_with("  modified  https://example.com/a.css  <- a.css\n"),
             "{verbose}"
         );
     }

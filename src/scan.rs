@@ -33,8 +33,8 @@ pub struct Snapshot {
     /// The files the content rules changed: what they blanked, and which kinds of rule
     /// ([`ContentRules::kinds`]) blanked something.
     pub noise: BTreeMap<String, Noisy>,
-    /// The build-wide times learned from the stamps, described for `-v`.
-    pub learned: Vec<String>,
+    /// The build-wide times learned from the stamps.
+    pub learned: Learned,
 }
 
 /// A file the content rules changed.
@@ -220,7 +220,7 @@ pub fn scan(root: &Path, opts: &ScanOptions, stop: &CancellationToken) -> Result
             .unwrap_or_default()
             .into_iter()
             .collect(),
-        learned: learned.describe(&opts.content),
+        learned,
     })
 }
 
@@ -478,6 +478,17 @@ pub fn explain_file(
         rules.apply(&bytes, learned, Some(&mut seen));
     }
     Ok((hashed.hash, blanked))
+}
+
+/// The hash the scan gives a file at `rel` whose bytes are `bytes` (fetched from a cache or the
+/// origin): after the content rules when they apply, with the build-wide times `learned`.
+pub fn hash_bytes(rel: &str, bytes: &[u8], rules: &ContentRules, learned: &Learned) -> ContentHash {
+    let text = if rules.applies_to(rel) && bytes.len() as u64 <= RULES_SIZE_LIMIT {
+        rules.apply(bytes, learned, None).text
+    } else {
+        std::borrow::Cow::Borrowed(bytes)
+    };
+    ContentHash::new(Sha256::digest(&text).into())
 }
 
 /// A file's hash, and what the content rules did to it.

@@ -95,7 +95,8 @@ pub fn first_instant(text: &[u8]) -> Option<i64> {
 }
 
 /// The instants learned from the stamps of one build, each with the stamp it came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Learned {
     pub instants: BTreeMap<i64, usize>,
 }
