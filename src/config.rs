@@ -484,7 +484,15 @@ fn resolve_loaded(
     }
     .map_err(|m| setting(threshold_key, m, None))?;
 
-    let ignore_patterns = file.ignore.as_deref().unwrap_or_default();
+    // The preset's files that are no part of the site (Sphinx's .doctrees), then the user's.
+    let ignore_patterns: Vec<String> = generator
+        .as_ref()
+        .map_or(&[][..], |(g, _)| g.ignore())
+        .iter()
+        .map(|g| g.to_string())
+        .chain(file.ignore.iter().flatten().cloned())
+        .collect();
+    let ignore_patterns = &ignore_patterns[..];
     let ignore = build_globs("ignore", ignore_patterns)?;
     // `drafts/**` ignores the whole folder: the scan need not even read it.
     let ignore_dirs = build_globs(
