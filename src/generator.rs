@@ -21,7 +21,10 @@ pub enum Generator {
     Mkdocs,
     /// Sphinx (measured with 9.0.4 and its default theme, Alabaster 1.0.0): `sphinx-build -b html
     /// . _build/html` or `make html`. Detected from `conf.py` beside the site; a source in
-    /// `source/` (`sphinx-quickstart --sep`) builds to `build/html`: set `dir` then.
+    /// `source/` (`sphinx-quickstart --sep`) builds to `build/html`: set `dir` then. With
+    /// `html_last_updated_fmt` set, every page says the build day: no rule blanks it, so a
+    /// build on a new day purges every page unless `SOURCE_DATE_EPOCH` (which Sphinx honours)
+    /// pins it to the last commit's time.
     Sphinx,
     /// No preset: no default folder beyond `_site`/`public`, no noise rules.
     None,

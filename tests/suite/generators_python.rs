@@ -36,10 +36,11 @@ const INSTALL: &str = "tests/run-all.sh --install-only installs them into .test-
 /// version tag in every page's head.
 const MKDOCS_NOISE: &[&str] = &[r#"<meta name="generator" content="[^"]*"\s*/?>"#];
 
-/// Sphinx's noise as blanked by its preset: the versions of Sphinx and of Alabaster in every
-/// page's footer.
+/// Sphinx's noise as blanked by its preset: the versions of Sphinx (as Alabaster and as the
+/// basic layout word it) and of Alabaster in every page's footer.
 const SPHINX_NOISE: &[&str] = &[
     r#"<a href="https://www\.sphinx-doc\.org/">Sphinx [0-9][0-9.]*</a>"#,
+    r#"<a href="https://www\.sphinx-doc\.org/">Sphinx</a> [0-9]+(\.[0-9]+)*"#,
     r#"<a href="https://alabaster\.readthedocs\.io">Alabaster [0-9][0-9.]*</a>"#,
 ];
 
@@ -644,8 +645,9 @@ fn change_the_theme(g: Gen) {
 /// Each page rewritten as the next release of the generator writes it (the version in the
 /// generator tag or the footer): nothing to purge. pip has one pinned version, so the upgrade
 /// is the text rewritten.
-fn upgrade_purges_nothing(g: Gen, bumps: &[(&str, &str)]) {
+fn upgrade_purges_nothing(g: Gen, setup: impl Fn(&Site), bumps: &[(&str, &str)]) {
     let site = Site::copy(g, "", None);
+    setup(&site);
     site.build();
     site.plan();
     site.baseline();
@@ -746,6 +748,7 @@ fn mkdocs_theme_palette_change_purges_every_page() {
 fn mkdocs_version_bump_purges_nothing() {
     upgrade_purges_nothing(
         Gen::Mkdocs,
+        |_| {},
         &[(
             "mkdocs-1.6.1, mkdocs-material-9.8.1",
             "mkdocs-1.6.2, mkdocs-material-9.8.2",
@@ -853,9 +856,80 @@ fn sphinx_theme_option_change_purges_every_page() {
 fn sphinx_version_bump_purges_nothing() {
     upgrade_purges_nothing(
         Gen::Sphinx,
+        |_| {},
         &[
             ("Sphinx 9.0.4</a>", "Sphinx 9.1.0</a>"),
             ("Alabaster 1.0.0</a>", "Alabaster 1.0.1</a>"),
         ],
     );
+}
+
+/// Sphinx's other themes (classic, nature, ...) keep the basic layout's footer, which words
+/// the version after the link: "Created using <a ...>Sphinx</a> 9.0.4.".
+#[cfg_attr(
+    missing_sphinx,
+    ignore = "needs sphinx-build: tests/run-all.sh installs it (pip install sphinx==9.0.4)"
+)]
+#[test]
+fn sphinx_version_bump_in_the_basic_layout_footer_purges_nothing() {
+    upgrade_purges_nothing(
+        Gen::Sphinx,
+        |s| {
+            s.replace(
+                "conf.py",
+                "html_theme = \"alabaster\"",
+                "html_theme = \"classic\"",
+            )
+        },
+        &[("Sphinx</a> 9.0.4.", "Sphinx</a> 9.1.0.")],
+    );
+}
+
+/// With `html_last_updated_fmt` set, every page's footer (the basic layout's: Alabaster shows
+/// none) says the build day ("Last updated on 2024-06-01."): no rule blanks that date, so a build on a new day purges every page, and
+/// `SOURCE_DATE_EPOCH` (which Sphinx honours) pinned to the source's commit time avoids it.
+#[cfg_attr(
+    missing_sphinx,
+    ignore = "needs sphinx-build: tests/run-all.sh installs it (pip install sphinx==9.0.4)"
+)]
+#[test]
+fn sphinx_last_updated_day_is_content_and_source_date_epoch_pins_it() {
+    let site = Site::copy(Gen::Sphinx, "", None);
+    let conf = site
+        .read("conf.py")
+        .replace("html_theme = \"alabaster\"", "html_theme = \"classic\"");
+    site.put(
+        "conf.py",
+        format!("{conf}html_last_updated_fmt = \"%Y-%m-%d\"\n"),
+    );
+    let clean_build = |day: u64| {
+        let _ = fs::remove_dir_all(site.path("_build"));
+        let epoch = (BUILD_DAY + day * 86_400).to_string();
+        Gen::Sphinx.build(site.root(), &[("SOURCE_DATE_EPOCH", epoch)]);
+    };
+    clean_build(0);
+    site.plan();
+    site.baseline();
+    let before = site.snapshot();
+    let home = String::from_utf8_lossy(&before["index.html"]).into_owned();
+    assert!(home.contains("Last updated on 2024-06-01."), "{home}");
+
+    // The same pinned day, from scratch: nothing.
+    clean_build(0);
+    assert_eq!(
+        content_changes(Gen::Sphinx, &before, &site.snapshot()),
+        BTreeSet::new()
+    );
+    let cf = FakeCloudflare::start();
+    let report = site.run(&cf);
+    assert_purged(&cf, &report, &BTreeSet::new());
+
+    // The next day: every page says so.
+    clean_build(1);
+    let after = site.snapshot();
+    let content = content_changes(Gen::Sphinx, &before, &after);
+    assert_eq!(content, pages(&after));
+    let cf = FakeCloudflare::start();
+    let report = site.run(&cf);
+    assert_purged(&cf, &report, &urls_of_all(&content));
 }
