@@ -1116,6 +1116,21 @@ mod tests {
     }
 
     #[test]
+    fn a_preset_adds_its_ignore_globs_to_the_users() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "generator = \"sphinx\"\ndir = \"x\"\nignore = [\"drafts/**\"]\n",
+        )
+        .expect("write");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        let dirs = &s.scan.ignore_dirs;
+        assert!(dirs.is_match(".doctrees") && dirs.is_match("drafts"));
+        assert!(s.scan.ignore.is_match(".doctrees/environment.pickle"));
+        assert!(!s.scan.ignore.is_match("index.html"));
+    }
+
+    #[test]
     fn config_errors_give_the_position_but_never_quote_the_line() {
         let cwd = tmp();
         std::fs::write(
