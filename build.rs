@@ -99,6 +99,16 @@ const NEEDS: &[Need] = &[
         present: |f| f.actionlint().is_some(),
     },
     Need {
+        cfg: "missing_mkdocs",
+        what: "mkdocs with mkdocs-material (tests/run-all.sh installs them into .test-tools/)",
+        present: |f| f.test_tool("mkdocs"),
+    },
+    Need {
+        cfg: "missing_sphinx",
+        what: "sphinx-build (tests/run-all.sh installs it into .test-tools/)",
+        present: |f| f.test_tool("sphinx-build"),
+    },
+    Need {
         cfg: "missing_archive_tools",
         what: "curl, tar, zip, unzip and sha256sum",
         present: |f| {
@@ -137,6 +147,15 @@ impl Finder {
             .map(|dir| dir.join("actionlint"))
             .chain([local])
             .find(|p| p.is_file())
+    }
+
+    /// A program tests/run-all.sh installs from PyPI into .test-tools/, where the tests run it
+    /// from (a `mkdocs` on PATH may be another version, with other output).
+    fn test_tool(&self, name: &str) -> bool {
+        self.manifest_dir
+            .join(".test-tools/bin")
+            .join(name)
+            .is_file()
     }
 
     fn program_at(&self, path: &str) -> bool {

@@ -513,7 +513,14 @@ fn resolve_loaded(
     .map_err(|m| setting(threshold_key, m, None))?;
 
     let publishing = resolve_publishing(&file)?;
-    let mut ignore_patterns = file.ignore.clone().unwrap_or_default();
+    // The preset's files that are no part of the site (Sphinx's .doctrees), then the user's.
+    let mut ignore_patterns: Vec<String> = generator
+        .as_ref()
+        .map_or(&[][..], |(g, _)| g.ignore())
+        .iter()
+        .map(|g| g.to_string())
+        .chain(file.ignore.iter().flatten().cloned())
+        .collect();
     // The published state is never part of what it records.
     if let Some(path) = &publishing.manifest_path {
         ignore_patterns.push(globset::escape(path));
@@ -1221,6 +1228,21 @@ mod tests {
         assert!(dirs.is_match("drafts") && dirs.is_match("a/node_modules"));
         assert!(!dirs.is_match("img") && !dirs.is_match("drafts2"));
         assert!(s.scan.ignore.is_match("img/x.png") && !s.scan.ignore.is_match("img/logo.png"));
+    }
+
+    #[test]
+    fn a_preset_adds_its_ignore_globs_to_the_users() {
+        let cwd = tmp();
+        std::fs::write(
+            cwd.path().join("sitepurge.toml"),
+            "generator = \"sphinx\"\ndir = \"x\"\nignore = [\"drafts/**\"]\n",
+        )
+        .expect("write");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        let dirs = &s.scan.ignore_dirs;
+        assert!(dirs.is_match(".doctrees") && dirs.is_match("drafts"));
+        assert!(s.scan.ignore.is_match(".doctrees/environment.pickle"));
+        assert!(!s.scan.ignore.is_match("index.html"));
     }
 
     #[test]

@@ -12,8 +12,20 @@ pub enum Generator {
     Jekyll,
     Zola,
     Eleventy,
-    /// MkDocs: its output folder (`site`); no noise rules measured yet.
+    /// MkDocs, measured with the Material theme (mkdocs 1.6.1, mkdocs-material 9.8.1). Its only
+    /// build time is the build DAY, in sitemap.xml's `<lastmod>` (the same for every page) and
+    /// in sitemap.xml.gz's gzip header (that day's midnight, UTC): no rule blanks it, since a
+    /// date position may be a page's own date under a plugin. A build on a new day purges those
+    /// two files, and nothing else; `SOURCE_DATE_EPOCH` (which MkDocs honours) set to the last
+    /// commit's time (`git log -1 --format=%ct`) makes that day the commit's.
     Mkdocs,
+    /// Sphinx (measured with 9.0.4 and its default theme, Alabaster 1.0.0): `sphinx-build -b html
+    /// . _build/html` or `make html`. Detected from `conf.py` beside the site; a source in
+    /// `source/` (`sphinx-quickstart --sep`) builds to `build/html`: set `dir` then. With
+    /// `html_last_updated_fmt` set, every page says the build day: no rule blanks it, so a
+    /// build on a new day purges every page unless `SOURCE_DATE_EPOCH` (which Sphinx honours)
+    /// pins it to the last commit's time.
+    Sphinx,
     /// No preset: no default folder beyond `_site`/`public`, no noise rules.
     None,
 }
@@ -104,11 +116,45 @@ const ZOLA: &[NoiseRule] = &[NoiseRule {
     why: "themes print the Zola version into every page: an upgrade is not a content change",
 }];
 
+const MKDOCS: &[NoiseRule] = &[NoiseRule {
+    name: "generator tag",
+    pattern: GENERATOR_META,
+    why: "MkDocs prints its and the theme's version into every page (<meta name=\"generator\" content=\"mkdocs-1.6.1, mkdocs-material-9.8.1\">): an upgrade is not a content change",
+}];
+
+const SPHINX: &[NoiseRule] = &[
+    NoiseRule {
+        name: "generator tag",
+        pattern: r#"<a href="https://www\.sphinx-doc\.org/">Sphinx(?: [0-9]+(?:\.[0-9A-Za-z+-]+)*</a>|</a> [0-9]+(?:\.[0-9A-Za-z+-]+)*)"#,
+        why: "the footer of every page names the Sphinx version: `Powered by <a href=\"https://www.sphinx-doc.org/\">Sphinx 9.0.4</a>` (Alabaster), `Created using <a ...>Sphinx</a> 9.0.4.` (the basic layout): an upgrade is not a content change",
+    },
+    NoiseRule {
+        name: "theme version",
+        pattern: r#"<a href="https://alabaster\.readthedocs\.io">Alabaster [0-9]+(?:\.[0-9A-Za-z+-]+)*</a>"#,
+        why: "Alabaster, Sphinx's default theme, names its version beside it: `<a href=\"https://alabaster.readthedocs.io\">Alabaster 1.0.0</a>`",
+    },
+];
+
 const ELEVENTY: &[NoiseRule] = &[NoiseRule {
     name: "generator tag",
     pattern: GENERATOR_META,
     why: "{{ eleventy.generator }} prints the Eleventy version into every page",
 }];
+
+/// Material for MkDocs' fingerprinted assets (measured 9.8.1: `bundle.a5f9d56c.min.js`,
+/// `workers/search.a7633da7.min.js`, `main.57a0d79d.min.css`, `palette.fb2fffe2.min.css`,
+/// each with a `.map`). The default hash-like name rule catches these names, but not a hash
+/// that happens to be all digits (one release in 40), nor with `immutable_hashed_names = false`.
+const MKDOCS_IMMUTABLE: &[&str] = &[
+    "assets/javascripts/bundle.*.min.js",
+    "assets/javascripts/bundle.*.min.js.map",
+    "assets/javascripts/workers/search.*.min.js",
+    "assets/javascripts/workers/search.*.min.js.map",
+    "assets/stylesheets/main.*.min.css",
+    "assets/stylesheets/main.*.min.css.map",
+    "assets/stylesheets/palette.*.min.css",
+    "assets/stylesheets/palette.*.min.css.map",
+];
 
 impl Generator {
     /// Every preset, for tests and the README's table.
@@ -118,6 +164,7 @@ impl Generator {
         Generator::Zola,
         Generator::Eleventy,
         Generator::Mkdocs,
+        Generator::Sphinx,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,6 +174,7 @@ impl Generator {
             Generator::Zola => "zola",
             Generator::Eleventy => "eleventy",
             Generator::Mkdocs => "mkdocs",
+            Generator::Sphinx => "sphinx",
             Generator::None => "none",
         }
     }
@@ -137,6 +185,7 @@ impl Generator {
             Generator::Hugo | Generator::Zola => Some("public"),
             Generator::Jekyll | Generator::Eleventy => Some("_site"),
             Generator::Mkdocs => Some("site"),
+            Generator::Sphinx => Some("_build/html"),
             Generator::None => None,
         }
     }
@@ -158,8 +207,22 @@ impl Generator {
             Generator::Jekyll => &[],
             Generator::Zola => &[],
             Generator::Eleventy => &[],
-            Generator::Mkdocs => &[],
+            Generator::Mkdocs => MKDOCS_IMMUTABLE,
+            Generator::Sphinx => &[],
             Generator::None => &[],
+        }
+    }
+
+    /// Globs of files the generator writes into its output folder that are no part of the
+    /// site: they add to the `ignore` setting.
+    pub fn ignore(self) -> &'static [&'static str] {
+        match self {
+            // `sphinx-build -b html SRC OUT` keeps its pickled build cache in OUT/.doctrees
+            // (`make html` puts it beside, in _build/doctrees). Measured: the same source built
+            // in another folder changed all 7 files there (they hold absolute source paths),
+            // and no page.
+            Generator::Sphinx => &[".doctrees/**"],
+            _ => &[],
         }
     }
 
@@ -171,6 +234,7 @@ impl Generator {
             | Generator::Zola
             | Generator::Eleventy
             | Generator::Mkdocs
+            | Generator::Sphinx
             | Generator::None => &[],
         }
     }
@@ -182,7 +246,9 @@ impl Generator {
             Generator::Jekyll => JEKYLL,
             Generator::Zola => ZOLA,
             Generator::Eleventy => ELEVENTY,
-            Generator::Mkdocs | Generator::None => &[],
+            Generator::Mkdocs => MKDOCS,
+            Generator::Sphinx => SPHINX,
+            Generator::None => &[],
         }
     }
 }
@@ -229,6 +295,62 @@ mod tests {
             r#"<meta property="og:title" content="generator">"#,
         ] {
             assert!(!re.is_match(tag.as_bytes()), "{tag}");
+        }
+    }
+
+    fn blank(g: Generator, text: &str) -> String {
+        let mut text = text.as_bytes().to_vec();
+        for rule in g.noise() {
+            let re = regex::bytes::Regex::new(rule.pattern).expect("regex");
+            text = re.replace_all(&text, &b""[..]).into_owned();
+        }
+        String::from_utf8(text).expect("utf8")
+    }
+
+    #[test]
+    fn sphinx_rules_blank_the_versions_in_the_footer_but_not_its_links() {
+        // Alabaster 1.0.0's footer, as Sphinx 9.0.4 wrote it.
+        let alabaster = "Powered by <a href=\"https://www.sphinx-doc.org/\">Sphinx 9.0.4</a>\n      &amp; <a href=\"https://alabaster.readthedocs.io\">Alabaster 1.0.0</a>";
+        assert_eq!(
+            blank(Generator::Sphinx, alabaster),
+            "Powered by \n      &amp; "
+        );
+        // The basic layout's (classic, nature, ...), and a pre-release.
+        let basic = "Created using <a href=\"https://www.sphinx-doc.org/\">Sphinx</a> 9.1.0rc2.";
+        assert_eq!(blank(Generator::Sphinx, basic), "Created using .");
+        // A page that links to Sphinx, or names a version in its text, keeps it.
+        for text in [
+            "<a href=\"https://www.sphinx-doc.org/\">Sphinx</a> is a generator",
+            "<a href=\"https://www.sphinx-doc.org/\">Sphinx docs</a>",
+            "<p>Sphinx 9.0.4 fixed it.</p>",
+        ] {
+            assert_eq!(blank(Generator::Sphinx, text), text);
+        }
+    }
+
+    #[test]
+    fn mkdocs_rules_blank_the_generator_tag_and_material_assets_are_immutable() {
+        let head = "<meta name=\"generator\" content=\"mkdocs-1.6.1, mkdocs-material-9.8.1\"><title>T</title>";
+        assert_eq!(blank(Generator::Mkdocs, head), "<title>T</title>");
+        let mut globs = globset::GlobSetBuilder::new();
+        for g in Generator::Mkdocs.immutable() {
+            globs.add(globset::Glob::new(g).expect("glob"));
+        }
+        let globs = globs.build().expect("globset");
+        // An all-digit hash, which the default hash-like name rule does not take for one.
+        for path in [
+            "assets/javascripts/bundle.12345678.min.js",
+            "assets/javascripts/workers/search.a7633da7.min.js.map",
+            "assets/stylesheets/main.57a0d79d.min.css",
+            "assets/stylesheets/palette.fb2fffe2.min.css.map",
+        ] {
+            assert!(globs.is_match(path), "{path}");
+        }
+        for path in [
+            "assets/stylesheets/extra.css",
+            "assets/javascripts/lunr/tinyseg.js",
+        ] {
+            assert!(!globs.is_match(path), "{path}");
         }
     }
 

