@@ -933,3 +933,34 @@ fn sphinx_last_updated_day_is_content_and_source_date_epoch_pins_it() {
     let report = site.run(&cf);
     assert_purged(&cf, &report, &urls_of_all(&content));
 }
+
+/// The presets' principle on real builds: each rule blanks one and the same text in every file
+/// (`sitepurge explain` on each text file).
+fn each_rule_blanks_one_value_per_build(g: Gen, rules: &[&str]) {
+    let site = Site::copy(g, "", None);
+    site.build();
+    let found = support::noise::blanked_by_rule(
+        &site.path(g.output()),
+        &["html", "xml", "txt", "json"],
+        |path| site.exec(None, &["explain", path, "--json"]),
+    );
+    support::noise::assert_one_value_per_rule(&found, rules);
+}
+
+#[cfg_attr(
+    missing_mkdocs,
+    ignore = "needs mkdocs and mkdocs-material: tests/run-all.sh installs them (pip install mkdocs==1.6.1 mkdocs-material==9.8.1)"
+)]
+#[test]
+fn mkdocs_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Mkdocs, &["generator tag"]);
+}
+
+#[cfg_attr(
+    missing_sphinx,
+    ignore = "needs sphinx-build: tests/run-all.sh installs it (pip install sphinx==9.0.4)"
+)]
+#[test]
+fn sphinx_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Sphinx, &["generator tag", "theme version"]);
+}

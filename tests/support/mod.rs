@@ -5,6 +5,7 @@
 //! - [`site`]: a site in a temp folder, and the `sitepurge` binary run in it, isolated.
 //! - [`expect`]: expected URLs and hashes, a report's URLs, a clean run of the fake.
 //! - [`origin`]: a static origin server on loopback, for the tests against a real cache.
+//! - [`noise`]: what a preset's rules blank in a real build, through `sitepurge explain`.
 //! - [`stub`]: a loopback peer that answers every request with one status (a cache, a proxy).
 //! - [`cache`]: browser requests to a real cache, its server process, its recipe, sitepurge
 //!   run against it.
@@ -14,6 +15,7 @@
 pub mod cache;
 pub mod cloudflare;
 pub mod expect;
+pub mod noise;
 pub mod openapi;
 pub mod origin;
 pub mod site;
