@@ -1243,6 +1243,8 @@ fn example_configs_are_accepted() {
         ("jekyll", "_site"),
         ("zola", "public"),
         ("eleventy", "_site"),
+        ("mkdocs", "site"),
+        ("sphinx", "_build/html"),
     ] {
         let config = examples.join(format!("{name}-sitepurge.toml"));
         let config_arg = config.to_str().expect("UTF-8 path");
@@ -1255,7 +1257,7 @@ fn example_configs_are_accepted() {
 
         // With it: a first-run plan, with the preset set by the file (not detected).
         let cwd = tempfile::tempdir().expect("tempdir");
-        fs::create_dir(cwd.path().join(output)).expect("mkdir");
+        fs::create_dir_all(cwd.path().join(output)).expect("mkdir");
         fs::write(cwd.path().join(output).join("index.html"), "<h1>Hi</h1>").expect("write");
         // (Named on the command line: by default the folder is found beside the config file.)
         let out = sitepurge(
