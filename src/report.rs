@@ -393,9 +393,9 @@ pub fn debug(output: Output, console: &mut Console<'_>, message: std::fmt::Argum
     }
 }
 
-/// A line about what sitepurge is waiting for, on stderr, unless `-q` or `--json`.
+/// A line about what sitepurge is waiting for, on stderr (also with `--json`), unless `-q`.
 pub fn progress(output: Output, console: &mut Console<'_>, message: std::fmt::Arguments<'_>) {
-    if output.verbosity >= 0 && !output.json {
+    if output.verbosity >= 0 {
         let _ = writeln!(console.err, "{message}");
     }
 }

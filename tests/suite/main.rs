@@ -14,6 +14,7 @@ mod generators_python;
 mod hooks;
 mod nginx;
 mod properties;
+mod publish;
 mod soak;
 mod squid;
 mod varnish;

@@ -24,6 +24,7 @@ use serde_json::json;
 use support::cache::{
     self, CAFE, CAFE_INDEX, Cache, Changes, PurgeSite, Response, Stack, alive, free_port,
 };
+use support::origin::Origin;
 use support::site::{Folder, Site};
 
 /// The host name of the test site: only ever a `Host` header, never resolved.
@@ -379,5 +380,316 @@ everything = {{ method = "BAN", headers = {{ X-Ban-Host = "{authority}" }} }}
     assert_eq!(report["purge"]["failures"], json!([]));
     for path in paths {
         assert!(!varnish.hit_as(&authority, path), "{path} still cached");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deploys in two steps: plan before the deploy, apply after it (README: Publishing from CI)
+
+/// The pages of the deployed build, and of the new one.
+const OLD_BUILD: [(&str, &str); 5] = [
+    ("index.html", "<h1>Home</h1>"),
+    ("about/index.html", "<h1>About v1</h1>"),
+    ("blog/index.html", "<h1>Blog</h1>"),
+    ("docs/index.html", "<h1>Docs v1</h1>"),
+    ("css/site.css", "body { margin: 0 }"),
+];
+const NEW_BUILD: [(&str, &str); 5] = [
+    ("index.html", "<h1>Home</h1>"),
+    ("about/index.html", "<h1>About v2</h1>"),
+    ("docs/index.html", "<h1>Docs v2</h1>"),
+    ("css/site.css", "body { margin: 1em }"),
+    ("news/index.html", "<h1>News</h1>"),
+];
+
+/// A site whose origin serves `live`, a link to the deployed build (`old/`), behind a real
+/// Varnish whose address is the site's base URL (so sitepurge's check fetches through it). The
+/// old build is recorded and cached as browsers ask for it; `_site` then holds the new build.
+struct TwoStep {
+    varnish: Varnish,
+    origin: Origin,
+    /// `127.0.0.1:PORT` of Varnish: the `Host` of every request, and the base URL's.
+    authority: String,
+    site: Site,
+}
+
+impl TwoStep {
+    fn set_up(settings: impl FnOnce(&Origin) -> String) -> TwoStep {
+        let site = Site::bare();
+        for (rel, body) in OLD_BUILD {
+            site.put(&format!("old/{rel}"), body);
+            site.put(&format!("_site/{rel}"), body);
+        }
+        std::os::unix::fs::symlink("old", site.path("live")).expect("link live -> old");
+        let origin = Origin::start(site.path("live"));
+        let varnish = Varnish::start(origin.port());
+        let authority = varnish.addr.to_string();
+        site.put(
+            "sitepurge.toml",
+            format!(
+                "provider = \"http-purge\"\nbase_urls = [\"http://{authority}/\"]\n\
+                 threshold = 100\nretries = 0\ntimeout = \"5s\"\n{}",
+                settings(&origin)
+            ),
+        );
+        site.baseline();
+        warm_as(&varnish, &authority, &TwoStep::old_paths());
+        // The new build, in the output folder sitepurge plans from.
+        fs::remove_dir_all(site.path("_site")).expect("rm _site");
+        for (rel, body) in NEW_BUILD {
+            site.page(rel, body);
+        }
+        TwoStep {
+            varnish,
+            origin,
+            authority,
+            site,
+        }
+    }
+
+    fn old_paths() -> Vec<&'static str> {
+        vec![
+            "/",
+            "/about/",
+            "/blog/",
+            "/docs/",
+            "/css/site.css",
+            // A cached 404 for the page the new build adds.
+            "/news/",
+        ]
+    }
+
+    /// Publishes the new build at the origin: `live` now links to a copy of `_site`.
+    fn deploy(root: &Path) {
+        for (rel, body) in NEW_BUILD {
+            let file = root.join("new").join(rel);
+            fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            fs::write(file, body).expect("write");
+        }
+        std::os::unix::fs::symlink("new", root.join("live.next")).expect("link");
+        fs::rename(root.join("live.next"), root.join("live")).expect("swap live");
+    }
+
+    fn sitepurge(&self, args: &[&str]) -> support::site::Out {
+        let mut cmd = support::site::sitepurge_in(self.site.root());
+        cache::no_proxy(&mut cmd);
+        support::site::Out::of(cmd.args(args).timeout(Duration::from_secs(120)))
+    }
+
+    /// What Varnish serves for `path` now: `(body, was it a hit)`.
+    fn served(&self, path: &str) -> (String, bool) {
+        let r = self.varnish.get_as(&self.authority, path);
+        (r.text(), self.varnish.is_hit(&r))
+    }
+}
+
+/// The changed files' URLs, as a browser writes them under the base URL.
+fn changed_urls(authority: &str) -> std::collections::BTreeSet<String> {
+    [
+        "about/",
+        "about/index.html",
+        "blog/",
+        "blog/index.html",
+        "css/site.css",
+        "docs/",
+        "docs/index.html",
+        "news/",
+        "news/index.html",
+    ]
+    .iter()
+    .map(|p| format!("http://{authority}/{p}"))
+    .collect()
+}
+
+#[test]
+#[cfg_attr(
+    missing_varnish,
+    ignore = "needs varnishd and a C compiler: apt-get install varnish gcc (or run tests/run-all.sh)"
+)]
+fn apply_waits_for_the_origin_then_every_changed_url_is_fresh_and_the_rest_still_cached() {
+    let t = TwoStep::set_up(|origin| {
+        format!(
+            "origin_url = \"http://127.0.0.1:{}/\"\ncheck_after_purge = \"all\"\n",
+            origin.port()
+        )
+    });
+    let plan = t.sitepurge(&["plan", "--out", "plan.json", "--json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let planned: std::collections::BTreeSet<String> = plan.json()["urls"]
+        .as_array()
+        .expect("urls")
+        .iter()
+        .map(|u| u["url"].as_str().expect("url").to_string())
+        .collect();
+    assert_eq!(planned, changed_urls(&t.authority));
+
+    // The deploy becomes visible at the origin 3 s after apply starts.
+    let root = t.site.root().to_path_buf();
+    let deploy = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        TwoStep::deploy(&root);
+    });
+    let out = t.sitepurge(&["apply", "plan.json", "--json"]);
+    deploy.join().expect("deploy");
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
+    assert_eq!(report["command"], json!("apply"));
+    assert_eq!(report["origin"]["served_new"], json!(true), "{report:#}");
+    assert!(
+        report["origin"]["seconds"].as_u64().expect("seconds") >= 2,
+        "{report:#}"
+    );
+    assert!(
+        out.stderr
+            .contains("waiting for the origin to serve the new build"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(report["purge"]["urls_purged"], json!(9), "{report:#}");
+    // Every purged URL was fetched through Varnish, and served the new build.
+    let check = &report["check"];
+    let checked: std::collections::BTreeSet<String> = check["checked"]
+        .as_array()
+        .expect("checked")
+        .iter()
+        .map(|u| u.as_str().expect("url").to_string())
+        .collect();
+    assert_eq!(checked, changed_urls(&t.authority), "{report:#}");
+    assert_eq!(check["fresh"], json!(9), "{report:#}");
+    assert_eq!(check["stale"], json!([]));
+    assert_eq!(check["repurged"], json!(0));
+
+    for (path, body) in [
+        ("/about/", "<h1>About v2</h1>"),
+        ("/docs/", "<h1>Docs v2</h1>"),
+        ("/css/site.css", "body { margin: 1em }"),
+        ("/news/", "<h1>News</h1>"),
+    ] {
+        assert_eq!(t.served(path).0, body, "{path}");
+    }
+    assert_eq!(t.varnish.get_as(&t.authority, "/blog/").status, 404);
+    // The unchanged home page was never purged: still the cached copy.
+    let fetched = t.origin.fetches("/");
+    assert_eq!(t.served("/"), ("<h1>Home</h1>".to_string(), true));
+    assert_eq!(t.origin.fetches("/"), fetched);
+    // The state records the new build; nothing is owed.
+    assert_eq!(t.site.state()["pending"], serde_json::Value::Null);
+}
+
+#[test]
+#[cfg_attr(
+    missing_varnish,
+    ignore = "needs varnishd and a C compiler: apt-get install varnish gcc (or run tests/run-all.sh)"
+)]
+fn an_origin_that_never_serves_the_new_build_means_nothing_purged_and_all_still_owed() {
+    let t = TwoStep::set_up(|origin| {
+        format!(
+            "origin_url = \"http://127.0.0.1:{}/\"\norigin_timeout = \"3s\"\n",
+            origin.port()
+        )
+    });
+    let plan = t.sitepurge(&["plan", "--out", "plan.json", "-q"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let out = t.sitepurge(&["apply", "plan.json", "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report = out.json();
+    assert_eq!(report["origin"]["served_new"], json!(false), "{report:#}");
+    let still_old = report["origin"]["still_old"].as_str().expect("a URL");
+    assert!(
+        still_old.starts_with(&format!("http://127.0.0.1:{}/", t.origin.port())),
+        "{still_old}"
+    );
+    assert_eq!(report["purge"], serde_json::Value::Null, "nothing purged");
+    // Varnish still serves the cached old pages, and the state owes every changed path.
+    assert_eq!(t.served("/about/"), ("<h1>About v1</h1>".to_string(), true));
+    let pending: Vec<String> =
+        serde_json::from_value(t.site.state()["pending"].clone()).expect("pending");
+    assert_eq!(
+        pending,
+        [
+            "about/index.html",
+            "blog/index.html",
+            "css/site.css",
+            "docs/index.html",
+            "news/index.html"
+        ]
+    );
+
+    // The deploy finally lands; re-running the failed apply job applies the same plan.
+    TwoStep::deploy(t.site.root());
+    let again = t.sitepurge(&["apply", "plan.json", "--json"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["check"]["stale"], json!([]));
+    assert_eq!(t.served("/about/").0, "<h1>About v2</h1>");
+    assert_eq!(t.site.state()["pending"], serde_json::Value::Null);
+}
+
+#[test]
+#[cfg_attr(
+    missing_varnish,
+    ignore = "needs varnishd and a C compiler: apt-get install varnish gcc (or run tests/run-all.sh)"
+)]
+fn a_purge_answered_200_that_purged_nothing_is_caught_by_the_check() {
+    // The purges go to a peer that answers 200 to everything and purges nothing: a wrong
+    // endpoint, as far as sitepurge can tell from the answers.
+    let wrong = support::stub::Stub::start("200 OK");
+    let t = TwoStep::set_up(|_| {
+        format!(
+            "check_after_purge = \"all\"\n\n[http_purge]\nendpoint = \"{}\"\n",
+            wrong.url()
+        )
+    });
+    let plan = t.sitepurge(&["plan", "--out", "plan.json", "-q"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    TwoStep::deploy(t.site.root());
+    let out = t.sitepurge(&["apply", "plan.json", "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report = out.json();
+    assert_eq!(
+        report["purge"]["failures"],
+        json!([]),
+        "every purge answered 200"
+    );
+    let stale: Vec<&str> = report["check"]["stale"]
+        .as_array()
+        .expect("stale")
+        .iter()
+        .map(|s| s["url"].as_str().expect("url"))
+        .collect();
+    // The pages Varnish had cached stay stale; the two it had not (`index.html` spellings of
+    // changed pages were never requested) are fetched fresh from the origin.
+    for path in ["about/", "blog/", "css/site.css", "docs/", "news/"] {
+        assert!(
+            stale.contains(&format!("http://{}/{path}", t.authority).as_str()),
+            "{path} not reported stale: {report:#}"
+        );
+    }
+    let about = report["check"]["stale"]
+        .as_array()
+        .expect("stale")
+        .iter()
+        .find(|s| s["url"] == json!(format!("http://{}/about/", t.authority)))
+        .expect("about");
+    assert_eq!(about["status"], json!(200));
+    assert_eq!(about["headers"]["x-cache"], json!("HIT"), "{about:#}");
+    assert_eq!(
+        report["check"]["repurged"].as_u64(),
+        Some(3 * stale.len() as u64)
+    );
+    assert!(
+        wrong.requests() >= 9 + 3 * stale.len(),
+        "every purge went to the wrong peer"
+    );
+    // Their files stay owed to the next run.
+    let pending: Vec<String> =
+        serde_json::from_value(t.site.state()["pending"].clone()).expect("pending");
+    for path in [
+        "about/index.html",
+        "blog/index.html",
+        "css/site.css",
+        "docs/index.html",
+        "news/index.html",
+    ] {
+        assert!(pending.contains(&path.to_string()), "{path}: {pending:?}");
     }
 }
