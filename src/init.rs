@@ -57,7 +57,9 @@ pub fn config_text(found: &Found) -> String {
             line(&format!("generator = {}", toml_string(g.name())));
         }
         None => {
-            line("# No generator was detected here (hugo, jekyll, zola, eleventy, mkdocs); naming");
+            line(
+                "# No generator was detected here (hugo, jekyll, zola, eleventy, astro, docusaurus, mkdocs); naming",
+            );
             line("# one sets its output folder and the build noise to ignore.");
             line("# generator = \"hugo\"");
         }
