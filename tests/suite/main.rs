@@ -10,6 +10,7 @@ mod cli;
 mod cloudflare;
 mod fake_cloudflare;
 mod generators;
+mod generators_node;
 mod hooks;
 mod nginx;
 mod properties;
