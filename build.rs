@@ -118,6 +118,21 @@ const NEEDS: &[Need] = &[
         },
     },
     Need {
+        cfg: "missing_eleventy",
+        what: "node and Eleventy",
+        present: |f| f.node_package("eleventy"),
+    },
+    Need {
+        cfg: "missing_astro",
+        what: "node and Astro",
+        present: |f| f.node_package("astro"),
+    },
+    Need {
+        cfg: "missing_docusaurus",
+        what: "node and Docusaurus",
+        present: |f| f.node_package("docusaurus"),
+    },
+    Need {
         cfg: "missing_chattr",
         what: "chattr",
         present: |f| f.program("chattr"),
@@ -158,6 +173,17 @@ impl Finder {
             .is_file()
     }
 
+    /// A generator's command from the npm packages tests/run-all.sh installs (`npm ci` from
+    /// tests/fixtures/node/package-lock.json into .test-tools/node/), and node to run it.
+    fn node_package(&self, command: &str) -> bool {
+        self.program("node")
+            && self
+                .manifest_dir
+                .join(".test-tools/node/node_modules/.bin")
+                .join(command)
+                .is_file()
+    }
+
     fn program_at(&self, path: &str) -> bool {
         Path::new(path).is_file()
     }
@@ -196,9 +222,11 @@ fn main() {
     }
     let ci = env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let tools = manifest_dir.join(".test-tools/bin");
-    if tools.is_dir() {
-        println!("cargo:rerun-if-changed={}", tools.display());
+    for tools in [".test-tools/bin", ".test-tools/node/node_modules/.bin"] {
+        let tools = manifest_dir.join(tools);
+        if tools.is_dir() {
+            println!("cargo:rerun-if-changed={}", tools.display());
+        }
     }
     let finder = Finder { path, manifest_dir };
     // The tests run actionlint from where it was found here.

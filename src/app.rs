@@ -283,6 +283,11 @@ pub fn init(args: &InitArgs, ctx: &Context, console: &mut Console<'_>) -> Result
             SiteBaseUrl::Unusable { value, file, why } => {
                 base_url_not_used = Some(format!("{file} sets the base URL to {value:?}: {why}"))
             }
+            SiteBaseUrl::InCode { file, key } => {
+                base_url_not_used = Some(format!(
+                    "{file} sets it as {key} in JavaScript, which sitepurge does not read"
+                ))
+            }
             SiteBaseUrl::Absent => {}
         }
     }

@@ -474,6 +474,11 @@ fn resolve_loaded(
                     "{file} sets the base URL to {value:?}, not used: {why}"
                 ));
             }
+            SiteBaseUrl::InCode { file, key } => {
+                not_used = Some(format!(
+                    "{file} sets it as {key} in JavaScript, which sitepurge does not run"
+                ));
+            }
             SiteBaseUrl::Absent => {}
         }
     }

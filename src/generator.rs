@@ -12,6 +12,10 @@ pub enum Generator {
     Jekyll,
     Zola,
     Eleventy,
+    /// Astro (5.x measured): output in `dist`, fingerprinted assets in `dist/_astro/`.
+    Astro,
+    /// Docusaurus (3.x measured): output in `build`, fingerprinted assets in `build/assets/`.
+    Docusaurus,
     /// MkDocs, measured with the Material theme (mkdocs 1.6.1, mkdocs-material 9.8.1). Its only
     /// build time is the build DAY, in sitemap.xml's `<lastmod>` (the same for every page) and
     /// in sitemap.xml.gz's gzip header (that day's midnight, UTC): no rule blanks it, since a
@@ -135,6 +139,20 @@ const SPHINX: &[NoiseRule] = &[
     },
 ];
 
+const ASTRO: &[NoiseRule] = &[NoiseRule {
+    name: "generator tag",
+    pattern: GENERATOR_META,
+    why: "{Astro.generator} prints the Astro version into every page (measured with 5.18.2: \
+          <meta name=\"generator\" content=\"Astro v5.18.2\">)",
+}];
+
+const DOCUSAURUS: &[NoiseRule] = &[NoiseRule {
+    name: "generator tag",
+    pattern: GENERATOR_META,
+    why: "Docusaurus prints its version into every page (measured with 3.10.2: \
+          <meta name=\"generator\" content=\"Docusaurus v3.10.2\">)",
+}];
+
 const ELEVENTY: &[NoiseRule] = &[NoiseRule {
     name: "generator tag",
     pattern: GENERATOR_META,
@@ -163,6 +181,8 @@ impl Generator {
         Generator::Jekyll,
         Generator::Zola,
         Generator::Eleventy,
+        Generator::Astro,
+        Generator::Docusaurus,
         Generator::Mkdocs,
         Generator::Sphinx,
     ];
@@ -173,6 +193,8 @@ impl Generator {
             Generator::Jekyll => "jekyll",
             Generator::Zola => "zola",
             Generator::Eleventy => "eleventy",
+            Generator::Astro => "astro",
+            Generator::Docusaurus => "docusaurus",
             Generator::Mkdocs => "mkdocs",
             Generator::Sphinx => "sphinx",
             Generator::None => "none",
@@ -184,6 +206,8 @@ impl Generator {
         match self {
             Generator::Hugo | Generator::Zola => Some("public"),
             Generator::Jekyll | Generator::Eleventy => Some("_site"),
+            Generator::Astro => Some("dist"),
+            Generator::Docusaurus => Some("build"),
             Generator::Mkdocs => Some("site"),
             Generator::Sphinx => Some("_build/html"),
             Generator::None => None,
@@ -207,6 +231,22 @@ impl Generator {
             Generator::Jekyll => &[],
             Generator::Zola => &[],
             Generator::Eleventy => &[],
+            // Astro writes every asset it bundles (CSS, scripts, optimised images) to `_astro/`
+            // as `<name>.<hash>.<ext>`, the hash 8 characters of base64url (measured:
+            // `_astro/café crème.CRw_X55h.css`, `_astro/Counter.astro_astro_type_script_index_0_lang.DOo530bE.js`),
+            // which the hexadecimal name rule does not catch.
+            Generator::Astro => &["_astro/**"],
+            // webpack names Docusaurus's bundles `assets/js/<chunk>.<8 hex>.js` (with a
+            // `.LICENSE.txt` beside some) and its stylesheet `assets/css/styles.<8 hex>.css`
+            // (measured: `assets/js/main.93b2222a.js`, `assets/js/runtime~main.4319d063.js`,
+            // `assets/css/styles.4fb017a8.css`). The default name rule wants a letter in the
+            // hash, so it misses the 1 in 44 hashes that are all digits; these globs do not.
+            // Only the two folders webpack writes: files from `static/assets/` keep their names.
+            Generator::Docusaurus => &[
+                "assets/js/*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].js",
+                "assets/js/*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].js.LICENSE.txt",
+                "assets/css/styles.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].css",
+            ],
             Generator::Mkdocs => MKDOCS_IMMUTABLE,
             Generator::Sphinx => &[],
             Generator::None => &[],
@@ -233,6 +273,8 @@ impl Generator {
             Generator::Hugo
             | Generator::Zola
             | Generator::Eleventy
+            | Generator::Astro
+            | Generator::Docusaurus
             | Generator::Mkdocs
             | Generator::Sphinx
             | Generator::None => &[],
@@ -246,6 +288,8 @@ impl Generator {
             Generator::Jekyll => JEKYLL,
             Generator::Zola => ZOLA,
             Generator::Eleventy => ELEVENTY,
+            Generator::Astro => ASTRO,
+            Generator::Docusaurus => DOCUSAURUS,
             Generator::Mkdocs => MKDOCS,
             Generator::Sphinx => SPHINX,
             Generator::None => &[],
@@ -386,6 +430,76 @@ mod tests {
                 }
                 assert!(!stamp.why.is_empty() && !stamp.name.is_empty());
             }
+        }
+    }
+
+    #[test]
+    fn node_presets_blank_the_version_tag_but_keep_per_page_dates() {
+        let page = r#"<head><meta name="generator" content="Astro v5.18.2"></head><time>2024-06-15</time>"#;
+        let sitemap = "<url><loc>https://example.com/a/</loc><lastmod>2024-06-15</lastmod></url>";
+        let feed = "<feed><updated>2024-06-15T00:00:00Z</updated></feed>";
+        for g in [Generator::Eleventy, Generator::Astro, Generator::Docusaurus] {
+            let blank = |text: &str| {
+                let mut bytes = text.as_bytes().to_vec();
+                for rule in g.noise() {
+                    let re = regex::bytes::Regex::new(rule.pattern).expect("regex");
+                    bytes = re.replace_all(&bytes, &b""[..]).into_owned();
+                }
+                String::from_utf8(bytes).expect("utf8")
+            };
+            assert_eq!(blank(page), "<head></head><time>2024-06-15</time>", "{g:?}");
+            assert_eq!(blank(sitemap), sitemap, "{g:?}: a page's date is content");
+            assert_eq!(blank(feed), feed, "{g:?}: a feed's newest date is content");
+        }
+    }
+
+    fn immutable(g: Generator, path: &str) -> bool {
+        let mut set = globset::GlobSetBuilder::new();
+        for glob in g.immutable() {
+            set.add(globset::Glob::new(glob).expect("glob"));
+        }
+        set.build().expect("globset").is_match(path)
+    }
+
+    #[test]
+    fn astro_and_docusaurus_fingerprinted_assets_are_immutable_their_pages_not() {
+        type Case<'a> = (Generator, &'a str, bool);
+        let cases: &[Case] = &[
+            (Generator::Astro, "_astro/café crème.CRw_X55h.css", true),
+            (
+                Generator::Astro,
+                "_astro/Counter.astro_astro_type_script_index_0_lang.DOo530bE.js",
+                true,
+            ),
+            (Generator::Astro, "index.html", false),
+            (Generator::Astro, "img/logo.png", false),
+            (Generator::Docusaurus, "assets/js/main.93b2222a.js", true),
+            (
+                Generator::Docusaurus,
+                "assets/js/runtime~main.4319d063.js",
+                true,
+            ),
+            (
+                Generator::Docusaurus,
+                "assets/js/0034c2c2.12345678.js",
+                true,
+            ),
+            (
+                Generator::Docusaurus,
+                "assets/js/826.50ffb3f3.js.LICENSE.txt",
+                true,
+            ),
+            (
+                Generator::Docusaurus,
+                "assets/css/styles.4fb017a8.css",
+                true,
+            ),
+            (Generator::Docusaurus, "assets/css/custom.css", false),
+            (Generator::Docusaurus, "assets/js/analytics.js", false),
+            (Generator::Docusaurus, "docs/intro/index.html", false),
+        ];
+        for (g, path, expected) in cases {
+            assert_eq!(immutable(*g, path), *expected, "{g:?} {path}");
         }
     }
 }

