@@ -27,6 +27,7 @@ use crate::watch;
 pub async fn plan(
     flags: &Common,
     out: Option<&std::path::Path>,
+    summary: Option<&std::path::Path>,
     ctx: &Context,
     console: &mut Console<'_>,
 ) -> Result<Exit> {
@@ -71,6 +72,7 @@ pub async fn plan(
         pipeline::publish_manifest(&survey, rel, ctx)?;
     }
     let report = pipeline::report_of("plan", &survey, ctx, false);
+    summarize(summary, &report, console);
     // A closed stdout (e.g. `| head`) is not a failure.
     let _ = report::print(&report, survey.settings.output, console.out);
     Ok(Exit::Ok)
@@ -116,6 +118,7 @@ pub async fn run(args: &RunArgs, ctx: &Context, console: &mut Console<'_>) -> Re
     let stop = stop::on_signals(Exit::PurgeFailed).map_err(signals_error)?;
     let (report, exit) = pipeline::run_once(settings, ctx, &stop, console).await?;
     let _ = report::print(&report, output, console.out);
+    summarize(args.summary.as_deref(), &report, console);
     report::print_state_error(&report, console);
     Ok(exit)
 }
@@ -164,6 +167,7 @@ pub async fn apply(args: &ApplyArgs, ctx: &Context, console: &mut Console<'_>) -
     let (report, exit) =
         pipeline::carry_out("apply", survey, recording, ctx, &stop, console).await?;
     let _ = report::print(&report, output, console.out);
+    summarize(args.summary.as_deref(), &report, console);
     report::print_state_error(&report, console);
     Ok(exit)
 }
@@ -186,6 +190,20 @@ pub async fn watch(args: &WatchArgs, ctx: &Context, console: &mut Console<'_>) -
     let _lock = lock::acquire(&settings.state, lock::DEFAULT_WAIT)?;
     let stop = stop::on_signals(Exit::Ok).map_err(signals_error)?;
     watch::watch(settings, timing, ctx, &stop, console).await
+}
+
+/// Appends the report's Markdown to `--summary FILE`; a file that cannot be written is a
+/// warning, never a failure of the purge.
+fn summarize(path: Option<&std::path::Path>, report: &report::Report, console: &mut Console<'_>) {
+    if let Some(path) = path
+        && let Err(e) = report::append_summary(path, &report::markdown(report))
+    {
+        let _ = writeln!(
+            console.err,
+            "warning: cannot write the summary to {}: {e}",
+            path.display()
+        );
+    }
 }
 
 fn signals_error(e: std::io::Error) -> Error {

@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// Do not fetch the purged URLs afterwards to check they are fresh (`check_after_purge`)
     #[arg(long)]
     pub no_check: bool,
+    /// Also append a Markdown summary (decision, counts, stale URLs) to FILE, e.g.
+    /// "$GITHUB_STEP_SUMMARY" in a GitHub Actions job
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +162,10 @@ pub struct PlanArgs {
     /// Also write the plan to FILE, for `sitepurge apply FILE` after the deploy
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Also append a Markdown summary (decision, counts, stale URLs) to FILE, e.g.
+    /// "$GITHUB_STEP_SUMMARY" in a GitHub Actions job
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +178,10 @@ pub struct ApplyArgs {
     /// Do not fetch the purged URLs afterwards to check they are fresh (`check_after_purge`)
     #[arg(long)]
     pub no_check: bool,
+    /// Also append a Markdown summary (decision, counts, stale URLs) to FILE, e.g.
+    /// "$GITHUB_STEP_SUMMARY" in a GitHub Actions job
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -261,6 +273,32 @@ pub struct Common {
 }
 
 impl Command {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Plan(_) => "plan",
+            Command::Baseline(_) => "baseline",
+            Command::Run(_) => "run",
+            Command::Apply(_) => "apply",
+            Command::Verify(_) => "verify",
+            Command::Watch(_) => "watch",
+            Command::Explain(_) => "explain",
+            Command::Init(_) => "init",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+        }
+    }
+
+    /// Where to append a Markdown summary (`--summary`), for the commands that take one.
+    pub fn summary(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Plan(p) => p.summary.as_deref(),
+            Command::Run(r) => r.summary.as_deref(),
+            Command::Apply(a) => a.summary.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The flags shared by the commands that read a site (none for init, completions, man).
     pub fn common(&self) -> Option<&Common> {
         match self {

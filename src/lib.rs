@@ -50,11 +50,25 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
     let mut console = Console { out, err };
     let result = match &cli.command {
         Command::Plan(args) => {
-            app::plan(&args.common, args.out.as_deref(), ctx, &mut console).await
+            app::plan(
+                &args.common,
+                args.out.as_deref(),
+                args.summary.as_deref(),
+                ctx,
+                &mut console,
+            )
+            .await
         }
         Command::Baseline(flags) => app::baseline(flags, ctx, &mut console),
         Command::Run(args) if args.dry_run => {
-            app::plan(&args.common, None, ctx, &mut console).await
+            app::plan(
+                &args.common,
+                None,
+                args.summary.as_deref(),
+                ctx,
+                &mut console,
+            )
+            .await
         }
         Command::Run(args) => app::run(args, ctx, &mut console).await,
         Command::Apply(args) => app::apply(args, ctx, &mut console).await,
@@ -70,6 +84,10 @@ pub async fn run(cli: Cli, ctx: &Context, out: &mut dyn Write, err: &mut dyn Wri
         Err(e) => {
             let json = cli.command.common().is_some_and(|c| c.json);
             report::print_error(&e, json, &mut console);
+            if let Some(path) = cli.command.summary() {
+                let _ =
+                    report::append_summary(path, &report::markdown_error(cli.command.name(), &e));
+            }
             e.exit()
         }
     }

@@ -201,11 +201,27 @@ mod tests {
                 limit: 10,
                 site_urls: 2,
             },
-            files,
-            noise: Hashes::new(),
+            files: files.clone(),
+            noise: files,
             learned: Learned::default(),
             warnings: vec![],
         }
+    }
+
+    #[test]
+    fn the_plan_file_has_exactly_the_fields_the_readme_lists() {
+        let readme = include_str!("../README.md");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| `plan --out FILE`"))
+            .expect("a README row for the plan file");
+        let start = row.find("`{").expect("fields") + 2;
+        let end = start + row[start..].find("}`").expect("closing");
+        let documented: BTreeSet<String> =
+            row[start..end].split(", ").map(str::to_string).collect();
+        let json = serde_json::to_value(sample()).expect("json");
+        let actual: BTreeSet<String> = json.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(actual, documented);
     }
 
     #[test]

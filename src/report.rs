@@ -370,6 +370,133 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
     Ok(())
 }
 
+/// The report as Markdown, for a CI job's summary page (`--summary "$GITHUB_STEP_SUMMARY"`):
+/// a heading with the outcome, a table of the figures, the stale URLs.
+pub fn markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let what = match report.decision {
+        Decision::Nothing => "nothing to purge".to_string(),
+        Decision::Urls => format!("purge {}", plural(report.urls.len(), "URL", "URLs")),
+        Decision::Everything => "purge everything".to_string(),
+    };
+    let failed = report
+        .purge
+        .as_ref()
+        .is_some_and(|p| !p.failures.is_empty())
+        || report.origin.as_ref().is_some_and(|o| !o.served_new)
+        || report.check.as_ref().is_some_and(|c| !c.stale.is_empty());
+    let outcome = if failed { "FAILED" } else { "ok" };
+    md.push_str(&format!(
+        "### sitepurge {}: {what} ({outcome})\n\n",
+        report.command
+    ));
+    md.push_str("| | |\n|---|---|\n");
+    let c = &report.changes;
+    md.push_str(&format!(
+        "| changes | {} added, {} modified, {} removed |\n",
+        c.added.len(),
+        c.modified.len(),
+        c.removed.len()
+    ));
+    md.push_str(&format!("| why | {} |\n", report.explanation));
+    if !report.noise_only.is_empty() {
+        let noise: Vec<String> = report
+            .noise_only
+            .iter()
+            .filter(|n| n.files > 0)
+            .map(|n| format!("{} by {}", n.files, n.rule))
+            .collect();
+        if !noise.is_empty() {
+            md.push_str(&format!(
+                "| changed by build noise only | {} |\n",
+                noise.join(", ")
+            ));
+        }
+    }
+    if !report.skipped.is_empty() {
+        md.push_str(&format!(
+            "| fingerprinted, skipped | {} |\n",
+            report.skipped.len()
+        ));
+    }
+    if let Some(o) = &report.origin {
+        md.push_str(&match &o.still_old {
+            None => format!("| origin | served the new build after {} s |\n", o.seconds),
+            Some(old) => format!(
+                "| origin | still old after {} s (`{old}`): nothing purged |\n",
+                o.seconds
+            ),
+        });
+    }
+    if let Some(p) = &report.purge {
+        md.push_str(&format!(
+            "| purged | {} with {} to {} |\n",
+            plural(p.urls_purged, "URL", "URLs"),
+            plural(p.requests as usize, "request", "requests"),
+            p.target
+        ));
+        if !p.urls_pending.is_empty() {
+            md.push_str(&format!(
+                "| still pending | {} (kept for the next run) |\n",
+                plural(p.urls_pending.len(), "URL", "URLs")
+            ));
+        }
+    }
+    if let Some(check) = &report.check {
+        md.push_str(&format!(
+            "| checked through the site | {} of {} fresh{} |\n",
+            check.fresh,
+            check.checked.len(),
+            if check.unreachable.is_empty() {
+                String::new()
+            } else {
+                format!(", {} not reachable", check.unreachable.len())
+            }
+        ));
+    }
+    if let Some(check) = &report.check
+        && !check.stale.is_empty()
+    {
+        md.push_str("\nStale after purging again:\n\n");
+        for st in &check.stale {
+            let headers: Vec<String> = st
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            md.push_str(&format!(
+                "- `{}` (HTTP {}{}{})\n",
+                st.url,
+                st.status,
+                if headers.is_empty() { "" } else { "; " },
+                headers.join("; ")
+            ));
+        }
+    }
+    md.push('\n');
+    md
+}
+
+/// An error as Markdown, for a CI job's summary page.
+pub fn markdown_error(command: &str, e: &crate::error::Error) -> String {
+    let mut md = format!("### sitepurge {command}: FAILED\n\n```\nerror: {e}\n");
+    if let Some(hint) = e.hint() {
+        md.push_str(&format!("hint: {hint}\n"));
+    }
+    md.push_str("```\n\n");
+    md
+}
+
+/// Appends `text` to the summary file (created if missing).
+pub fn append_summary(path: &std::path::Path, text: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
 /// After a purge that went out, why the state could not be saved, on stderr.
 pub fn print_state_error(report: &Report, console: &mut Console<'_>) {
     if let Some(error) = &report.state_error {

@@ -1243,6 +1243,8 @@ fn example_configs_are_accepted() {
         ("jekyll", "_site"),
         ("zola", "public"),
         ("eleventy", "_site"),
+        ("astro", "dist"),
+        ("docusaurus", "build"),
         ("mkdocs", "site"),
         ("sphinx", "_build/html"),
     ] {

@@ -963,7 +963,7 @@ fn github_yaml_files_all_parse() {
             found += 1;
         }
     }
-    assert_eq!(found, 3, "action.yml and the two example workflows");
+    assert_eq!(found, 5, "action.yml and the four example workflows");
 }
 
 #[test]
@@ -1280,6 +1280,214 @@ fn github_action_scripts_run_sitepurge_with_the_inputs() {
         .collect();
     assert_eq!(cf.purged_files(), expected);
     assert_clean(&cf);
+}
+
+const TWO_STEP_WORKFLOWS: [&str; 2] = [
+    "hooks/github-actions/examples/pages-cloudflare.yml",
+    "hooks/github-actions/examples/rsync.yml",
+];
+
+/// The steps of `job` in a workflow that use the action, with their `mode`.
+fn action_steps(job: &Yaml) -> Vec<(usize, String)> {
+    steps(&job["steps"])
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| text(s, "uses").contains("/sitepurge/hooks/github-actions@"))
+        .map(|(i, s)| (i, text(&s["with"], "mode").to_string()))
+        .collect()
+}
+
+/// Secrets appear only as env values, never in a script, a `with:` or anywhere else.
+fn secrets_only_in_env(rel: &str, workflow: &Yaml) {
+    for (path, value) in all_scalars(workflow) {
+        if value.contains("secrets.") {
+            let n = path.len();
+            assert!(
+                n >= 2 && path[n - 2] == "env",
+                "{rel}: {} = {value}",
+                path.join(".")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_pages_recipe_plans_in_the_build_job_and_applies_after_the_deploy() {
+    let rel = TWO_STEP_WORKFLOWS[0];
+    let workflow = yaml(rel);
+    let jobs = &workflow["jobs"];
+    // build: the plan is made from the build and handed on as an artifact.
+    let build = steps(&jobs["build"]["steps"]);
+    let plan = action_steps(&jobs["build"]);
+    assert_eq!(plan.len(), 1, "{rel}");
+    let (plan_at, mode) = &plan[0];
+    assert_eq!(mode, "plan");
+    let built = build
+        .iter()
+        .position(|s| text(s, "run").starts_with("hugo"))
+        .expect("a build step");
+    let uploaded = build
+        .iter()
+        .position(|s| {
+            text(s, "uses").starts_with("actions/upload-artifact@")
+                && text(&s["with"], "path") == "sitepurge-plan.json"
+        })
+        .expect("the plan uploaded");
+    assert!(built < *plan_at && *plan_at < uploaded, "{rel}");
+    assert_eq!(
+        text(&build[*plan_at]["with"], "plan-file"),
+        "sitepurge-plan.json"
+    );
+    assert!(
+        build
+            .iter()
+            .all(|s| !text(&s["env"], "CLOUDFLARE_API_TOKEN").contains("secrets")),
+        "the build job never holds the token"
+    );
+    // deploy: Pages, after the build.
+    assert_eq!(text(&jobs["deploy"], "needs"), "build");
+    assert!(
+        steps(&jobs["deploy"]["steps"])
+            .iter()
+            .any(|s| text(s, "uses").starts_with("actions/deploy-pages@"))
+    );
+    // purge: after the deploy, the same plan, with the token.
+    assert_eq!(text(&jobs["purge"], "needs"), "deploy");
+    let purge = steps(&jobs["purge"]["steps"]);
+    let apply = action_steps(&jobs["purge"]);
+    assert_eq!(apply.len(), 1);
+    let (apply_at, mode) = &apply[0];
+    assert_eq!(mode, "apply");
+    let downloaded = purge
+        .iter()
+        .position(|s| {
+            text(s, "uses").starts_with("actions/download-artifact@")
+                && text(&s["with"], "name") == "sitepurge-plan"
+        })
+        .expect("the plan downloaded");
+    assert!(downloaded < *apply_at);
+    assert_eq!(
+        text(&purge[*apply_at]["env"], "CLOUDFLARE_API_TOKEN"),
+        "${{ secrets.CLOUDFLARE_API_TOKEN }}"
+    );
+    // The comments give the settings that make it work: the published state and the origin.
+    let source = std::fs::read_to_string(repo(rel)).expect("read");
+    for setting in ["publish_manifest = true", "state_url = ", "origin_url = "] {
+        assert!(source.contains(setting), "{rel} does not mention {setting}");
+    }
+    secrets_only_in_env(rel, &workflow);
+}
+
+#[test]
+fn the_rsync_recipe_plans_before_the_upload_and_applies_after_it() {
+    let rel = TWO_STEP_WORKFLOWS[1];
+    let workflow = yaml(rel);
+    let job = &workflow["jobs"]["deploy"];
+    let steps = steps(&job["steps"]);
+    let modes = action_steps(job);
+    let deployed = steps
+        .iter()
+        .position(|s| text(s, "run").contains("rsync -a --delete"))
+        .expect("an rsync deploy");
+    assert_eq!(
+        modes.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>(),
+        ["plan", "apply"]
+    );
+    assert!(modes[0].0 < deployed && deployed < modes[1].0, "{rel}");
+    secrets_only_in_env(rel, &workflow);
+}
+
+#[test]
+fn github_action_plans_then_applies_and_writes_the_job_summary() {
+    let cf = FakeCloudflare::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let workspace = tmp.path().join("workspace");
+    write_files(
+        &workspace,
+        &[
+            ("public/index.html", "<h1>Home</h1>\n"),
+            ("public/about/index.html", "<p>About us.</p>\n"),
+        ],
+    );
+    let summary = tmp.path().join("summary.md");
+    let runner = Runner {
+        env: vec![(
+            "GITHUB_STEP_SUMMARY".to_string(),
+            summary.display().to_string(),
+        )],
+        ..Runner::default()
+    };
+    let zone = format!("--zone {ZONE_ID} --no-check");
+    let base = [
+        ("binary", sitepurge_bin()),
+        ("dir", "public"),
+        ("base-urls", "https://example.com/"),
+    ];
+    // The first deploy: recorded by a run, as before.
+    let mut inputs = base.to_vec();
+    inputs.push(("args", zone.as_str()));
+    let (_, ran) = run_action(&workspace, &cf, &inputs, true, &runner);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let purged_before = cf.purge_requests().len();
+
+    // The next: plan (no token needed), deploy, apply.
+    write_files(
+        &workspace,
+        &[("public/about/index.html", "<p>About them.</p>\n")],
+    );
+    let plan_args = format!("--zone {ZONE_ID}");
+    let mut plan = base.to_vec();
+    plan.extend([("mode", "plan"), ("args", plan_args.as_str())]);
+    let (outputs, ran) = run_action(&workspace, &cf, &plan, false, &runner);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(outputs.get("run.exit-code").map(String::as_str), Some("0"));
+    assert!(workspace.join("sitepurge-plan.json").is_file());
+    assert_eq!(
+        cf.purge_requests().len(),
+        purged_before,
+        "plan sends nothing"
+    );
+
+    let mut apply = base.to_vec();
+    apply.extend([("mode", "apply"), ("args", zone.as_str())]);
+    let (_, ran) = run_action(&workspace, &cf, &apply, true, &runner);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(
+        cf.purged_files(),
+        BTreeSet::from([
+            "https://example.com/about/".to_string(),
+            "https://example.com/about/index.html".to_string()
+        ])
+    );
+    assert_clean(&cf);
+
+    let md = std::fs::read_to_string(&summary).expect("summary");
+    assert!(md.contains("### sitepurge plan: purge 2 URLs (ok)"), "{md}");
+    assert!(
+        md.contains("### sitepurge apply: purge 2 URLs (ok)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| changes | 0 added, 1 modified, 0 removed |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| purged | 2 URLs with 1 request to zone "),
+        "{md}"
+    );
+
+    // An unknown mode is refused before anything runs.
+    let mut bad = base.to_vec();
+    bad.push(("mode", "purge"));
+    let (outputs, ran) = run_action(&workspace, &cf, &bad, true, &runner);
+    assert_eq!(ran.code, Some(2), "{}", ran.all());
+    assert_eq!(outputs.get("run.exit-code").map(String::as_str), Some("2"));
+    assert!(
+        ran.stdout
+            .contains("::error::mode must be run, plan or apply"),
+        "{}",
+        ran.all()
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -2292,6 +2500,9 @@ fn workflows_pass_actionlint() {
     let shellcheck = need("shellcheck", "shellcheck");
     let mut files = vec![repo(RELEASE_WORKFLOW)];
     for (rel, _, _) in WORKFLOWS {
+        files.push(repo(rel));
+    }
+    for rel in TWO_STEP_WORKFLOWS {
         files.push(repo(rel));
     }
     for entry in std::fs::read_dir(repo(".github/workflows")).expect("ls") {
