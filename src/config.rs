@@ -36,6 +36,7 @@ pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
 pub struct FileConfig {
     pub provider: Option<ProviderName>,
     pub http_purge: Option<HttpPurgeFile>,
+    pub cloudfront: Option<CloudFrontFile>,
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<OneOrMany>,
@@ -166,6 +167,38 @@ pub struct EverythingFile {
     pub headers: Option<BTreeMap<String, HeaderSpec>>,
 }
 
+/// `[cloudfront]` in sitepurge.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [cloudfront] with distribution_id, wait..."
+)]
+pub struct CloudFrontFile {
+    pub distribution_id: Option<String>,
+    /// Where the API is (a test server); else `AWS_ENDPOINT_URL_CLOUDFRONT`, `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    pub batch_size: Option<usize>,
+    pub concurrency: Option<usize>,
+    /// Poll each invalidation until it is complete.
+    pub wait: Option<bool>,
+    pub wait_every: Option<String>,
+    pub wait_at_most: Option<String>,
+}
+
+/// CloudFront settings, resolved. Credentials are read, and the endpoint checked, only when a
+/// purge needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudFrontSettings {
+    pub distribution_id: Option<String>,
+    /// As given, or the default.
+    pub endpoint: String,
+    /// The setting or variable the endpoint came from, for messages.
+    pub endpoint_from: &'static str,
+    pub batch_size: usize,
+    /// `wait = true`: time between two polls, and how long to wait at most.
+    pub wait: Option<(Duration, Duration)>,
+}
+
 /// Cloudflare settings, resolved. Credentials are read only when a purge needs them.
 #[derive(Debug, Clone)]
 pub struct CloudflareSettings {
@@ -237,6 +270,7 @@ pub struct Settings {
     pub cache_key_headers: Vec<BTreeMap<String, String>>,
     /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
     pub http_purge: HttpPurgeFile,
+    pub cloudfront: CloudFrontSettings,
 }
 
 /// Reads the config file: the one named, or `./sitepurge.toml` when present.
@@ -582,6 +616,12 @@ fn resolve_loaded(
                 "[http_purge] headers are sent over plain http to {exposed} (allow_plain_http = true): anyone on the way can read them"
             ));
         }
+        if provider != ProviderName::CloudFront && file.cloudfront.is_some() {
+            notes.push(format!(
+                "[cloudfront] is set but the provider is {}: add provider = \"cloudfront\" to use it",
+                provider_word(provider)
+            ));
+        }
         if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
             notes.push(
                 "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
@@ -635,7 +675,94 @@ fn resolve_loaded(
         ),
         cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
+        cloudfront: resolve_cloudfront(&file, ctx)?,
     })
+}
+
+fn resolve_cloudfront(file: &FileConfig, ctx: &Context) -> Result<CloudFrontSettings> {
+    use crate::provider::cloudfront;
+    let cf = file.cloudfront.clone().unwrap_or_default();
+    let env = |name: &'static str| {
+        ctx.env
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, name))
+    };
+    let (endpoint, endpoint_from) = cf
+        .endpoint_url
+        .clone()
+        .map(|e| (e, "cloudfront.endpoint_url"))
+        .or_else(|| env("AWS_ENDPOINT_URL_CLOUDFRONT"))
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|| {
+            (
+                cloudfront::DEFAULT_ENDPOINT.to_string(),
+                "cloudfront.endpoint_url",
+            )
+        });
+    let batch_size = cf.batch_size.unwrap_or(cloudfront::DEFAULT_BATCH_SIZE);
+    if !(1..=cloudfront::MAX_BATCH_SIZE).contains(&batch_size) {
+        return Err(setting(
+            "cloudfront.batch_size",
+            format!(
+                "{batch_size} is not between 1 and {}",
+                cloudfront::MAX_BATCH_SIZE
+            ),
+            Some(
+                "CloudFront keeps at most 3,000 file paths in progress per distribution; the default, 1000, lets three batches run at once",
+            ),
+        ));
+    }
+    let wait = if cf.wait.unwrap_or(false) {
+        Some((
+            duration(
+                "cloudfront.wait_every",
+                cf.wait_every.as_deref(),
+                Duration::from_secs(15),
+            )?,
+            duration(
+                "cloudfront.wait_at_most",
+                cf.wait_at_most.as_deref(),
+                Duration::from_secs(30 * 60),
+            )?,
+        ))
+    } else {
+        None
+    };
+    let distribution_id = cf
+        .distribution_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    if let Some(id) = &distribution_id
+        && !id.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(setting(
+            "cloudfront.distribution_id",
+            format!("{id:?} is not a distribution id (letters and digits, like E2QWRUHAPOMQZL)"),
+            Some(
+                "copy the ID column of the distribution in the CloudFront console (not its domain name)",
+            ),
+        ));
+    }
+    Ok(CloudFrontSettings {
+        distribution_id,
+        endpoint,
+        endpoint_from,
+        batch_size,
+        wait,
+    })
+}
+
+/// The provider as written in sitepurge.toml.
+fn provider_word(provider: ProviderName) -> &'static str {
+    match provider {
+        ProviderName::Cloudflare => "cloudflare",
+        ProviderName::HttpPurge => "http-purge",
+        ProviderName::CloudFront => "cloudfront",
+    }
 }
 
 /// No setting waits longer than this (and times stay far from overflowing).
@@ -737,6 +864,13 @@ fn resolve_policy(flags: &Common, file: &FileConfig) -> Result<Policy> {
             .and_then(|h| h.concurrency)
             .or(file.concurrency)
             .unwrap_or(8),
+        // Invalidations are large and CloudFront limits how many are in progress.
+        ProviderName::CloudFront => file
+            .cloudfront
+            .as_ref()
+            .and_then(|c| c.concurrency)
+            .or(file.concurrency)
+            .unwrap_or(2),
     };
     if !(1..=64).contains(&concurrency) {
         return Err(setting(
@@ -916,6 +1050,77 @@ mod tests {
         std::fs::write(cwd.path().join("sitepurge.toml"), "generator = \"zola\"\n").expect("write");
         let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
         assert_eq!(s.generator, Some((Generator::Zola, None)));
+    }
+
+    #[test]
+    fn cloudfront_settings_are_read_from_their_table_and_checked() {
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+        let write = |text: &str| {
+            std::fs::write(cwd.path().join("sitepurge.toml"), text).expect("write");
+        };
+        write("provider = \"cloudfront\"\n[cloudfront]\ndistribution_id = \"E2QWRUHAPOMQZL\"\n");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.provider, ProviderName::CloudFront);
+        assert_eq!(
+            s.cloudfront,
+            CloudFrontSettings {
+                distribution_id: Some("E2QWRUHAPOMQZL".into()),
+                endpoint: "https://cloudfront.amazonaws.com".into(),
+                endpoint_from: "cloudfront.endpoint_url",
+                batch_size: 1000,
+                wait: None,
+            }
+        );
+        assert_eq!(s.policy.concurrency, 2);
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        // The endpoint: the setting, else the AWS SDKs' variables, the specific one first.
+        let mut c = ctx(cwd.path());
+        c.env
+            .insert("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:1".into());
+        c.env.insert(
+            "AWS_ENDPOINT_URL_CLOUDFRONT".into(),
+            "http://127.0.0.1:2".into(),
+        );
+        let s = resolve(&flags(), &c, true).expect("resolve");
+        assert_eq!(s.cloudfront.endpoint, "http://127.0.0.1:2");
+        assert_eq!(s.cloudfront.endpoint_from, "AWS_ENDPOINT_URL_CLOUDFRONT");
+        c.env.remove("AWS_ENDPOINT_URL_CLOUDFRONT");
+        let s = resolve(&flags(), &c, true).expect("resolve");
+        assert_eq!(s.cloudfront.endpoint_from, "AWS_ENDPOINT_URL");
+        write(
+            "provider = \"cloudfront\"\n[cloudfront]\nwait = true\nwait_every = \"1s\"\nbatch_size = 3000\nconcurrency = 1\n",
+        );
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(
+            s.cloudfront.wait,
+            Some((Duration::from_secs(1), Duration::from_secs(1800)))
+        );
+        assert_eq!(s.cloudfront.batch_size, 3000);
+        assert_eq!(s.policy.concurrency, 1);
+        for (text, key) in [
+            ("batch_size = 3001", "cloudfront.batch_size"),
+            (
+                "distribution_id = \"d111.cloudfront.net\"",
+                "cloudfront.distribution_id",
+            ),
+            ("wait = true\nwait_every = \"0s\"", "cloudfront.wait_every"),
+            ("distributionid = \"E1\"", "distributionid"),
+        ] {
+            write(&format!("[cloudfront]\n{text}\n"));
+            let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err(text);
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+        // A table for a provider not in use is said, not silently ignored.
+        write("[cloudfront]\ndistribution_id = \"E1\"\n");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("provider = \"cloudfront\"")),
+            "{:?}",
+            s.notes
+        );
     }
 
     #[test]
@@ -1219,9 +1424,10 @@ mod tests {
                 "expected a table: everything = { method",
             ),
             (
-                "provider = \"fastly\"",
-                "expected `cloudflare` or `http-purge`",
+                "provider = \"nonesuch\"",
+                "expected one of `cloudflare`, `http-purge`, `cloudfront`",
             ),
+            ("cloudfront = 5", "expected a table: [cloudfront]"),
         ];
         for (text, expected) in cases {
             let cwd = tmp();
@@ -1238,6 +1444,7 @@ mod tests {
                 "HttpPurgeFile",
                 "EverythingFile",
                 "FileConfig",
+                "CloudFrontFile",
             ] {
                 assert!(!message.contains(internal), "{text}: {message}");
             }

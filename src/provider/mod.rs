@@ -2,6 +2,7 @@
 //! to classify the answer; batching, retries, concurrency and state live in [`crate::purge`].
 
 pub mod cloudflare;
+pub mod cloudfront;
 pub mod http_purge;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,10 @@ pub enum ProviderName {
     Cloudflare,
     /// `PURGE <url>` requests: Varnish, nginx, Squid, Fastly...
     HttpPurge,
+    /// Amazon CloudFront invalidations.
+    #[serde(rename = "cloudfront")]
+    #[value(name = "cloudfront")]
+    CloudFront,
 }
 
 /// One purge request, as the shared executor hands it to a provider.
@@ -234,6 +239,7 @@ pub fn http_client(transport: &Transport) -> Result<reqwest::Client, String> {
 pub enum AnyPurger {
     Cloudflare(cloudflare::Cloudflare),
     HttpPurge(http_purge::HttpPurge),
+    CloudFront(cloudfront::CloudFront),
 }
 
 impl Purger for AnyPurger {
@@ -241,6 +247,7 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.name(),
             AnyPurger::HttpPurge(p) => p.name(),
+            AnyPurger::CloudFront(p) => p.name(),
         }
     }
 
@@ -248,6 +255,7 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.target(),
             AnyPurger::HttpPurge(p) => p.target(),
+            AnyPurger::CloudFront(p) => p.target(),
         }
     }
 
@@ -255,6 +263,7 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.batch_size(),
             AnyPurger::HttpPurge(p) => p.batch_size(),
+            AnyPurger::CloudFront(p) => p.batch_size(),
         }
     }
 
@@ -262,6 +271,7 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.everything(),
             AnyPurger::HttpPurge(p) => p.everything(),
+            AnyPurger::CloudFront(p) => p.everything(),
         }
     }
 
@@ -269,6 +279,7 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.send(request).await,
             AnyPurger::HttpPurge(p) => p.send(request).await,
+            AnyPurger::CloudFront(p) => p.send(request).await,
         }
     }
 }

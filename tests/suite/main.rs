@@ -8,6 +8,7 @@ mod support;
 
 mod cli;
 mod cloudflare;
+mod cloudfront;
 mod fake_cloudflare;
 mod generators;
 mod hooks;

@@ -5,6 +5,8 @@
 //! - [`site`]: a site in a temp folder, and the `sitepurge` binary run in it, isolated.
 //! - [`expect`]: expected URLs and hashes, a report's URLs, a clean run of the fake.
 //! - [`origin`]: a static origin server on loopback, for the tests against a real cache.
+//! - [`python`]: the stand-ins written in Python (moto's CloudFront, an EdgeGrid-checking
+//!   Fast Purge), run with the interpreter of `.test-tools/`.
 //! - [`stub`]: a loopback peer that answers every request with one status (a cache, a proxy).
 //! - [`cache`]: browser requests to a real cache, its server process, its recipe, sitepurge
 //!   run against it.
@@ -16,5 +18,6 @@ pub mod cloudflare;
 pub mod expect;
 pub mod openapi;
 pub mod origin;
+pub mod python;
 pub mod site;
 pub mod stub;
