@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::plan::{FirstRun, Immutable, Threshold};
+use crate::provider::akamai;
 use crate::provider::cloudflare::{self, Everything, ZoneRef};
 use crate::provider::{ProviderName, Transport};
 use crate::purge::Policy;
@@ -37,6 +38,7 @@ pub struct FileConfig {
     pub provider: Option<ProviderName>,
     pub http_purge: Option<HttpPurgeFile>,
     pub cloudfront: Option<CloudFrontFile>,
+    pub akamai: Option<AkamaiFile>,
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<OneOrMany>,
@@ -199,6 +201,36 @@ pub struct CloudFrontSettings {
     pub wait: Option<(Duration, Duration)>,
 }
 
+/// `[akamai]` in sitepurge.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [akamai] with edgerc_section, network, action..."
+)]
+pub struct AkamaiFile {
+    /// The `.edgerc` file (default `~/.edgerc`).
+    pub edgerc: Option<PathBuf>,
+    pub edgerc_section: Option<String>,
+    pub network: Option<akamai::Network>,
+    pub action: Option<akamai::Action>,
+    /// CP codes purged for "everything".
+    pub cp_codes: Option<Vec<u64>>,
+    pub batch_size: Option<usize>,
+    pub concurrency: Option<usize>,
+}
+
+/// Akamai settings, resolved. Credentials are read only when a purge needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AkamaiSettings {
+    /// The `.edgerc` named, relative to the config file; `None`: `~/.edgerc`.
+    pub edgerc: Option<PathBuf>,
+    pub section: String,
+    pub network: akamai::Network,
+    pub action: akamai::Action,
+    pub cp_codes: Vec<u64>,
+    pub batch_size: usize,
+}
+
 /// Cloudflare settings, resolved. Credentials are read only when a purge needs them.
 #[derive(Debug, Clone)]
 pub struct CloudflareSettings {
@@ -271,6 +303,7 @@ pub struct Settings {
     /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
     pub http_purge: HttpPurgeFile,
     pub cloudfront: CloudFrontSettings,
+    pub akamai: AkamaiSettings,
 }
 
 /// Reads the config file: the one named, or `./sitepurge.toml` when present.
@@ -622,6 +655,12 @@ fn resolve_loaded(
                 provider_word(provider)
             ));
         }
+        if provider != ProviderName::Akamai && file.akamai.is_some() {
+            notes.push(format!(
+                "[akamai] is set but the provider is {}: add provider = \"akamai\" to use it",
+                provider_word(provider)
+            ));
+        }
         if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
             notes.push(
                 "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
@@ -676,6 +715,34 @@ fn resolve_loaded(
         cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
         cloudfront: resolve_cloudfront(&file, ctx)?,
+        akamai: resolve_akamai(&file, &file_base)?,
+    })
+}
+
+fn resolve_akamai(file: &FileConfig, file_base: &Path) -> Result<AkamaiSettings> {
+    let ak = file.akamai.clone().unwrap_or_default();
+    let batch_size = ak.batch_size.unwrap_or(akamai::DEFAULT_BATCH_SIZE);
+    if !(1..=10_000).contains(&batch_size) {
+        return Err(setting(
+            "akamai.batch_size",
+            format!("{batch_size} is not between 1 and 10000"),
+            Some("each request is split further to stay under Fast Purge's 50,000-byte body limit"),
+        ));
+    }
+    let section = ak
+        .edgerc_section
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    Ok(AkamaiSettings {
+        edgerc: ak.edgerc.map(|p| file_base.join(p)),
+        section,
+        network: ak.network.unwrap_or_default(),
+        action: ak.action.unwrap_or_default(),
+        cp_codes: ak.cp_codes.unwrap_or_default(),
+        batch_size,
     })
 }
 
@@ -762,6 +829,7 @@ fn provider_word(provider: ProviderName) -> &'static str {
         ProviderName::Cloudflare => "cloudflare",
         ProviderName::HttpPurge => "http-purge",
         ProviderName::CloudFront => "cloudfront",
+        ProviderName::Akamai => "akamai",
     }
 }
 
@@ -867,6 +935,12 @@ fn resolve_policy(flags: &Common, file: &FileConfig) -> Result<Policy> {
         // Invalidations are large and CloudFront limits how many are in progress.
         ProviderName::CloudFront => file
             .cloudfront
+            .as_ref()
+            .and_then(|c| c.concurrency)
+            .or(file.concurrency)
+            .unwrap_or(2),
+        ProviderName::Akamai => file
+            .akamai
             .as_ref()
             .and_then(|c| c.concurrency)
             .or(file.concurrency)
@@ -1121,6 +1195,49 @@ mod tests {
             "{:?}",
             s.notes
         );
+    }
+
+    #[test]
+    fn akamai_settings_are_read_from_their_table_and_checked() {
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+        let write = |text: &str| {
+            std::fs::write(cwd.path().join("sitepurge.toml"), text).expect("write");
+        };
+        write("provider = \"akamai\"\n");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.provider, ProviderName::Akamai);
+        assert_eq!(
+            s.akamai,
+            AkamaiSettings {
+                edgerc: None,
+                section: "default".into(),
+                network: akamai::Network::Production,
+                action: akamai::Action::Invalidate,
+                cp_codes: Vec::new(),
+                batch_size: 500,
+            }
+        );
+        write(
+            "provider = \"akamai\"\n[akamai]\nedgerc = \"creds/edgerc\"\nedgerc_section = \"ccu\"\nnetwork = \"staging\"\naction = \"delete\"\ncp_codes = [12345, 678]\nconcurrency = 1\n",
+        );
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.akamai.edgerc, Some(cwd.path().join("creds/edgerc")));
+        assert_eq!(s.akamai.section, "ccu");
+        assert_eq!(s.akamai.network, akamai::Network::Staging);
+        assert_eq!(s.akamai.action, akamai::Action::Delete);
+        assert_eq!(s.akamai.cp_codes, [12345, 678]);
+        assert_eq!(s.policy.concurrency, 1);
+        for (text, expected) in [
+            ("network = \"prod\"", "expected `production` or `staging`"),
+            ("action = \"purge\"", "expected `invalidate` or `delete`"),
+            ("batch_size = 0", "akamai.batch_size"),
+            ("cp_codes = [\"abc\"]", "line 3, column 13: invalid type"),
+        ] {
+            write(&format!("provider = \"akamai\"\n[akamai]\n{text}\n"));
+            let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -1425,8 +1542,9 @@ mod tests {
             ),
             (
                 "provider = \"nonesuch\"",
-                "expected one of `cloudflare`, `http-purge`, `cloudfront`",
+                "expected one of `cloudflare`, `http-purge`, `cloudfront`, `akamai`",
             ),
+            ("akamai = 5", "expected a table: [akamai]"),
             ("cloudfront = 5", "expected a table: [cloudfront]"),
         ];
         for (text, expected) in cases {
@@ -1445,6 +1563,7 @@ mod tests {
                 "EverythingFile",
                 "FileConfig",
                 "CloudFrontFile",
+                "AkamaiFile",
             ] {
                 assert!(!message.contains(internal), "{text}: {message}");
             }

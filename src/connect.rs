@@ -10,12 +10,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{CloudflareSettings, HeaderSpec, Settings};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::provider::akamai::{self, Akamai};
 use crate::provider::cloudflare::{self, Auth, Cloudflare, Everything, ZoneRef};
 use crate::provider::cloudfront::{self, CloudFront};
 use crate::provider::{AnyPurger, ProviderName, Purger, Request, Transport};
 use crate::purge;
 use crate::report::{
-    self, CloudFrontVerified, CloudflareVerified, Console, HttpPurgeVerified, Verified,
+    self, AkamaiVerified, CloudFrontVerified, CloudflareVerified, Console, HttpPurgeVerified,
+    Verified,
 };
 use crate::secret::Secret;
 
@@ -175,6 +177,31 @@ pub fn cloudfront(settings: &Settings, ctx: &Context) -> Result<CloudFront> {
     Ok(purger)
 }
 
+/// The Akamai Fast Purge provider: EdgeGrid credentials from the `AKAMAI_*` variables or the
+/// `.edgerc` section, the API host (https, or http to this machine), network, action, CP codes.
+pub fn akamai(settings: &Settings, ctx: &Context) -> Result<Akamai> {
+    let ak = &settings.akamai;
+    let credentials = akamai::find_credentials(&ctx.env, ak.edgerc.as_deref(), &ak.section)
+        .map_err(|e| Error::Setting {
+            setting: e.setting,
+            message: e.message,
+            hint: e.hint,
+        })?;
+    let source = credentials.source.clone();
+    let mut purger = Akamai::new(credentials, &settings.transport).map_err(|m| {
+        Error::setting(
+            "akamai.edgerc",
+            format!("{m} ({source})"),
+            Some("use the host of the API client's credentials (akab-….luna.akamaiapis.net); plain http only to 127.0.0.1/localhost"),
+        )
+    })?;
+    purger.network = ak.network;
+    purger.action = ak.action;
+    purger.cp_codes = ak.cp_codes.clone();
+    purger.batch_size = ak.batch_size;
+    Ok(purger)
+}
+
 /// The Cloudflare credentials: `CLOUDFLARE_API_TOKEN`, else the token file, else the legacy
 /// `CLOUDFLARE_EMAIL` + `CLOUDFLARE_API_KEY` pair. Never from a flag: argv is public.
 pub fn credentials(cf: &CloudflareSettings, ctx: &Context) -> Result<Auth> {
@@ -288,6 +315,20 @@ pub fn everything_means(settings: &Settings) -> String {
             ),
             None => "every URL of the site, one by one".into(),
         },
+        ProviderName::Akamai => {
+            let ak = &settings.akamai;
+            if ak.cp_codes.is_empty() {
+                "every URL of the site, one by one (no cp_codes are set)".into()
+            } else {
+                let codes: Vec<String> = ak.cp_codes.iter().map(u64::to_string).collect();
+                format!(
+                    "{} of CP code(s) {} on {}",
+                    ak.action.as_str(),
+                    codes.join(", "),
+                    ak.network.as_str()
+                )
+            }
+        }
         ProviderName::CloudFront => {
             let (hosts, prefixes) = settings.rules.scopes();
             if hosts.is_empty() && !prefixes.is_empty() {
@@ -313,6 +354,9 @@ pub fn check_ready(settings: &Settings, ctx: &Context) -> Result<()> {
         }
         ProviderName::CloudFront => {
             cloudfront(settings, ctx)?;
+        }
+        ProviderName::Akamai => {
+            akamai(settings, ctx)?;
         }
     }
     Ok(())
@@ -358,6 +402,20 @@ pub async fn connect(
                 ),
             );
             Ok(AnyPurger::CloudFront(purger))
+        }
+        ProviderName::Akamai => {
+            let purger = akamai(settings, ctx)?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!(
+                    "akamai: {} {} with the credentials of {}",
+                    purger.action.as_str(),
+                    purger.target(),
+                    purger.credentials().source
+                ),
+            );
+            Ok(AnyPurger::Akamai(purger))
         }
     }
 }
@@ -514,6 +572,20 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
         return verify_cloudfront(settings, ctx)
             .await
             .map(Verified::CloudFront);
+    }
+    if settings.provider == ProviderName::Akamai {
+        // Fast Purge has no call that checks credentials without purging: check that they
+        // resolve and that the host is usable, and say so.
+        let purger = akamai(settings, ctx)?;
+        return Ok(Verified::Akamai(AkamaiVerified {
+            provider: "akamai",
+            credentials: purger.credentials().source.clone(),
+            host: purger.host(),
+            network: purger.network.as_str(),
+            action: purger.action.as_str(),
+            cp_codes: purger.cp_codes.clone(),
+            credentials_checked: false,
+        }));
     }
     let cf = &settings.cloudflare;
     let auth = credentials(cf, ctx)?;

@@ -138,6 +138,22 @@ pub fn config_text(found: &Found) -> String {
             line("# Wait for each invalidation to complete, saying how it goes.");
             line("# wait = true");
         }
+        ProviderName::Akamai => {
+            line("# Akamai Fast Purge. Credentials come from AKAMAI_HOST, AKAMAI_CLIENT_TOKEN,");
+            line("# AKAMAI_CLIENT_SECRET and AKAMAI_ACCESS_TOKEN, else a section of ~/.edgerc");
+            line("# (an API client with read-write access to \"CCU APIs\"), never from this file.");
+            line("provider = \"akamai\"");
+            line("");
+            line("[akamai]");
+            line("# edgerc_section = \"default\"");
+            line("network = \"production\"");
+            line(
+                "# \"invalidate\" (revalidate with the origin) or \"delete\" (fetch again in full).",
+            );
+            line("action = \"invalidate\"");
+            line("# \"Everything\" purges these CP codes; without them, every URL one by one.");
+            line("# cp_codes = [123456]");
+        }
     }
     t
 }
@@ -160,6 +176,7 @@ pub fn next_steps(found: &Found, file: &str) -> Vec<String> {
         ProviderName::Cloudflare => "CLOUDFLARE_API_TOKEN=... ",
         ProviderName::HttpPurge => "",
         ProviderName::CloudFront => "AWS_PROFILE=... ",
+        ProviderName::Akamai => "",
     };
     steps.push(format!(
         "{credentials}sitepurge run   # after each deploy: purge what changed"

@@ -376,6 +376,24 @@ pub enum Verified {
     Cloudflare(CloudflareVerified),
     HttpPurge(HttpPurgeVerified),
     CloudFront(CloudFrontVerified),
+    Akamai(AkamaiVerified),
+}
+
+/// `verify` with Akamai: `{provider, credentials, host, network, action, cp_codes,
+/// credentials_checked}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AkamaiVerified {
+    /// `akamai`.
+    pub provider: &'static str,
+    /// Where the credentials came from, never their values.
+    pub credentials: String,
+    /// The API host they name.
+    pub host: String,
+    pub network: &'static str,
+    pub action: &'static str,
+    pub cp_codes: Vec<u64>,
+    /// Always false: Fast Purge has no call that checks credentials short of a purge.
+    pub credentials_checked: bool,
 }
 
 /// `verify` with CloudFront: `{provider, credentials, access_key_id, distribution_id,
@@ -455,6 +473,24 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
                 |m| format!("{m} request")
             )
         ),
+        Verified::Akamai(a) => {
+            writeln!(out, "credentials: {} (API host {})", a.credentials, a.host)?;
+            let everything = if a.cp_codes.is_empty() {
+                "every URL one by one".to_string()
+            } else {
+                let codes: Vec<String> = a.cp_codes.iter().map(u64::to_string).collect();
+                format!("CP code(s) {}", codes.join(", "))
+            };
+            writeln!(
+                out,
+                "purges: {} on {}; everything: {everything}",
+                a.action, a.network
+            )?;
+            writeln!(
+                out,
+                "not checked: Fast Purge has no request that tests credentials without purging; the first purge does"
+            )
+        }
         Verified::CloudFront(c) => {
             writeln!(
                 out,

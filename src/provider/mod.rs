@@ -1,6 +1,7 @@
 //! CDN providers behind one trait. A provider only knows how to send one purge request and how
 //! to classify the answer; batching, retries, concurrency and state live in [`crate::purge`].
 
+pub mod akamai;
 pub mod cloudflare;
 pub mod cloudfront;
 pub mod http_purge;
@@ -25,6 +26,8 @@ pub enum ProviderName {
     #[serde(rename = "cloudfront")]
     #[value(name = "cloudfront")]
     CloudFront,
+    /// Akamai Fast Purge (CCU v3).
+    Akamai,
 }
 
 /// One purge request, as the shared executor hands it to a provider.
@@ -240,6 +243,7 @@ pub enum AnyPurger {
     Cloudflare(cloudflare::Cloudflare),
     HttpPurge(http_purge::HttpPurge),
     CloudFront(cloudfront::CloudFront),
+    Akamai(akamai::Akamai),
 }
 
 impl Purger for AnyPurger {
@@ -248,6 +252,7 @@ impl Purger for AnyPurger {
             AnyPurger::Cloudflare(p) => p.name(),
             AnyPurger::HttpPurge(p) => p.name(),
             AnyPurger::CloudFront(p) => p.name(),
+            AnyPurger::Akamai(p) => p.name(),
         }
     }
 
@@ -256,6 +261,7 @@ impl Purger for AnyPurger {
             AnyPurger::Cloudflare(p) => p.target(),
             AnyPurger::HttpPurge(p) => p.target(),
             AnyPurger::CloudFront(p) => p.target(),
+            AnyPurger::Akamai(p) => p.target(),
         }
     }
 
@@ -264,6 +270,7 @@ impl Purger for AnyPurger {
             AnyPurger::Cloudflare(p) => p.batch_size(),
             AnyPurger::HttpPurge(p) => p.batch_size(),
             AnyPurger::CloudFront(p) => p.batch_size(),
+            AnyPurger::Akamai(p) => p.batch_size(),
         }
     }
 
@@ -272,6 +279,7 @@ impl Purger for AnyPurger {
             AnyPurger::Cloudflare(p) => p.everything(),
             AnyPurger::HttpPurge(p) => p.everything(),
             AnyPurger::CloudFront(p) => p.everything(),
+            AnyPurger::Akamai(p) => p.everything(),
         }
     }
 
@@ -280,6 +288,7 @@ impl Purger for AnyPurger {
             AnyPurger::Cloudflare(p) => p.send(request).await,
             AnyPurger::HttpPurge(p) => p.send(request).await,
             AnyPurger::CloudFront(p) => p.send(request).await,
+            AnyPurger::Akamai(p) => p.send(request).await,
         }
     }
 }

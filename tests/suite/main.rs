@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod akamai;
 mod cli;
 mod cloudflare;
 mod cloudfront;
