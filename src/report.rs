@@ -985,6 +985,31 @@ mod tests {
             keys(&Verified::HttpPurge(http)),
             documented_shape("`verify --json`, http-purge")
         );
+        let cloudfront = CloudFrontVerified {
+            provider: "cloudfront",
+            credentials: "AWS_ACCESS_KEY_ID".into(),
+            access_key_id: "AKIDEXAMPLE".into(),
+            distribution_id: "E2QWRUHAPOMQZL".into(),
+            invalidations_in_progress: Some(0),
+            listed: true,
+        };
+        assert_eq!(
+            keys(&Verified::CloudFront(cloudfront)),
+            documented_shape("`verify --json`, cloudfront")
+        );
+        let akamai = AkamaiVerified {
+            provider: "akamai",
+            credentials: "section [default] of ~/.edgerc".into(),
+            host: "akab-x.luna.akamaiapis.net".into(),
+            network: "production",
+            action: "invalidate",
+            cp_codes: vec![],
+            credentials_checked: false,
+        };
+        assert_eq!(
+            keys(&Verified::Akamai(akamai)),
+            documented_shape("`verify --json`, akamai")
+        );
         let explained = Explained {
             path: "a.html".into(),
             status: "modified",
