@@ -160,7 +160,6 @@ fn assert_create(moto: &Moto, request: &Value, paths: &BTreeSet<String>) -> Stri
     );
     assert!(headers["x-amz-date"].as_str().is_some(), "{headers}");
     assert_eq!(headers["content-type"], "text/xml");
-    assert!(headers.get("x-amz-security-token").is_none());
     let body = request["body"].as_str().expect("body");
     let items: String = paths.iter().map(|p| format!("<Path>{p}</Path>")).collect();
     let start = format!(
@@ -206,6 +205,10 @@ fn changed_files_become_one_invalidation_whose_signature_moto_accepts() {
     assert_eq!(requests.len(), 1, "{requests:#?}");
     // Two host names of one path are one invalidation path.
     let reference = assert_create(&moto, &requests[0], &paths);
+    assert!(
+        requests[0]["headers"].get("x-amz-security-token").is_none(),
+        "no session token for long-term keys"
+    );
     let invalidations = moto.invalidations();
     assert_eq!(invalidations.len(), 1, "{invalidations:#?}");
     assert_eq!(invalidations[0]["caller_reference"], reference.as_str());
@@ -427,6 +430,54 @@ fn everything_is_one_wildcard_path_or_one_per_base_path() {
     let requests = moto.requests();
     assert_eq!(requests.len(), 1);
     assert_create(&moto, &requests[0], &set(["/blog/*", "/docs/*"]));
+}
+
+#[test]
+#[cfg_attr(
+    missing_moto,
+    ignore = "needs moto[server] in .test-tools/: run tests/run-all.sh --install-only"
+)]
+fn temporary_credentials_send_their_session_token_and_a_wrong_one_is_refused() {
+    let mut moto = Moto::start();
+    let session = moto.script.ready["session"].clone();
+    let get = |k: &str| session[k].as_str().expect(k).to_string();
+    let (id, secret, token) = (
+        get("access_key_id"),
+        get("secret_access_key"),
+        get("session_token"),
+    );
+    let site = site(&moto, "", "");
+    baseline(&site);
+    let paths = change(&site);
+
+    let mut c = cmd(&site, &moto.endpoint, Some((&id, &secret)), &["run"]);
+    c.env("AWS_SESSION_TOKEN", "not-the-token");
+    let out = Out::of(&mut c);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("HTTP 403"), "{}", out.stderr);
+    assert!(moto.invalidations().is_empty());
+    assert_eq!(moto.requests().len(), 1);
+    assert!(!out.all().contains("not-the-token"));
+
+    let mut c = cmd(&site, &moto.endpoint, Some((&id, &secret)), &["run"]);
+    c.env("AWS_SESSION_TOKEN", &token);
+    let out = Out::of(&mut c);
+    assert_eq!(out.code, 0, "{out:?}");
+    let requests = moto.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0]["headers"]["x-amz-security-token"],
+        token.as_str()
+    );
+    let auth = requests[0]["headers"]["authorization"]
+        .as_str()
+        .expect("authorization");
+    assert!(
+        auth.contains(&format!("Credential={id}/")) && auth.contains("x-amz-security-token"),
+        "the token is signed: {auth}"
+    );
+    assert_eq!(moto.invalidated_paths(), paths);
+    assert!(!out.all().contains(&token) && !out.all().contains(&secret));
 }
 
 #[test]

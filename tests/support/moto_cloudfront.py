@@ -5,9 +5,11 @@ Run with the Python of .test-tools/ (tests/run-all.sh installs moto[server] ther
     .test-tools/bin/python tests/support/moto_cloudfront.py
 
 It listens on 127.0.0.1 (a free port), creates an IAM user with an access key allowed
-cloudfront:* and one distribution, then prints one JSON line:
+cloudfront:*, a role allowed the same and temporary credentials of it (STS AssumeRole, what
+GitHub's OIDC role step ends with), and one distribution, then prints one JSON line:
 
     {"endpoint": "http://127.0.0.1:PORT", "access_key_id": "...", "secret_access_key": "...",
+     "session": {"access_key_id": "...", "secret_access_key": "...", "session_token": "..."},
      "distribution_id": "..."}
 
 From then on every request must be signed with that key: moto recomputes each request's
@@ -36,9 +38,9 @@ import os
 import sys
 import threading
 
-# Authentication starts after this many actions: the setup below (IAM user, policy, key,
-# distribution) runs before it, everything sitepurge sends after.
-SETUP_ACTIONS = 5
+# Authentication starts after this many actions: the setup below (IAM user, policy, key, role,
+# temporary credentials, distribution) runs before it, everything sitepurge sends after.
+SETUP_ACTIONS = 8
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(SETUP_ACTIONS)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "setup")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "setup")
@@ -168,6 +170,20 @@ def main():
     )
     iam.attach_user_policy(UserName="deploy", PolicyArn=policy["Policy"]["Arn"])
     key = iam.create_access_key(UserName="deploy")["AccessKey"]
+    role = iam.create_role(
+        RoleName="purger",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]
+    iam.attach_role_policy(RoleName="purger", PolicyArn=policy["Policy"]["Arn"])
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1")
+    session = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ci")["Credentials"]
     cf = boto3.client("cloudfront", endpoint_url=endpoint, region_name="us-east-1")
     dist = cf.create_distribution(
         DistributionConfig={
@@ -213,6 +229,11 @@ def main():
                 "endpoint": endpoint,
                 "access_key_id": key["AccessKeyId"],
                 "secret_access_key": key["SecretAccessKey"],
+                "session": {
+                    "access_key_id": session["AccessKeyId"],
+                    "secret_access_key": session["SecretAccessKey"],
+                    "session_token": session["SessionToken"],
+                },
                 "distribution_id": dist["Id"],
             }
         ),
