@@ -318,7 +318,7 @@ pub fn everything_means(settings: &Settings) -> String {
         ProviderName::Akamai => {
             let ak = &settings.akamai;
             if ak.cp_codes.is_empty() {
-                "every URL of the site, one by one (no cp_codes are set)".into()
+                "every URL of the site, in batches, as no cp_codes are set".into()
             } else {
                 let codes: Vec<String> = ak.cp_codes.iter().map(u64::to_string).collect();
                 format!(

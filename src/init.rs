@@ -133,8 +133,9 @@ pub fn config_text(found: &Found) -> String {
             line("provider = \"cloudfront\"");
             line("");
             line("[cloudfront]");
-            line("# FILL IN: the ID column of the distribution in the CloudFront console.");
-            line("distribution_id = \"E2QWRUHAPOMQZL\"");
+            line("# FILL IN before `sitepurge run`: the ID column of the distribution in the");
+            line("# CloudFront console.");
+            line("# distribution_id = \"E2QWRUHAPOMQZL\"");
             line("# Wait for each invalidation to complete, saying how it goes.");
             line("# wait = true");
         }
@@ -151,7 +152,7 @@ pub fn config_text(found: &Found) -> String {
                 "# \"invalidate\" (revalidate with the origin) or \"delete\" (fetch again in full).",
             );
             line("action = \"invalidate\"");
-            line("# \"Everything\" purges these CP codes; without them, every URL one by one.");
+            line("# \"Everything\" purges these CP codes; without them, every URL of the site.");
             line("# cp_codes = [123456]");
         }
     }
@@ -297,7 +298,12 @@ mod tests {
 
     #[test]
     fn the_file_holds_no_secret_only_variable_names() {
-        for provider in [ProviderName::Cloudflare, ProviderName::HttpPurge] {
+        for provider in [
+            ProviderName::Cloudflare,
+            ProviderName::HttpPurge,
+            ProviderName::CloudFront,
+            ProviderName::Akamai,
+        ] {
             let text = config_text(&Found {
                 provider,
                 ..jekyll()

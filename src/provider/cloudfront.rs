@@ -298,12 +298,14 @@ pub fn request_paths(request: &Request) -> Vec<String> {
         Request::Files(entries) => entries.iter().map(|e| invalidation_path(&e.url)).collect(),
         // A distribution serves its host names alike: clearing one clears them all.
         Request::Hosts(_) | Request::Everything => ["/*".to_string()].into(),
+        // `host/path` prefixes, their path already encoded as in a URL.
         Request::Prefixes(prefixes) => prefixes
             .iter()
             .map(|p| {
                 let path = p.split_once('/').map_or("", |(_, path)| path);
-                let path = invalidation_path(&format!("x://h/{}", path.trim_end_matches('/')));
-                format!("{}/*", path.trim_end_matches('/'))
+                let path = format!("/{}", path.trim_end_matches('/'));
+                let encoded = percent_encode(path.as_bytes(), CLOUDFRONT_EXTRA).to_string();
+                format!("{}/*", encoded.trim_end_matches('/'))
             })
             .collect(),
     };
@@ -847,8 +849,9 @@ mod tests {
                 "example.com/docs/".into(),
                 "www.example.com/docs".into(),
                 "example.com/blog/en".into(),
+                "example.com/caf%C3%A9~/".into(),
             ])),
-            ["/blog/en/*", "/docs/*"]
+            ["/blog/en/*", "/caf%C3%A9%7E/*", "/docs/*"]
         );
     }
 
