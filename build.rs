@@ -109,6 +109,16 @@ const NEEDS: &[Need] = &[
         present: |f| f.test_tool("sphinx-build"),
     },
     Need {
+        cfg: "missing_moto",
+        what: "moto[server] in .test-tools/ (tests/run-all.sh installs it)",
+        present: |f| f.python_imports("moto.server, boto3, flask"),
+    },
+    Need {
+        cfg: "missing_edgegrid",
+        what: "edgegrid-python in .test-tools/ (tests/run-all.sh installs it)",
+        present: |f| f.python_imports("akamai.edgegrid, requests"),
+    },
+    Need {
         cfg: "missing_archive_tools",
         what: "curl, tar, zip, unzip and sha256sum",
         present: |f| {
@@ -184,6 +194,21 @@ impl Finder {
                 .is_file()
     }
 
+    /// The Python of the virtual environment tests/run-all.sh makes, where the stand-ins'
+    /// packages (moto, edgegrid-python) are installed.
+    fn python(&self) -> PathBuf {
+        self.manifest_dir.join(".test-tools/bin/python")
+    }
+
+    /// Whether that Python can import `modules` (`a, b.c`).
+    fn python_imports(&self, modules: &str) -> bool {
+        let python = self.python();
+        python.is_file()
+            && python
+                .to_str()
+                .is_some_and(|p| self.succeeds(p, &["-c", &format!("import {modules}")]))
+    }
+
     fn program_at(&self, path: &str) -> bool {
         Path::new(path).is_file()
     }
@@ -236,6 +261,11 @@ fn main() {
             actionlint.display()
         );
     }
+    // The tests run the stand-ins written in Python with this interpreter.
+    println!(
+        "cargo:rustc-env=SITEPURGE_TEST_PYTHON={}",
+        finder.python().display()
+    );
     let mut missing = Vec::new();
     for need in NEEDS {
         println!("cargo::rustc-check-cfg=cfg({})", need.cfg);

@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::plan::{FirstRun, Immutable, Threshold};
+use crate::provider::akamai;
 use crate::provider::cloudflare::{self, Everything, ZoneRef};
 use crate::provider::{ProviderName, Transport};
 use crate::publish::{CheckCount, DEFAULT_MANIFEST_PATH, OnStateError, Publishing};
@@ -37,6 +38,8 @@ pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
 pub struct FileConfig {
     pub provider: Option<ProviderName>,
     pub http_purge: Option<HttpPurgeFile>,
+    pub cloudfront: Option<CloudFrontFile>,
+    pub akamai: Option<AkamaiFile>,
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<OneOrMany>,
@@ -186,6 +189,68 @@ pub struct EverythingFile {
     pub headers: Option<BTreeMap<String, HeaderSpec>>,
 }
 
+/// `[cloudfront]` in sitepurge.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [cloudfront] with distribution_id, wait..."
+)]
+pub struct CloudFrontFile {
+    pub distribution_id: Option<String>,
+    /// Where the API is (a test server); else `AWS_ENDPOINT_URL_CLOUDFRONT`, `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    pub batch_size: Option<usize>,
+    pub concurrency: Option<usize>,
+    /// Poll each invalidation until it is complete.
+    pub wait: Option<bool>,
+    pub wait_every: Option<String>,
+    pub wait_at_most: Option<String>,
+}
+
+/// CloudFront settings, resolved. Credentials are read, and the endpoint checked, only when a
+/// purge needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudFrontSettings {
+    pub distribution_id: Option<String>,
+    /// As given, or the default.
+    pub endpoint: String,
+    /// The setting or variable the endpoint came from, for messages.
+    pub endpoint_from: &'static str,
+    pub batch_size: usize,
+    /// `wait = true`: time between two polls, and how long to wait at most.
+    pub wait: Option<(Duration, Duration)>,
+}
+
+/// `[akamai]` in sitepurge.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [akamai] with edgerc_section, network, action..."
+)]
+pub struct AkamaiFile {
+    /// The `.edgerc` file (default `~/.edgerc`).
+    pub edgerc: Option<PathBuf>,
+    pub edgerc_section: Option<String>,
+    pub network: Option<akamai::Network>,
+    pub action: Option<akamai::Action>,
+    /// CP codes purged for "everything".
+    pub cp_codes: Option<Vec<u64>>,
+    pub batch_size: Option<usize>,
+    pub concurrency: Option<usize>,
+}
+
+/// Akamai settings, resolved. Credentials are read only when a purge needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AkamaiSettings {
+    /// The `.edgerc` named, relative to the config file; `None`: `~/.edgerc`.
+    pub edgerc: Option<PathBuf>,
+    pub section: String,
+    pub network: akamai::Network,
+    pub action: akamai::Action,
+    pub cp_codes: Vec<u64>,
+    pub batch_size: usize,
+}
+
 /// Cloudflare settings, resolved. Credentials are read only when a purge needs them.
 #[derive(Debug, Clone)]
 pub struct CloudflareSettings {
@@ -259,6 +324,8 @@ pub struct Settings {
     pub http_purge: HttpPurgeFile,
     /// Publishing from CI: the published state, the origin wait, the freshness check.
     pub publishing: Publishing,
+    pub cloudfront: CloudFrontSettings,
+    pub akamai: AkamaiSettings,
 }
 
 /// Reads the config file: the one named, or `./sitepurge.toml` when present.
@@ -627,6 +694,18 @@ fn resolve_loaded(
                 "[http_purge] headers are sent over plain http to {exposed} (allow_plain_http = true): anyone on the way can read them"
             ));
         }
+        if provider != ProviderName::CloudFront && file.cloudfront.is_some() {
+            notes.push(format!(
+                "[cloudfront] is set but the provider is {}: add provider = \"cloudfront\" to use it",
+                provider_word(provider)
+            ));
+        }
+        if provider != ProviderName::Akamai && file.akamai.is_some() {
+            notes.push(format!(
+                "[akamai] is set but the provider is {}: add provider = \"akamai\" to use it",
+                provider_word(provider)
+            ));
+        }
         if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
             notes.push(
                 "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
@@ -680,6 +759,8 @@ fn resolve_loaded(
         ),
         cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
+        cloudfront: resolve_cloudfront(&file, ctx)?,
+        akamai: resolve_akamai(&file, &file_base)?,
         publishing,
     })
 }
@@ -733,6 +814,120 @@ fn resolve_publishing(file: &FileConfig) -> Result<Publishing> {
         )?,
         check: file.check_after_purge.unwrap_or_default(),
     })
+}
+
+fn resolve_akamai(file: &FileConfig, file_base: &Path) -> Result<AkamaiSettings> {
+    let ak = file.akamai.clone().unwrap_or_default();
+    let batch_size = ak.batch_size.unwrap_or(akamai::DEFAULT_BATCH_SIZE);
+    if !(1..=10_000).contains(&batch_size) {
+        return Err(setting(
+            "akamai.batch_size",
+            format!("{batch_size} is not between 1 and 10000"),
+            Some("each request is split further to stay under Fast Purge's 50,000-byte body limit"),
+        ));
+    }
+    let section = ak
+        .edgerc_section
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
+    Ok(AkamaiSettings {
+        edgerc: ak.edgerc.map(|p| file_base.join(p)),
+        section,
+        network: ak.network.unwrap_or_default(),
+        action: ak.action.unwrap_or_default(),
+        cp_codes: ak.cp_codes.unwrap_or_default(),
+        batch_size,
+    })
+}
+
+fn resolve_cloudfront(file: &FileConfig, ctx: &Context) -> Result<CloudFrontSettings> {
+    use crate::provider::cloudfront;
+    let cf = file.cloudfront.clone().unwrap_or_default();
+    let env = |name: &'static str| {
+        ctx.env
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, name))
+    };
+    let (endpoint, endpoint_from) = cf
+        .endpoint_url
+        .clone()
+        .map(|e| (e, "cloudfront.endpoint_url"))
+        .or_else(|| env("AWS_ENDPOINT_URL_CLOUDFRONT"))
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|| {
+            (
+                cloudfront::DEFAULT_ENDPOINT.to_string(),
+                "cloudfront.endpoint_url",
+            )
+        });
+    let batch_size = cf.batch_size.unwrap_or(cloudfront::DEFAULT_BATCH_SIZE);
+    if !(1..=cloudfront::MAX_BATCH_SIZE).contains(&batch_size) {
+        return Err(setting(
+            "cloudfront.batch_size",
+            format!(
+                "{batch_size} is not between 1 and {}",
+                cloudfront::MAX_BATCH_SIZE
+            ),
+            Some(
+                "CloudFront keeps at most 3,000 file paths in progress per distribution; the default, 1000, lets three batches run at once",
+            ),
+        ));
+    }
+    let wait = if cf.wait.unwrap_or(false) {
+        Some((
+            duration(
+                "cloudfront.wait_every",
+                cf.wait_every.as_deref(),
+                Duration::from_secs(15),
+            )?,
+            duration(
+                "cloudfront.wait_at_most",
+                cf.wait_at_most.as_deref(),
+                Duration::from_secs(30 * 60),
+            )?,
+        ))
+    } else {
+        None
+    };
+    let distribution_id = cf
+        .distribution_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    if let Some(id) = &distribution_id
+        && !id.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(setting(
+            "cloudfront.distribution_id",
+            format!("{id:?} is not a distribution id (letters and digits, like E2QWRUHAPOMQZL)"),
+            Some(
+                "copy the ID column of the distribution in the CloudFront console (not its domain name)",
+            ),
+        ));
+    }
+    Ok(CloudFrontSettings {
+        distribution_id,
+        endpoint,
+        endpoint_from,
+        batch_size,
+        wait,
+    })
+}
+
+/// The provider as written in sitepurge.toml.
+fn provider_word(provider: ProviderName) -> &'static str {
+    match provider {
+        ProviderName::Cloudflare => "cloudflare",
+        ProviderName::HttpPurge => "http-purge",
+        ProviderName::CloudFront => "cloudfront",
+        ProviderName::Akamai => "akamai",
+    }
 }
 
 /// No setting waits longer than this (and times stay far from overflowing).
@@ -834,6 +1029,19 @@ fn resolve_policy(flags: &Common, file: &FileConfig) -> Result<Policy> {
             .and_then(|h| h.concurrency)
             .or(file.concurrency)
             .unwrap_or(8),
+        // Invalidations are large and CloudFront limits how many are in progress.
+        ProviderName::CloudFront => file
+            .cloudfront
+            .as_ref()
+            .and_then(|c| c.concurrency)
+            .or(file.concurrency)
+            .unwrap_or(2),
+        ProviderName::Akamai => file
+            .akamai
+            .as_ref()
+            .and_then(|c| c.concurrency)
+            .or(file.concurrency)
+            .unwrap_or(2),
     };
     if !(1..=64).contains(&concurrency) {
         return Err(setting(
@@ -1013,6 +1221,120 @@ mod tests {
         std::fs::write(cwd.path().join("sitepurge.toml"), "generator = \"zola\"\n").expect("write");
         let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
         assert_eq!(s.generator, Some((Generator::Zola, None)));
+    }
+
+    #[test]
+    fn cloudfront_settings_are_read_from_their_table_and_checked() {
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+        let write = |text: &str| {
+            std::fs::write(cwd.path().join("sitepurge.toml"), text).expect("write");
+        };
+        write("provider = \"cloudfront\"\n[cloudfront]\ndistribution_id = \"E2QWRUHAPOMQZL\"\n");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.provider, ProviderName::CloudFront);
+        assert_eq!(
+            s.cloudfront,
+            CloudFrontSettings {
+                distribution_id: Some("E2QWRUHAPOMQZL".into()),
+                endpoint: "https://cloudfront.amazonaws.com".into(),
+                endpoint_from: "cloudfront.endpoint_url",
+                batch_size: 1000,
+                wait: None,
+            }
+        );
+        assert_eq!(s.policy.concurrency, 2);
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        // The endpoint: the setting, else the AWS SDKs' variables, the specific one first.
+        let mut c = ctx(cwd.path());
+        c.env
+            .insert("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:1".into());
+        c.env.insert(
+            "AWS_ENDPOINT_URL_CLOUDFRONT".into(),
+            "http://127.0.0.1:2".into(),
+        );
+        let s = resolve(&flags(), &c, true).expect("resolve");
+        assert_eq!(s.cloudfront.endpoint, "http://127.0.0.1:2");
+        assert_eq!(s.cloudfront.endpoint_from, "AWS_ENDPOINT_URL_CLOUDFRONT");
+        c.env.remove("AWS_ENDPOINT_URL_CLOUDFRONT");
+        let s = resolve(&flags(), &c, true).expect("resolve");
+        assert_eq!(s.cloudfront.endpoint_from, "AWS_ENDPOINT_URL");
+        write(
+            "provider = \"cloudfront\"\n[cloudfront]\nwait = true\nwait_every = \"1s\"\nbatch_size = 3000\nconcurrency = 1\n",
+        );
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(
+            s.cloudfront.wait,
+            Some((Duration::from_secs(1), Duration::from_secs(1800)))
+        );
+        assert_eq!(s.cloudfront.batch_size, 3000);
+        assert_eq!(s.policy.concurrency, 1);
+        for (text, key) in [
+            ("batch_size = 3001", "cloudfront.batch_size"),
+            (
+                "distribution_id = \"d111.cloudfront.net\"",
+                "cloudfront.distribution_id",
+            ),
+            ("wait = true\nwait_every = \"0s\"", "cloudfront.wait_every"),
+            ("distributionid = \"E1\"", "distributionid"),
+        ] {
+            write(&format!("[cloudfront]\n{text}\n"));
+            let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err(text);
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+        // A table for a provider not in use is said, not silently ignored.
+        write("[cloudfront]\ndistribution_id = \"E1\"\n");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("provider = \"cloudfront\"")),
+            "{:?}",
+            s.notes
+        );
+    }
+
+    #[test]
+    fn akamai_settings_are_read_from_their_table_and_checked() {
+        let cwd = tmp();
+        std::fs::create_dir(cwd.path().join("_site")).expect("mkdir");
+        let write = |text: &str| {
+            std::fs::write(cwd.path().join("sitepurge.toml"), text).expect("write");
+        };
+        write("provider = \"akamai\"\n");
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.provider, ProviderName::Akamai);
+        assert_eq!(
+            s.akamai,
+            AkamaiSettings {
+                edgerc: None,
+                section: "default".into(),
+                network: akamai::Network::Production,
+                action: akamai::Action::Invalidate,
+                cp_codes: Vec::new(),
+                batch_size: 500,
+            }
+        );
+        write(
+            "provider = \"akamai\"\n[akamai]\nedgerc = \"creds/edgerc\"\nedgerc_section = \"ccu\"\nnetwork = \"staging\"\naction = \"delete\"\ncp_codes = [12345, 678]\nconcurrency = 1\n",
+        );
+        let s = resolve(&flags(), &ctx(cwd.path()), true).expect("resolve");
+        assert_eq!(s.akamai.edgerc, Some(cwd.path().join("creds/edgerc")));
+        assert_eq!(s.akamai.section, "ccu");
+        assert_eq!(s.akamai.network, akamai::Network::Staging);
+        assert_eq!(s.akamai.action, akamai::Action::Delete);
+        assert_eq!(s.akamai.cp_codes, [12345, 678]);
+        assert_eq!(s.policy.concurrency, 1);
+        for (text, expected) in [
+            ("network = \"prod\"", "expected `production` or `staging`"),
+            ("action = \"purge\"", "expected `invalidate` or `delete`"),
+            ("batch_size = 0", "akamai.batch_size"),
+            ("cp_codes = [\"abc\"]", "line 3, column 13: invalid type"),
+        ] {
+            write(&format!("provider = \"akamai\"\n[akamai]\n{text}\n"));
+            let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -1331,9 +1653,11 @@ mod tests {
                 "expected a table: everything = { method",
             ),
             (
-                "provider = \"fastly\"",
-                "expected `cloudflare` or `http-purge`",
+                "provider = \"nonesuch\"",
+                "expected one of `cloudflare`, `http-purge`, `cloudfront`, `akamai`",
             ),
+            ("akamai = 5", "expected a table: [akamai]"),
+            ("cloudfront = 5", "expected a table: [cloudfront]"),
         ];
         for (text, expected) in cases {
             let cwd = tmp();
@@ -1350,6 +1674,8 @@ mod tests {
                 "HttpPurgeFile",
                 "EverythingFile",
                 "FileConfig",
+                "CloudFrontFile",
+                "AkamaiFile",
             ] {
                 assert!(!message.contains(internal), "{text}: {message}");
             }

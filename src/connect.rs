@@ -10,10 +10,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{CloudflareSettings, HeaderSpec, Settings};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::provider::akamai::{self, Akamai};
 use crate::provider::cloudflare::{self, Auth, Cloudflare, Everything, ZoneRef};
+use crate::provider::cloudfront::{self, CloudFront};
 use crate::provider::{AnyPurger, ProviderName, Purger, Request, Transport};
 use crate::purge;
-use crate::report::{self, CloudflareVerified, Console, HttpPurgeVerified, Verified};
+use crate::report::{
+    self, AkamaiVerified, CloudFrontVerified, CloudflareVerified, Console, HttpPurgeVerified,
+    Verified,
+};
 use crate::secret::Secret;
 
 /// The API client for these settings: the base URL must be https (or http to loopback).
@@ -118,6 +123,83 @@ pub fn http_purge(
         &settings.transport,
     )
     .map_err(|m| Error::setting("http_purge", m, None))
+}
+
+/// The CloudFront provider for these settings: the distribution, the endpoint (https, or http
+/// to this machine), the AWS credentials, what "everything" sends, and this run's key for the
+/// `CallerReference`s.
+pub fn cloudfront(settings: &Settings, ctx: &Context) -> Result<CloudFront> {
+    let cf = &settings.cloudfront;
+    let distribution_id = cf.distribution_id.clone().ok_or_else(|| {
+        Error::setting(
+            "cloudfront.distribution_id",
+            "no CloudFront distribution is set".into(),
+            Some(
+                "add [cloudfront] distribution_id = \"E2QWRUHAPOMQZL\" to sitepurge.toml (the ID column in the CloudFront console)",
+            ),
+        )
+    })?;
+    let endpoint = cloudfront::check_endpoint(&cf.endpoint).map_err(|m| {
+        Error::setting(
+            cf.endpoint_from,
+            m,
+            Some("use https, or http only to 127.0.0.1/localhost (a local test server)"),
+        )
+    })?;
+    let credentials = cloudfront::find_credentials(&ctx.env).map_err(|e| Error::Setting {
+        setting: e.setting,
+        message: e.message,
+        hint: e.hint,
+    })?;
+    let mut purger = CloudFront::new(endpoint, distribution_id, credentials, &settings.transport)
+        .map_err(|m| Error::setting("cloudfront", m, None))?;
+    purger.batch_size = cf.batch_size;
+    let (hosts, prefixes) = settings.rules.scopes();
+    // A site at the root of a host clears the whole distribution; a site below paths, those.
+    purger.everything = if hosts.is_empty() && !prefixes.is_empty() {
+        vec![Request::Prefixes(prefixes)]
+    } else {
+        vec![Request::Everything]
+    };
+    // Each run (each watch cycle) has its own time: retries within a run reuse their
+    // CallerReference, a later run never collides with an earlier one.
+    let since_epoch = ctx
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    purger.plan_key = format!("{since_epoch} {}", settings.state.display());
+    purger.wait = cf.wait.map(|(every, at_most)| cloudfront::Wait {
+        every,
+        at_most,
+        progress: settings.output.verbosity >= 0,
+    });
+    Ok(purger)
+}
+
+/// The Akamai Fast Purge provider: EdgeGrid credentials from the `AKAMAI_*` variables or the
+/// `.edgerc` section, the API host (https, or http to this machine), network, action, CP codes.
+pub fn akamai(settings: &Settings, ctx: &Context) -> Result<Akamai> {
+    let ak = &settings.akamai;
+    let credentials = akamai::find_credentials(&ctx.env, ak.edgerc.as_deref(), &ak.section)
+        .map_err(|e| Error::Setting {
+            setting: e.setting,
+            message: e.message,
+            hint: e.hint,
+        })?;
+    let source = credentials.source.clone();
+    let mut purger = Akamai::new(credentials, &settings.transport).map_err(|m| {
+        Error::setting(
+            "akamai.edgerc",
+            format!("{m} ({source})"),
+            Some("use the host of the API client's credentials (akab-….luna.akamaiapis.net); plain http only to 127.0.0.1/localhost"),
+        )
+    })?;
+    purger.network = ak.network;
+    purger.action = ak.action;
+    purger.cp_codes = ak.cp_codes.clone();
+    purger.batch_size = ak.batch_size;
+    Ok(purger)
 }
 
 /// The Cloudflare credentials: `CLOUDFLARE_API_TOKEN`, else the token file, else the legacy
@@ -233,6 +315,29 @@ pub fn everything_means(settings: &Settings) -> String {
             ),
             None => "every URL of the site, one by one".into(),
         },
+        ProviderName::Akamai => {
+            let ak = &settings.akamai;
+            if ak.cp_codes.is_empty() {
+                "every URL of the site, in batches, as no cp_codes are set".into()
+            } else {
+                let codes: Vec<String> = ak.cp_codes.iter().map(u64::to_string).collect();
+                format!(
+                    "{} of CP code(s) {} on {}",
+                    ak.action.as_str(),
+                    codes.join(", "),
+                    ak.network.as_str()
+                )
+            }
+        }
+        ProviderName::CloudFront => {
+            let (hosts, prefixes) = settings.rules.scopes();
+            if hosts.is_empty() && !prefixes.is_empty() {
+                let paths = cloudfront::request_paths(&Request::Prefixes(prefixes));
+                format!("an invalidation of {}", paths.join(", "))
+            } else {
+                "an invalidation of /* (the whole distribution)".into()
+            }
+        }
     }
 }
 
@@ -246,6 +351,12 @@ pub fn check_ready(settings: &Settings, ctx: &Context) -> Result<()> {
         }
         ProviderName::HttpPurge => {
             http_purge(settings, ctx)?;
+        }
+        ProviderName::CloudFront => {
+            cloudfront(settings, ctx)?;
+        }
+        ProviderName::Akamai => {
+            akamai(settings, ctx)?;
         }
     }
     Ok(())
@@ -277,6 +388,34 @@ pub async fn connect(
                 format_args!("http-purge to {}", purger.target()),
             );
             Ok(AnyPurger::HttpPurge(purger))
+        }
+        ProviderName::CloudFront => {
+            let purger = cloudfront(settings, ctx)?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!(
+                    "cloudfront: {} with the access key {} from {}",
+                    purger.target(),
+                    purger.credentials().access_key_id,
+                    purger.credentials().source
+                ),
+            );
+            Ok(AnyPurger::CloudFront(purger))
+        }
+        ProviderName::Akamai => {
+            let purger = akamai(settings, ctx)?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!(
+                    "akamai: {} {} with the credentials of {}",
+                    purger.action.as_str(),
+                    purger.target(),
+                    purger.credentials().source
+                ),
+            );
+            Ok(AnyPurger::Akamai(purger))
         }
     }
 }
@@ -429,6 +568,25 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
             everything: purger.everything.as_ref().map(|e| e.method.to_string()),
         }));
     }
+    if settings.provider == ProviderName::CloudFront {
+        return verify_cloudfront(settings, ctx)
+            .await
+            .map(Verified::CloudFront);
+    }
+    if settings.provider == ProviderName::Akamai {
+        // Fast Purge has no call that checks credentials without purging: check that they
+        // resolve and that the host is usable, and say so.
+        let purger = akamai(settings, ctx)?;
+        return Ok(Verified::Akamai(AkamaiVerified {
+            provider: "akamai",
+            credentials: purger.credentials().source.clone(),
+            host: purger.host(),
+            network: purger.network.as_str(),
+            action: purger.action.as_str(),
+            cp_codes: purger.cp_codes.clone(),
+            credentials_checked: false,
+        }));
+    }
     let cf = &settings.cloudflare;
     let auth = credentials(cf, ctx)?;
     let mut found = CloudflareVerified {
@@ -478,6 +636,32 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
         }
     }
     Ok(Verified::Cloudflare(found))
+}
+
+/// Signs a `ListInvalidations` of the distribution: a wrong key, secret or distribution id
+/// fails; a refusal for the list permission alone (a purge does not need it) does not.
+async fn verify_cloudfront(settings: &Settings, ctx: &Context) -> Result<CloudFrontVerified> {
+    let purger = cloudfront(settings, ctx)?;
+    let never = CancellationToken::new();
+    let note = retry_note(settings.output.verbosity >= 0);
+    let action = format!("listing the invalidations of {}", purger.target());
+    let listed = purge::retry(&settings.policy, &action, &never, &note, || {
+        purger.list_invalidations()
+    })
+    .await;
+    let listed = match listed {
+        Ok(l) => Some(l),
+        Err(f) if f.detail.starts_with("AccessDenied") => None,
+        Err(failure) => return Err(Error::Api { action, failure }),
+    };
+    Ok(CloudFrontVerified {
+        provider: "cloudfront",
+        credentials: purger.credentials().source.clone(),
+        access_key_id: purger.credentials().access_key_id.clone(),
+        distribution_id: purger.distribution_id.clone(),
+        listed: listed.is_some(),
+        invalidations_in_progress: listed.map(|l| l.in_progress),
+    })
 }
 
 #[cfg(test)]

@@ -126,6 +126,37 @@ pub fn config_text(found: &Found) -> String {
             line("method = \"PURGE\"");
             line("# headers = { \"X-Purge-Key\" = { env = \"PURGE_KEY\" } }");
         }
+        ProviderName::CloudFront => {
+            line("# Amazon CloudFront. Credentials come from the environment or a profile, never");
+            line(
+                "# from this file: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN),",
+            );
+            line("# else AWS_PROFILE in ~/.aws/credentials or ~/.aws/config.");
+            line("provider = \"cloudfront\"");
+            line("");
+            line("[cloudfront]");
+            line("# FILL IN before `sitepurge run`: the ID column of the distribution in the");
+            line("# CloudFront console.");
+            line("# distribution_id = \"E2QWRUHAPOMQZL\"");
+            line("# Wait for each invalidation to complete, saying how it goes.");
+            line("# wait = true");
+        }
+        ProviderName::Akamai => {
+            line("# Akamai Fast Purge. Credentials come from AKAMAI_HOST, AKAMAI_CLIENT_TOKEN,");
+            line("# AKAMAI_CLIENT_SECRET and AKAMAI_ACCESS_TOKEN, else a section of ~/.edgerc");
+            line("# (an API client with read-write access to \"CCU APIs\"), never from this file.");
+            line("provider = \"akamai\"");
+            line("");
+            line("[akamai]");
+            line("# edgerc_section = \"default\"");
+            line("network = \"production\"");
+            line(
+                "# \"invalidate\" (revalidate with the origin) or \"delete\" (fetch again in full).",
+            );
+            line("action = \"invalidate\"");
+            line("# \"Everything\" purges these CP codes; without them, every URL of the site.");
+            line("# cp_codes = [123456]");
+        }
     }
     t
 }
@@ -147,6 +178,8 @@ pub fn next_steps(found: &Found, file: &str) -> Vec<String> {
     let credentials = match found.provider {
         ProviderName::Cloudflare => "CLOUDFLARE_API_TOKEN=... ",
         ProviderName::HttpPurge => "",
+        ProviderName::CloudFront => "AWS_PROFILE=... ",
+        ProviderName::Akamai => "",
     };
     steps.push(format!(
         "{credentials}sitepurge run   # after each deploy: purge what changed"
@@ -267,7 +300,12 @@ mod tests {
 
     #[test]
     fn the_file_holds_no_secret_only_variable_names() {
-        for provider in [ProviderName::Cloudflare, ProviderName::HttpPurge] {
+        for provider in [
+            ProviderName::Cloudflare,
+            ProviderName::HttpPurge,
+            ProviderName::CloudFront,
+            ProviderName::Akamai,
+        ] {
             let text = config_text(&Found {
                 provider,
                 ..jekyll()

@@ -358,6 +358,14 @@ pub fn settings_fingerprint(s: &Settings) -> String {
         crate::provider::ProviderName::HttpPurge => {
             format!("{:?} {:?}", s.http_purge.endpoint, s.http_purge.method)
         }
+        crate::provider::ProviderName::CloudFront => format!(
+            "{:?} {}",
+            s.cloudfront.distribution_id, s.cloudfront.endpoint
+        ),
+        crate::provider::ProviderName::Akamai => format!(
+            "{} {:?} {:?} {:?}",
+            s.akamai.section, s.akamai.network, s.akamai.action, s.akamai.cp_codes
+        ),
     };
     let fields = [
         ("base_urls", base_urls.join(" ")),

@@ -612,6 +612,43 @@ pub struct ErrorReport {
 pub enum Verified {
     Cloudflare(CloudflareVerified),
     HttpPurge(HttpPurgeVerified),
+    CloudFront(CloudFrontVerified),
+    Akamai(AkamaiVerified),
+}
+
+/// `verify` with Akamai: `{provider, credentials, host, network, action, cp_codes,
+/// credentials_checked}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AkamaiVerified {
+    /// `akamai`.
+    pub provider: &'static str,
+    /// Where the credentials came from, never their values.
+    pub credentials: String,
+    /// The API host they name.
+    pub host: String,
+    pub network: &'static str,
+    pub action: &'static str,
+    pub cp_codes: Vec<u64>,
+    /// Always false: Fast Purge has no call that checks credentials short of a purge.
+    pub credentials_checked: bool,
+}
+
+/// `verify` with CloudFront: `{provider, credentials, access_key_id, distribution_id,
+/// invalidations_in_progress, listed}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudFrontVerified {
+    /// `cloudfront`.
+    pub provider: &'static str,
+    /// Where the credentials came from, never their secret (`AWS_ACCESS_KEY_ID`).
+    pub credentials: String,
+    /// The access key id (not a secret: AWS shows it in consoles and logs).
+    pub access_key_id: String,
+    pub distribution_id: String,
+    /// Invalidations still in progress among the latest 100; null when not listed.
+    pub invalidations_in_progress: Option<usize>,
+    /// Whether `ListInvalidations` answered (it needs cloudfront:ListInvalidations, which a
+    /// purge does not: a refusal for that permission alone is no error).
+    pub listed: bool,
 }
 
 /// `verify` with Cloudflare: `{provider, credentials, token_status, zone_id, zone_name,
@@ -673,6 +710,42 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
                 |m| format!("{m} request")
             )
         ),
+        Verified::Akamai(a) => {
+            writeln!(out, "credentials: {} (API host {})", a.credentials, a.host)?;
+            let everything = if a.cp_codes.is_empty() {
+                "every URL one by one".to_string()
+            } else {
+                let codes: Vec<String> = a.cp_codes.iter().map(u64::to_string).collect();
+                format!("CP code(s) {}", codes.join(", "))
+            };
+            writeln!(
+                out,
+                "purges: {} on {}; everything: {everything}",
+                a.action, a.network
+            )?;
+            writeln!(
+                out,
+                "not checked: Fast Purge has no request that tests credentials without purging; the first purge does"
+            )
+        }
+        Verified::CloudFront(c) => {
+            writeln!(
+                out,
+                "credentials: access key {} from {}",
+                c.access_key_id, c.credentials
+            )?;
+            writeln!(out, "distribution: {}", c.distribution_id)?;
+            match c.invalidations_in_progress {
+                Some(n) if c.listed => writeln!(
+                    out,
+                    "ok: the signature is accepted and the distribution is known; {n} invalidation(s) in progress"
+                ),
+                _ => writeln!(
+                    out,
+                    "ok: the signature is accepted; these credentials may not list invalidations (cloudfront:ListInvalidations), so the distribution and the cloudfront:CreateInvalidation permission are checked by the first purge"
+                ),
+            }
+        }
         Verified::Cloudflare(c) => {
             writeln!(out, "credentials: {}", c.credentials)?;
             if let (Some(status), Some(id)) = (&c.token_status, &c.token_id) {
@@ -1147,6 +1220,31 @@ mod tests {
         assert_eq!(
             keys(&Verified::HttpPurge(http)),
             documented_shape("`verify --json`, http-purge")
+        );
+        let cloudfront = CloudFrontVerified {
+            provider: "cloudfront",
+            credentials: "AWS_ACCESS_KEY_ID".into(),
+            access_key_id: "AKIDEXAMPLE".into(),
+            distribution_id: "E2QWRUHAPOMQZL".into(),
+            invalidations_in_progress: Some(0),
+            listed: true,
+        };
+        assert_eq!(
+            keys(&Verified::CloudFront(cloudfront)),
+            documented_shape("`verify --json`, cloudfront")
+        );
+        let akamai = AkamaiVerified {
+            provider: "akamai",
+            credentials: "section [default] of ~/.edgerc".into(),
+            host: "akab-x.luna.akamaiapis.net".into(),
+            network: "production",
+            action: "invalidate",
+            cp_codes: vec![],
+            credentials_checked: false,
+        };
+        assert_eq!(
+            keys(&Verified::Akamai(akamai)),
+            documented_shape("`verify --json`, akamai")
         );
         let explained = Explained {
             path: "a.html".into(),

