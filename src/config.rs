@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::plan::{FirstRun, Immutable, Threshold};
-use crate::provider::cloudflare::{self, Everything, ZoneRef};
+use crate::provider::cloudflare::{self, BatchSize, Everything, ZoneRef};
 use crate::provider::{ProviderName, Transport};
 use crate::purge::Policy;
 use crate::report::Output;
@@ -53,7 +53,7 @@ pub struct FileConfig {
     pub clean_urls: Option<bool>,
     pub zone: Option<String>,
     pub token_file: Option<PathBuf>,
-    pub batch_size: Option<usize>,
+    pub batch_size: Option<BatchSizeValue>,
     pub everything: Option<Everything>,
     pub retries: Option<u32>,
     pub cache_key_headers: Option<Vec<BTreeMap<String, String>>>,
@@ -173,7 +173,7 @@ pub struct CloudflareSettings {
     pub api_base: String,
     pub zone: Option<ZoneRef>,
     pub token_file: Option<PathBuf>,
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     pub everything: Everything,
 }
 
@@ -192,6 +192,17 @@ impl OneOrMany {
             OneOrMany::Many(v) => v,
         }
     }
+}
+
+/// `batch_size = 30` or `batch_size = "auto"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "expected a number of URLs per request (30) or \"auto\""
+)]
+pub enum BatchSizeValue {
+    Count(usize),
+    Text(String),
 }
 
 /// `threshold = 200` or `threshold = "50%"`.
@@ -702,17 +713,31 @@ fn resolve_cloudflare(
             })
         })
         .transpose()?;
-    let batch_size = file.batch_size.unwrap_or(30);
-    if !(1..=cloudflare::MAX_BATCH_SIZE).contains(&batch_size) {
-        return Err(setting(
-            "batch_size",
-            format!(
-                "{batch_size} is not between 1 and {}",
-                cloudflare::MAX_BATCH_SIZE
-            ),
-            Some("30 works on every plan; some plans accept 100 or 500 URLs per request"),
-        ));
-    }
+    let batch_size = match &file.batch_size {
+        None => BatchSize::Auto,
+        Some(BatchSizeValue::Text(t)) if t.trim().eq_ignore_ascii_case("auto") => BatchSize::Auto,
+        Some(BatchSizeValue::Text(t)) => {
+            return Err(setting(
+                "batch_size",
+                format!("{t:?} is neither a number nor \"auto\""),
+                Some(
+                    "leave it out (\"auto\"), or write a number of URLs per request: batch_size = 30",
+                ),
+            ));
+        }
+        Some(BatchSizeValue::Count(n)) if (1..=cloudflare::MAX_BATCH_SIZE).contains(n) => {
+            BatchSize::Fixed(*n)
+        }
+        Some(BatchSizeValue::Count(n)) => {
+            return Err(setting(
+                "batch_size",
+                format!("{n} is not between 1 and {}", cloudflare::MAX_BATCH_SIZE),
+                Some(
+                    "leave it out (\"auto\": 100, or 30 if the zone refuses 100); 30 works on every plan, Enterprise takes 500",
+                ),
+            ));
+        }
+    };
     let token_file = match (ctx.env.get("CLOUDFLARE_API_TOKEN_FILE"), &file.token_file) {
         (Some(p), _) => Some(ctx.cwd.join(p)),
         (None, Some(p)) => Some(file_base.join(p)),
@@ -922,20 +947,39 @@ mod tests {
     fn cloudflare_defaults() {
         let c = cf();
         assert_eq!(c.api_base, "https://api.cloudflare.com/client/v4");
-        assert_eq!(c.batch_size, 30);
+        assert_eq!(c.batch_size, BatchSize::Auto);
         assert_eq!(c.everything, Everything::Hosts);
         assert_eq!(c.zone, None);
     }
 
     #[test]
     fn cloudflare_settings_are_validated() {
-        let bad_batch = FileConfig {
-            batch_size: Some(501),
-            ..Default::default()
-        };
-        let err = resolve_cloudflare(&Common::default(), &bad_batch, Path::new("/"), &env(&[]))
-            .expect_err("batch");
-        assert!(err.to_string().contains("batch_size"));
+        for bad in [
+            BatchSizeValue::Count(501),
+            BatchSizeValue::Count(0),
+            BatchSizeValue::Text("many".into()),
+        ] {
+            let bad_batch = FileConfig {
+                batch_size: Some(bad),
+                ..Default::default()
+            };
+            let err = resolve_cloudflare(&Common::default(), &bad_batch, Path::new("/"), &env(&[]))
+                .expect_err("batch");
+            assert!(err.to_string().contains("batch_size"));
+        }
+        for (value, expected) in [
+            (BatchSizeValue::Text(" Auto ".into()), BatchSize::Auto),
+            (BatchSizeValue::Count(30), BatchSize::Fixed(30)),
+            (BatchSizeValue::Count(500), BatchSize::Fixed(500)),
+        ] {
+            let file = FileConfig {
+                batch_size: Some(value),
+                ..Default::default()
+            };
+            let c = resolve_cloudflare(&Common::default(), &file, Path::new("/"), &env(&[]))
+                .expect("batch");
+            assert_eq!(c.batch_size, expected);
+        }
         let bad_delay = FileConfig {
             retry_delay: Some("soon".into()),
             ..Default::default()

@@ -15,7 +15,7 @@ use crate::diff::{self, ChangeSet};
 use crate::error::{Error, Exit, Result};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Decision, Plan};
-use crate::provider::{Purger, Request};
+use crate::provider::{AnyPurger, Purger, Request};
 use crate::purge::{self, Job};
 use crate::record::{self, InForce, Purge};
 use crate::report::{self, Console, PurgeReport, Report, ThresholdReport};
@@ -301,7 +301,21 @@ pub fn record_baseline(survey: &Survey, ctx: &Context) -> Result<()> {
         survey.snapshot.files.clone(),
     );
     manifest.noise = noise_traces(&manifest.files, &survey.snapshot);
+    manifest.cloudflare_batch_size = learned_batch_size(survey.previous.as_ref());
     manifest::save(&survey.settings.state, &manifest)
+}
+
+/// The Cloudflare batch size an earlier run learned (kept across every state written).
+fn learned_batch_size(previous: Option<&Manifest>) -> Option<usize> {
+    previous.and_then(|m| m.cloudflare_batch_size)
+}
+
+/// URLs per request: the provider's, or for Cloudflare's "auto" what an earlier run learned.
+fn batch_size(purger: &AnyPurger, learned: Option<usize>) -> usize {
+    match (purger, learned) {
+        (AnyPurger::Cloudflare(cf), Some(n)) if cf.auto_batch => n.clamp(1, cf.batch_size),
+        _ => purger.batch_size(),
+    }
 }
 
 /// One pass of the pipeline (what `run` does, and what `watch` does on each cycle): survey,
@@ -324,6 +338,7 @@ pub async fn run_once(
     let mut purged = BTreeSet::new();
     let mut purge = Purge::NotNeeded;
     let mut everything_outcome = None;
+    let mut learned = learned_batch_size(survey.previous.as_ref());
     if survey.plan.decision != Decision::Nothing {
         if stop.is_cancelled() {
             return Err(Error::Stopped);
@@ -341,12 +356,14 @@ pub async fn run_once(
                 ahead.files,
             );
             manifest.pending = ahead.pending;
+            manifest.cloudflare_batch_size = learned_batch_size(survey.previous.as_ref());
             manifest.noise = survey
                 .previous
                 .as_ref()
                 .map_or_else(Hashes::new, |m| m.noise.clone());
             manifest::save(&s.state, &manifest)?;
         }
+        let batch_size = batch_size(&purger, learned);
         let everything = survey.plan.decision == Decision::Everything;
         // A provider with no "clear the site" request purges every URL of the site instead.
         let one_by_one = everything && purger.everything().is_empty();
@@ -359,7 +376,7 @@ pub async fn run_once(
                 .flat_map(|p| s.rules.urls_for(p))
                 .collect();
             let urls: Vec<String> = site.into_iter().collect();
-            purge::batches(&urls, &s.cache_key_headers, purger.batch_size())
+            purge::batches(&urls, &s.cache_key_headers, batch_size)
         } else if everything {
             purger
                 .everything()
@@ -371,7 +388,7 @@ pub async fn run_once(
                 .collect()
         } else {
             let urls: Vec<String> = all_urls.iter().cloned().collect();
-            purge::batches(&urls, &s.cache_key_headers, purger.batch_size())
+            purge::batches(&urls, &s.cache_key_headers, batch_size)
         };
         report::debug(
             s.output,
@@ -381,6 +398,9 @@ pub async fn run_once(
         // Retries are reported as they happen: a run backing off says so at once.
         let note = connect::retry_note(s.output.verbosity >= 0);
         let outcome = purge::execute(&purger, jobs, &s.policy, stop, &note).await;
+        if let Some(limit) = outcome.batch_limit {
+            learned = Some(limit);
+        }
         let failures: Vec<_> = outcome
             .failures()
             .map(|(job, f)| (job.urls.len(), f.clone()))
@@ -455,7 +475,10 @@ pub async fn run_once(
     );
     let (mut saved, mut state_error) = (false, None);
     if let Some(record) = record
-        && !survey.previous.as_ref().is_some_and(|m| record.same_as(m))
+        && !survey
+            .previous
+            .as_ref()
+            .is_some_and(|m| record.same_as(m) && m.cloudflare_batch_size == learned)
     {
         let mut manifest = Manifest::new(
             ctx.now,
@@ -465,6 +488,7 @@ pub async fn run_once(
             record.files,
         );
         manifest.pending = record.pending;
+        manifest.cloudflare_batch_size = learned;
         manifest.noise = noise_traces(&manifest.files, &survey.snapshot);
         match manifest::save(&s.state, &manifest) {
             Ok(()) => saved = true,

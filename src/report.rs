@@ -387,6 +387,12 @@ pub struct CloudflareVerified {
     pub credentials: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_status: Option<String>,
+    /// `user` or `account`: which verify endpoint knew the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_owner: Option<&'static str>,
+    /// The account of an account-owned token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     #[serde(skip)]
     pub token_id: Option<String>,
     #[serde(skip)]
@@ -444,7 +450,14 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
                     .as_deref()
                     .map(|e| format!(", expires {e}"))
                     .unwrap_or_default();
-                writeln!(out, "token: {status} (id {id}{expires})")?;
+                let owner = match (c.token_owner, &c.account_id) {
+                    (Some("account"), Some(account)) => {
+                        format!(", account-owned token of account {account}")
+                    }
+                    (Some(owner), _) => format!(", {owner}-owned token"),
+                    _ => String::new(),
+                };
+                writeln!(out, "token: {status}{owner} (id {id}{expires})")?;
             }
             match (&c.zone_id, &c.zone_name, &c.zone_status) {
                 (Some(id), Some(name), Some(status)) => {
@@ -890,6 +903,8 @@ mod tests {
             provider: "cloudflare",
             credentials: "API token".into(),
             token_status: Some("active".into()),
+            token_owner: Some("account"),
+            account_id: Some("a".into()),
             token_id: Some("id".into()),
             token_expires_on: None,
             zone_id: Some("z".into()),

@@ -163,6 +163,11 @@ pub trait Purger: Sync {
     fn everything(&self) -> Vec<Request>;
     /// Sends one request and classifies the answer.
     fn send(&self, request: &Request) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// When `failure` says `request` named more entries than the service takes at once: how
+    /// many to send per request from now on. Most services say nothing of the kind.
+    fn smaller_batch(&self, _request: &Request, _failure: &Failure) -> Option<usize> {
+        None
+    }
 }
 
 /// How requests travel: the timeout of one request, and the proxy for https requests.
@@ -269,6 +274,13 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.send(request).await,
             AnyPurger::HttpPurge(p) => p.send(request).await,
+        }
+    }
+
+    fn smaller_batch(&self, request: &Request, failure: &Failure) -> Option<usize> {
+        match self {
+            AnyPurger::Cloudflare(p) => p.smaller_batch(request, failure),
+            AnyPurger::HttpPurge(p) => p.smaller_batch(request, failure),
         }
     }
 }
