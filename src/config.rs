@@ -36,6 +36,8 @@ pub const DEFAULT_TEXT_EXTENSIONS: [&str; 4] = ["html", "xml", "txt", "json"];
 pub struct FileConfig {
     pub provider: Option<ProviderName>,
     pub http_purge: Option<HttpPurgeFile>,
+    pub fastly: Option<FastlyFile>,
+    pub bunny: Option<BunnyFile>,
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<OneOrMany>,
@@ -154,6 +156,41 @@ pub struct HttpPurgeFile {
     pub allow_plain_http: Option<bool>,
 }
 
+/// `[fastly]` in sitepurge.toml. The token comes from `FASTLY_API_TOKEN` or `token_file`, never
+/// from this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [fastly] with service_id, soft, token_file"
+)]
+pub struct FastlyFile {
+    pub service_id: Option<String>,
+    /// Mark URLs stale (`Fastly-Soft-Purge: 1`) instead of removing them.
+    pub soft: Option<bool>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[bunny]` in sitepurge.toml. The key comes from `BUNNY_API_KEY` or `token_file`, never from
+/// this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [bunny] with pull_zone_id, token_file"
+)]
+pub struct BunnyFile {
+    pub pull_zone_id: Option<u64>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// An API provider's settings, resolved: where the API is, and the file its secret may be in
+/// (relative to the config file). The secret itself is read only when a purge needs it.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSettings {
+    /// As given (checked when used).
+    pub api_base: String,
+    pub token_file: Option<PathBuf>,
+}
+
 /// `[http_purge.everything]`: the request that clears the whole site.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(
@@ -248,6 +285,10 @@ pub struct Settings {
     pub cache_key_headers: Vec<BTreeMap<String, String>>,
     /// `[http_purge]` as written; resolved (environment read) when a purge needs it.
     pub http_purge: HttpPurgeFile,
+    /// `[fastly]` as written, and where its API and token file are.
+    pub fastly: (FastlyFile, ApiSettings),
+    /// `[bunny]` as written, and where its API and key file are.
+    pub bunny: (BunnyFile, ApiSettings),
 }
 
 /// Reads the config file: the one named, or `./sitepurge.toml` when present.
@@ -593,6 +634,16 @@ fn resolve_loaded(
                 "[http_purge] headers are sent over plain http to {exposed} (allow_plain_http = true): anyone on the way can read them"
             ));
         }
+        for (table, set, used_by) in [
+            ("fastly", file.fastly.is_some(), ProviderName::Fastly),
+            ("bunny", file.bunny.is_some(), ProviderName::Bunny),
+        ] {
+            if set && provider != used_by {
+                notes.push(format!(
+                    "[{table}] is set but the provider is not {table}: add provider = \"{table}\" to use it"
+                ));
+            }
+        }
         if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
             notes.push(
                 "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
@@ -646,7 +697,50 @@ fn resolve_loaded(
         ),
         cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
+        fastly: {
+            let f = file.fastly.clone().unwrap_or_default();
+            let api = api_settings(
+                ctx,
+                &file_base,
+                "FASTLY_API_BASE_URL",
+                crate::provider::fastly::DEFAULT_API_BASE,
+                f.token_file.as_deref(),
+            );
+            (f, api)
+        },
+        bunny: {
+            let b = file.bunny.clone().unwrap_or_default();
+            let api = api_settings(
+                ctx,
+                &file_base,
+                "BUNNY_API_BASE_URL",
+                crate::provider::bunny::DEFAULT_API_BASE,
+                b.token_file.as_deref(),
+            );
+            (b, api)
+        },
     })
+}
+
+/// Where an API provider's API is (`base_env`, else `default`) and its token file, relative to
+/// the config file's folder.
+fn api_settings(
+    ctx: &Context,
+    file_base: &Path,
+    base_env: &str,
+    default: &str,
+    token_file: Option<&Path>,
+) -> ApiSettings {
+    ApiSettings {
+        api_base: ctx
+            .env
+            .get(base_env)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default)
+            .to_string(),
+        token_file: token_file.map(|p| file_base.join(p)),
+    }
 }
 
 /// No setting waits longer than this (and times stay far from overflowing).
@@ -755,7 +849,9 @@ fn resolve_cloudflare(
 /// How hard purge requests try, whatever the provider.
 fn resolve_policy(flags: &Common, file: &FileConfig) -> Result<Policy> {
     let concurrency = match flags.provider.or(file.provider).unwrap_or_default() {
-        ProviderName::Cloudflare => file.concurrency.unwrap_or(4),
+        ProviderName::Cloudflare | ProviderName::Fastly | ProviderName::Bunny => {
+            file.concurrency.unwrap_or(4)
+        }
         ProviderName::HttpPurge => file
             .http_purge
             .as_ref()
@@ -1263,8 +1359,13 @@ mod tests {
                 "expected a table: everything = { method",
             ),
             (
-                "provider = \"fastly\"",
-                "expected `cloudflare` or `http-purge`",
+                "provider = \"akamia\"",
+                "expected one of `cloudflare`, `http-purge`, `fastly`, `bunny`",
+            ),
+            ("fastly = 5", "expected a table: [fastly]"),
+            (
+                "batch_size = true",
+                "expected a number of URLs per request (30) or \"auto\"",
             ),
         ];
         for (text, expected) in cases {
@@ -1281,6 +1382,8 @@ mod tests {
                 "HeaderSpec",
                 "HttpPurgeFile",
                 "EverythingFile",
+                "FastlyFile",
+                "BatchSizeValue",
                 "FileConfig",
             ] {
                 assert!(!message.contains(internal), "{text}: {message}");

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::provider::cloudflare::{self, Auth, Cloudflare, Everything, ZoneRef};
 use crate::provider::{AnyPurger, FailureKind, ProviderName, Purger, Request, Transport};
 use crate::purge;
-use crate::report::{self, CloudflareVerified, Console, HttpPurgeVerified, Verified};
+use crate::report::{self, ApiVerified, CloudflareVerified, Console, HttpPurgeVerified, Verified};
 use crate::secret::Secret;
 
 /// The API client for these settings: the base URL must be https (or http to loopback).
@@ -233,7 +233,134 @@ pub fn everything_means(settings: &Settings) -> String {
             ),
             None => "every URL of the site, one by one".into(),
         },
+        ProviderName::Fastly => format!(
+            "the WHOLE service {}: purge_all",
+            settings
+                .fastly
+                .0
+                .service_id
+                .as_deref()
+                .unwrap_or("(service_id not set)")
+        ),
+        ProviderName::Bunny => match settings.bunny.0.pull_zone_id {
+            Some(id) => format!("the WHOLE pull zone {id}: purgeCache"),
+            None => format!(
+                "a wildcard purge of {}",
+                scope(settings.rules.scopes_by(crate::urls::BaseUrl::authority))
+            ),
+        },
     }
+}
+
+/// The secret of an API provider: the environment variable `env`, else the `token_file` of its
+/// table. Never from the config file itself, never from a flag.
+fn api_secret(
+    env: &'static str,
+    token_file: Option<&std::path::Path>,
+    ctx: &Context,
+) -> Result<Secret> {
+    let table_key = if env.starts_with("FASTLY") {
+        "fastly.token_file"
+    } else {
+        "bunny.token_file"
+    };
+    let (value, source) = match ctx.env.get(env).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        Some(v) => (v.to_string(), env),
+        None => match token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::setting(
+                        table_key,
+                        format!("cannot read the token file {}: {e}", path.display()),
+                        Some("the file must hold the secret alone"),
+                    )
+                })?;
+                (text.trim().to_string(), table_key)
+            }
+            None => {
+                return Err(Error::setting(
+                    env,
+                    format!("{env} is not set"),
+                    Some(&format!(
+                        "put the API secret in the {env} environment variable (or in a file named by token_file in its table); it is never read from sitepurge.toml"
+                    )),
+                ));
+            }
+        },
+    };
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::setting(
+            source,
+            format!(
+                "the value of {source} is empty or cannot be sent in an HTTP header (a stray character or line break?)"
+            ),
+            Some("copy the secret again"),
+        ));
+    }
+    Ok(Secret::new(value))
+}
+
+/// An API base URL: https, or http only to loopback (the secret travels in its headers).
+fn api_base(raw: &str, env: &'static str) -> Result<String> {
+    cloudflare::check_api_base(raw).map_err(|m| {
+        Error::setting(
+            env,
+            m,
+            Some("use https, or http only to 127.0.0.1/localhost (a local proxy or test server)"),
+        )
+    })
+}
+
+/// The Fastly provider for these settings.
+pub fn fastly(settings: &Settings, ctx: &Context) -> Result<crate::provider::fastly::Fastly> {
+    let (file, api) = &settings.fastly;
+    let service_id = file
+        .service_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Error::setting(
+                "fastly.service_id",
+                "no Fastly service is set".into(),
+                Some("add service_id = \"...\" under [fastly] (the service's id, from its dashboard page)"),
+            )
+        })?;
+    if !service_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::setting(
+            "fastly.service_id",
+            format!("{service_id:?} is not a Fastly service id (letters and digits)"),
+            Some("copy the id from the service's page in the Fastly control panel, not its name"),
+        ));
+    }
+    let token = api_secret("FASTLY_API_TOKEN", api.token_file.as_deref(), ctx)?;
+    let base = api_base(&api.api_base, "FASTLY_API_BASE_URL")?;
+    crate::provider::fastly::Fastly::new(
+        &base,
+        token,
+        service_id.to_string(),
+        file.soft.unwrap_or(false),
+        &settings.transport,
+    )
+    .map_err(|m| Error::setting("FASTLY_API_BASE_URL", m, None))
+}
+
+/// The bunny.net provider for these settings.
+pub fn bunny(settings: &Settings, ctx: &Context) -> Result<crate::provider::bunny::Bunny> {
+    let (file, api) = &settings.bunny;
+    let key = api_secret("BUNNY_API_KEY", api.token_file.as_deref(), ctx)?;
+    let base = api_base(&api.api_base, "BUNNY_API_BASE_URL")?;
+    let mut purger =
+        crate::provider::bunny::Bunny::new(&base, key, file.pull_zone_id, &settings.transport)
+            .map_err(|m| Error::setting("BUNNY_API_BASE_URL", m, None))?;
+    purger.scopes = settings.rules.scopes_by(crate::urls::BaseUrl::authority);
+    purger.schemes = settings
+        .rules
+        .base_urls
+        .iter()
+        .map(|b| (b.authority().to_string(), b.scheme().to_string()))
+        .collect();
+    Ok(purger)
 }
 
 /// Checks, without asking anything, that a purge could be sent: credentials present and
@@ -246,6 +373,12 @@ pub fn check_ready(settings: &Settings, ctx: &Context) -> Result<()> {
         }
         ProviderName::HttpPurge => {
             http_purge(settings, ctx)?;
+        }
+        ProviderName::Fastly => {
+            fastly(settings, ctx)?;
+        }
+        ProviderName::Bunny => {
+            bunny(settings, ctx)?;
         }
     }
     Ok(())
@@ -277,6 +410,24 @@ pub async fn connect(
                 format_args!("http-purge to {}", purger.target()),
             );
             Ok(AnyPurger::HttpPurge(purger))
+        }
+        ProviderName::Fastly => {
+            let purger = fastly(settings, ctx)?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!("fastly: {}", purger.target()),
+            );
+            Ok(AnyPurger::Fastly(purger))
+        }
+        ProviderName::Bunny => {
+            let purger = bunny(settings, ctx)?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!("bunny: {}", purger.target()),
+            );
+            Ok(AnyPurger::Bunny(purger))
         }
     }
 }
@@ -564,6 +715,33 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
             headers: purger.headers.len(),
             everything: purger.everything.as_ref().map(|e| e.method.to_string()),
         }));
+    }
+    let api_verified = |provider: &'static str, credentials: &str, target: String| {
+        Verified::Api(ApiVerified {
+            provider,
+            credentials: credentials.to_string(),
+            target,
+            everything: everything_means(settings),
+        })
+    };
+    match settings.provider {
+        ProviderName::Fastly => {
+            let purger = fastly(settings, ctx)?;
+            return Ok(api_verified(
+                "fastly",
+                "API token (FASTLY_API_TOKEN or [fastly] token_file)",
+                purger.target(),
+            ));
+        }
+        ProviderName::Bunny => {
+            let purger = bunny(settings, ctx)?;
+            return Ok(api_verified(
+                "bunny",
+                "API key (BUNNY_API_KEY or [bunny] token_file)",
+                purger.target(),
+            ));
+        }
+        _ => {}
     }
     let cf = &settings.cloudflare;
     let auth = credentials(cf, ctx)?;

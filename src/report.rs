@@ -375,6 +375,21 @@ pub struct ErrorReport {
 pub enum Verified {
     Cloudflare(CloudflareVerified),
     HttpPurge(HttpPurgeVerified),
+    Api(ApiVerified),
+}
+
+/// `verify` with fastly or bunny: `{provider, credentials, target, everything}`. Nothing is
+/// asked of the API: the settings and the secret's presence are checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiVerified {
+    /// `fastly` or `bunny`.
+    pub provider: &'static str,
+    /// Where the secret comes from, never its value.
+    pub credentials: String,
+    /// What purges act on (`service SU1Z...`, `pull zone 42`).
+    pub target: String,
+    /// What "purge everything" sends, in words.
+    pub everything: String,
 }
 
 /// `verify` with Cloudflare: `{provider, credentials, token_status, zone_id, zone_name,
@@ -431,6 +446,11 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
         return Ok(());
     }
     match found {
+        Verified::Api(a) => writeln!(
+            out,
+            "{}: purges {}; credentials: {} (set; not checked: nothing is sent before a purge); everything: {}",
+            a.provider, a.target, a.credentials, a.everything
+        ),
         Verified::HttpPurge(h) => writeln!(
             out,
             "http-purge: {} requests to {}; {} extra header(s); everything: {}",
@@ -926,6 +946,16 @@ mod tests {
         assert_eq!(
             keys(&Verified::HttpPurge(http)),
             documented_shape("`verify --json`, http-purge")
+        );
+        let api = ApiVerified {
+            provider: "fastly",
+            credentials: "API token".into(),
+            target: "service x".into(),
+            everything: "purge_all".into(),
+        };
+        assert_eq!(
+            keys(&Verified::Api(api)),
+            documented_shape("`verify --json`, fastly and bunny")
         );
         let explained = Explained {
             path: "a.html".into(),

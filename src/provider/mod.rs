@@ -1,7 +1,9 @@
 //! CDN providers behind one trait. A provider only knows how to send one purge request and how
 //! to classify the answer; batching, retries, concurrency and state live in [`crate::purge`].
 
+pub mod bunny;
 pub mod cloudflare;
+pub mod fastly;
 pub mod http_purge;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,10 @@ pub enum ProviderName {
     Cloudflare,
     /// `PURGE <url>` requests: Varnish, nginx, Squid, Fastly...
     HttpPurge,
+    /// The Fastly API (`[fastly]`, `FASTLY_API_TOKEN`).
+    Fastly,
+    /// The bunny.net API (`[bunny]`, `BUNNY_API_KEY`).
+    Bunny,
 }
 
 /// One purge request, as the shared executor hands it to a provider.
@@ -239,6 +245,8 @@ pub fn http_client(transport: &Transport) -> Result<reqwest::Client, String> {
 pub enum AnyPurger {
     Cloudflare(cloudflare::Cloudflare),
     HttpPurge(http_purge::HttpPurge),
+    Fastly(fastly::Fastly),
+    Bunny(bunny::Bunny),
 }
 
 impl Purger for AnyPurger {
@@ -246,6 +254,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.name(),
             AnyPurger::HttpPurge(p) => p.name(),
+            AnyPurger::Fastly(p) => p.name(),
+            AnyPurger::Bunny(p) => p.name(),
         }
     }
 
@@ -253,6 +263,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.target(),
             AnyPurger::HttpPurge(p) => p.target(),
+            AnyPurger::Fastly(p) => p.target(),
+            AnyPurger::Bunny(p) => p.target(),
         }
     }
 
@@ -260,6 +272,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.batch_size(),
             AnyPurger::HttpPurge(p) => p.batch_size(),
+            AnyPurger::Fastly(p) => p.batch_size(),
+            AnyPurger::Bunny(p) => p.batch_size(),
         }
     }
 
@@ -267,6 +281,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.everything(),
             AnyPurger::HttpPurge(p) => p.everything(),
+            AnyPurger::Fastly(p) => p.everything(),
+            AnyPurger::Bunny(p) => p.everything(),
         }
     }
 
@@ -274,6 +290,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.send(request).await,
             AnyPurger::HttpPurge(p) => p.send(request).await,
+            AnyPurger::Fastly(p) => p.send(request).await,
+            AnyPurger::Bunny(p) => p.send(request).await,
         }
     }
 
@@ -281,6 +299,8 @@ impl Purger for AnyPurger {
         match self {
             AnyPurger::Cloudflare(p) => p.smaller_batch(request, failure),
             AnyPurger::HttpPurge(p) => p.smaller_batch(request, failure),
+            AnyPurger::Fastly(p) => p.smaller_batch(request, failure),
+            AnyPurger::Bunny(p) => p.smaller_batch(request, failure),
         }
     }
 }

@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod cloudflare;
 mod fake_cloudflare;
+mod fastly;
 mod generators;
 mod hooks;
 mod nginx;

@@ -1,6 +1,8 @@
 //! Test support shared by the suites in `tests/suite/`, one test binary (`tests/suite/main.rs`).
 //!
 //! - [`cloudflare`]: a local fake of the Cloudflare v4 API (purge, zone lookup, token verify).
+//! - [`fake_api`]: a loopback server for the small API stand-ins below.
+//! - [`fastly`]: a stand-in for the Fastly purge API, checked against `tests/fixtures/fastly/`.
 //! - [`openapi`]: the OpenAPI subset in `tests/fixtures/cloudflare/` and a validator for it.
 //! - [`site`]: a site in a temp folder, and the `sitepurge` binary run in it, isolated.
 //! - [`expect`]: expected URLs and hashes, a report's URLs, a clean run of the fake.
@@ -14,6 +16,8 @@
 pub mod cache;
 pub mod cloudflare;
 pub mod expect;
+pub mod fake_api;
+pub mod fastly;
 pub mod openapi;
 pub mod origin;
 pub mod site;
