@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bunny;
 mod cli;
 mod cloudflare;
 mod fake_cloudflare;
