@@ -18,6 +18,9 @@ pub const DEFAULT_API_BASE: &str = "https://api.fastly.com";
 /// for an hour (a request sent too early is answered 429 and retried like any other).
 const LONGEST_RESET_WAIT: Duration = Duration::from_secs(600);
 
+/// Below this many requests left in a window, the rest are spread over the time to its reset.
+const FEW_LEFT: u64 = 10;
+
 /// Fastly as a [`Purger`] for one service.
 #[derive(Debug)]
 pub struct Fastly {
@@ -26,8 +29,8 @@ pub struct Fastly {
     token: Secret,
     pub service_id: String,
     pub soft: bool,
-    /// Set when an answer said no request is left in this rate-limit window: requests wait
-    /// until then.
+    /// Set when an answer said few or no requests are left in this rate-limit window: the
+    /// next request waits until then.
     wait_until: Mutex<Option<SystemTime>>,
 }
 
@@ -99,7 +102,7 @@ impl Fastly {
         // An answer may echo the request: the token is blanked before anything of it is kept.
         let text = scrub(&text, self.token.expose());
         if let Ok(mut w) = self.wait_until.lock() {
-            *w = limits.exhausted_until;
+            *w = limits.next_request_at;
         }
         classify(status, limits, &text, describe)
     }
@@ -131,8 +134,10 @@ fn transport_failure(describe: &str, e: &reqwest::Error) -> Failure {
 pub struct RateLimit {
     /// `Retry-After`, else (on a 429) the time to `Fastly-RateLimit-Reset`.
     pub retry_after: Option<Duration>,
-    /// `Fastly-RateLimit-Remaining: 0`: no request is left until this time (the reset).
-    pub exhausted_until: Option<SystemTime>,
+    /// When few requests are left in the window, when the next may go: with none left, at the
+    /// reset; with `n` left, a `1/n` share of the time to the reset from now, so the rest of the
+    /// window is spread out rather than spent at once.
+    pub next_request_at: Option<SystemTime>,
 }
 
 impl RateLimit {
@@ -146,11 +151,18 @@ impl RateLimit {
         let remaining =
             text("fastly-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
         let until_reset = reset.map(|r| r.duration_since(now).unwrap_or(Duration::ZERO));
+        let next_request_at = match (remaining, until_reset) {
+            (Some(0), Some(wait)) => Some(now + wait),
+            (Some(n), Some(wait)) if n < FEW_LEFT => {
+                Some(now + wait / u32::try_from(n).unwrap_or(u32::MAX))
+            }
+            _ => None,
+        };
         RateLimit {
             retry_after: text(RETRY_AFTER.as_str())
                 .and_then(|v| super::cloudflare::parse_retry_after(v, now))
                 .or(until_reset),
-            exhausted_until: (remaining == Some(0)).then_some(reset).flatten(),
+            next_request_at,
         }
     }
 }
@@ -333,14 +345,24 @@ mod tests {
         let limits = RateLimit::of(&h, now);
         assert_eq!(limits.retry_after, Some(Duration::from_secs(384)));
         assert_eq!(
-            limits.exhausted_until,
+            limits.next_request_at,
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_452_032_384))
         );
-        let some_left = headers(&[
+        let plenty = headers(&[
             ("fastly-ratelimit-remaining", "999"),
             ("fastly-ratelimit-reset", "1452032384"),
         ]);
-        assert_eq!(RateLimit::of(&some_left, now).exhausted_until, None);
+        assert_eq!(RateLimit::of(&plenty, now).next_request_at, None);
+        // 4 left for 384 s: the next one goes in 96 s.
+        let few = headers(&[
+            ("fastly-ratelimit-remaining", "4"),
+            ("fastly-ratelimit-reset", "1452032384"),
+        ]);
+        assert_eq!(
+            RateLimit::of(&few, now).next_request_at,
+            Some(now + Duration::from_secs(96))
+        );
+        assert_eq!(RateLimit::of(&HeaderMap::new(), now), RateLimit::default());
         // Retry-After wins over the reset.
         let both = headers(&[
             ("retry-after", "7"),
