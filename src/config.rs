@@ -175,11 +175,14 @@ pub struct FastlyFile {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a table: [bunny] with pull_zone_id, token_file"
+    expecting = "a table: [bunny] with pull_zone_id, token_file, wildcard_from"
 )]
 pub struct BunnyFile {
     pub pull_zone_id: Option<u64>,
     pub token_file: Option<PathBuf>,
+    /// From how many changed URLs below a folder (all of the site's there) one wildcard purge
+    /// replaces them; 0: never.
+    pub wildcard_from: Option<usize>,
 }
 
 /// An API provider's settings, resolved: where the API is, and the file its secret may be in

@@ -386,6 +386,19 @@ pub async fn run_once(
                     urls: all_urls.clone(),
                 })
                 .collect()
+        } else if purger.wildcard_from() > 0 {
+            // Folders whose every URL changed go in one wildcard purge each.
+            let site: BTreeSet<String> = survey
+                .snapshot
+                .files
+                .keys()
+                .chain(survey.changes.removed.iter())
+                .flat_map(|p| s.rules.urls_for(p))
+                .collect();
+            let (left, folders) = purge::compact(&all_urls, &site, purger.wildcard_from());
+            let mut jobs = purge::batches(&left, &s.cache_key_headers, batch_size);
+            jobs.extend(folders);
+            jobs
         } else {
             let urls: Vec<String> = all_urls.iter().cloned().collect();
             purge::batches(&urls, &s.cache_key_headers, batch_size)

@@ -90,6 +90,67 @@ pub fn batches(
         .collect()
 }
 
+/// Folders whose URLs can go in one wildcard purge: a folder (a URL ending in `/`, below the
+/// host) qualifies when every URL of the site below it is to be purged and there are at least
+/// `min` of them. The outermost qualifying folders win. Returns the URLs left to purge one by
+/// one, and one job per folder (a `Prefixes` request of `host/folder`, standing for the URLs it
+/// covers). The folder's own URL stays an exact purge: whether `folder/*` also matches
+/// `folder/` is not documented.
+pub fn compact(
+    urls: &BTreeSet<String>,
+    site_urls: &BTreeSet<String>,
+    min: usize,
+) -> (Vec<String>, Vec<Job>) {
+    if min == 0 {
+        return (urls.iter().cloned().collect(), Vec::new());
+    }
+    // Every folder of a purge URL, below the host: `https://h/a/b/c.html` -> `https://h/a/`,
+    // `https://h/a/b/`.
+    let folders_of = |url: &str| -> Vec<String> {
+        let start = url.find("://").map_or(0, |i| i + 3);
+        let path_start = url[start..].find('/').map_or(url.len(), |i| start + i);
+        let end = url.find(['?', '#']).unwrap_or(url.len());
+        url[..end]
+            .match_indices('/')
+            .map(|(i, _)| i)
+            .filter(|i| *i > path_start)
+            .map(|i| url[..=i].to_string())
+            .collect()
+    };
+    let candidates: BTreeSet<String> = urls.iter().flat_map(|u| folders_of(u)).collect();
+    let mut chosen: Vec<(String, BTreeSet<String>)> = Vec::new();
+    // Sorted, a folder comes before the folders inside it.
+    for folder in candidates {
+        if chosen.iter().any(|(c, _)| folder.starts_with(c.as_str())) {
+            continue;
+        }
+        let below = |u: &&String| u.starts_with(&folder) && **u != folder;
+        if !site_urls.iter().filter(below).all(|u| urls.contains(u)) {
+            continue;
+        }
+        let covered: BTreeSet<String> = urls.iter().filter(below).cloned().collect();
+        if covered.len() >= min {
+            chosen.push((folder, covered));
+        }
+    }
+    let left: Vec<String> = urls
+        .iter()
+        .filter(|u| !chosen.iter().any(|(_, c)| c.contains(*u)))
+        .cloned()
+        .collect();
+    let jobs = chosen
+        .into_iter()
+        .map(|(folder, covered)| {
+            let scope = folder.split_once("://").map_or(folder.as_str(), |(_, r)| r);
+            Job {
+                request: Request::Prefixes(vec![scope.trim_end_matches('/').to_string()]),
+                urls: covered,
+            }
+        })
+        .collect();
+    (left, jobs)
+}
+
 /// What happened to one job.
 #[derive(Debug, Clone)]
 pub struct JobResult {
@@ -1027,5 +1088,67 @@ mod tests {
         // The first 12 refused, then 5 + 5 + 2; the second 12 cut before it is sent.
         assert_eq!(*p.sent.lock().expect("lock"), [12, 5, 5, 2, 5, 5, 2]);
         assert_eq!(out.requests(), 7);
+    }
+
+    fn set_of(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_folder_whose_every_url_changed_goes_in_one_wildcard() {
+        let site = set_of(&[
+            "https://example.com/",
+            "https://example.com/index.html",
+            "https://example.com/posts/",
+            "https://example.com/posts/a.html",
+            "https://example.com/posts/b.html",
+            "https://example.com/posts/c/",
+            "https://example.com/posts/c/index.html",
+            "https://example.com/img/x.png",
+            "https://example.com/img/y.png",
+        ]);
+        let urls = set_of(&[
+            "https://example.com/posts/",
+            "https://example.com/posts/a.html",
+            "https://example.com/posts/b.html",
+            "https://example.com/posts/c/",
+            "https://example.com/posts/c/index.html",
+            "https://example.com/img/x.png",
+        ]);
+        let (left, jobs) = compact(&urls, &site, 3);
+        // posts/ qualifies (4 URLs below it, all changed; posts/c/ is inside it); img/ does
+        // not (y.png did not change); the folder's own URL stays exact.
+        assert_eq!(
+            left,
+            [
+                "https://example.com/img/x.png",
+                "https://example.com/posts/"
+            ]
+        );
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            jobs[0].request,
+            Request::Prefixes(vec!["example.com/posts".into()])
+        );
+        assert_eq!(
+            jobs[0].urls,
+            set_of(&[
+                "https://example.com/posts/a.html",
+                "https://example.com/posts/b.html",
+                "https://example.com/posts/c/",
+                "https://example.com/posts/c/index.html",
+            ])
+        );
+        // Below the minimum, or turned off: every URL on its own.
+        assert!(compact(&urls, &site, 5).1.is_empty());
+        assert_eq!(compact(&urls, &site, 0).0.len(), urls.len());
+    }
+
+    #[test]
+    fn the_host_root_is_never_a_wildcard() {
+        let site = set_of(&["https://example.com/a.html", "https://example.com/b.html"]);
+        let (left, jobs) = compact(&site, &site, 1);
+        assert!(jobs.is_empty());
+        assert_eq!(left.len(), 2);
     }
 }

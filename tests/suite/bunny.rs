@@ -243,3 +243,67 @@ fn the_key_can_come_from_a_token_file_relative_to_the_config() {
     assert_eq!(purges(&api.requests()), [url("https://example.com/a.html")]);
     assert_clean(&api);
 }
+
+/// A site with `posts/index.html` and 12 posts, and `a.html`.
+fn blog(table: &str) -> Site {
+    let site = bunny_site("threshold = 1000", table);
+    site.page("posts/index.html", "list");
+    for i in 0..12 {
+        site.page(&format!("posts/p{i:02}.html"), "post");
+    }
+    site
+}
+
+fn change_blog(site: &Site, posts: usize) {
+    site.page("a.html", "a2");
+    site.page("posts/index.html", "list2");
+    for i in 0..posts {
+        site.page(&format!("posts/p{i:02}.html"), "post2");
+    }
+}
+
+#[test]
+fn a_folder_whose_every_url_changed_is_purged_by_one_wildcard() {
+    let api = FakeBunny::start();
+    let site = blog("");
+    baseline(&site, &api);
+    change_blog(&site, 12);
+
+    let out = run(&site, &api, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // a.html and the folder's own page exactly; the 13 URLs below posts/ in one wildcard.
+    assert_eq!(
+        purges(&api.requests()),
+        [
+            url("https://example.com/a.html"),
+            exact_dir("https://example.com/posts/"),
+            url("https://example.com/posts/*"),
+        ]
+    );
+    let report = out.json();
+    assert_eq!(report["purge"]["urls_purged"], 15);
+    assert_eq!(report["purge"]["prefixes"], json!(["example.com/posts"]));
+    assert_eq!(site.state()["pending"], serde_json::Value::Null);
+    assert_clean(&api);
+
+    // One post unchanged: the folder is not wholly changed, so every URL goes on its own.
+    let api = FakeBunny::start();
+    let site = blog("");
+    baseline(&site, &api);
+    change_blog(&site, 11);
+    let out = run(&site, &api, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(api.requests().len(), 14, "{:#?}", api.requests());
+    assert!(api.wildcards().is_empty());
+
+    // wildcard_from = 0 turns it off.
+    let api = FakeBunny::start();
+    let site = blog("wildcard_from = 0");
+    baseline(&site, &api);
+    change_blog(&site, 12);
+    let out = run(&site, &api, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(api.requests().len(), 15, "{:#?}", api.requests());
+    assert!(api.wildcards().is_empty());
+    assert_clean(&api);
+}
