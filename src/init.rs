@@ -130,7 +130,8 @@ pub fn config_text(found: &Found) -> String {
             line("provider = \"fastly\"");
             line("");
             line("[fastly]");
-            line("service_id = \"SU1Z0isxPaozGVKXdv0eY\"");
+            line("# The service's id, from its page in the Fastly control panel (required).");
+            line("# service_id = \"...\"");
             line("# Mark URLs stale instead of removing them (Fastly-Soft-Purge: 1).");
             line("soft = false");
         }
