@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::plan::{FirstRun, Immutable, Threshold};
 use crate::provider::akamai;
-use crate::provider::cloudflare::{self, Everything, ZoneRef};
+use crate::provider::cloudflare::{self, BatchSize, Everything, ZoneRef};
 use crate::provider::{ProviderName, Transport};
 use crate::publish::{CheckCount, DEFAULT_MANIFEST_PATH, OnStateError, Publishing};
 use crate::purge::Policy;
@@ -40,6 +40,8 @@ pub struct FileConfig {
     pub http_purge: Option<HttpPurgeFile>,
     pub cloudfront: Option<CloudFrontFile>,
     pub akamai: Option<AkamaiFile>,
+    pub fastly: Option<FastlyFile>,
+    pub bunny: Option<BunnyFile>,
     pub generator: Option<Generator>,
     pub dir: Option<PathBuf>,
     pub base_urls: Option<OneOrMany>,
@@ -57,7 +59,7 @@ pub struct FileConfig {
     pub clean_urls: Option<bool>,
     pub zone: Option<String>,
     pub token_file: Option<PathBuf>,
-    pub batch_size: Option<usize>,
+    pub batch_size: Option<BatchSizeValue>,
     pub everything: Option<Everything>,
     pub retries: Option<u32>,
     pub cache_key_headers: Option<Vec<BTreeMap<String, String>>>,
@@ -177,6 +179,44 @@ pub struct HttpPurgeFile {
     pub allow_plain_http: Option<bool>,
 }
 
+/// `[fastly]` in sitepurge.toml. The token comes from `FASTLY_API_TOKEN` or `token_file`, never
+/// from this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [fastly] with service_id, soft, token_file"
+)]
+pub struct FastlyFile {
+    pub service_id: Option<String>,
+    /// Mark URLs stale (`Fastly-Soft-Purge: 1`) instead of removing them.
+    pub soft: Option<bool>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[bunny]` in sitepurge.toml. The key comes from `BUNNY_API_KEY` or `token_file`, never from
+/// this file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table: [bunny] with pull_zone_id, token_file, wildcard_from"
+)]
+pub struct BunnyFile {
+    pub pull_zone_id: Option<u64>,
+    pub token_file: Option<PathBuf>,
+    /// From how many changed URLs below a folder (all of the site's there) one wildcard purge
+    /// replaces them; 0: never.
+    pub wildcard_from: Option<usize>,
+}
+
+/// An API provider's settings, resolved: where the API is, and the file its secret may be in
+/// (relative to the config file). The secret itself is read only when a purge needs it.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSettings {
+    /// As given (checked when used).
+    pub api_base: String,
+    pub token_file: Option<PathBuf>,
+}
+
 /// `[http_purge.everything]`: the request that clears the whole site.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(
@@ -258,7 +298,7 @@ pub struct CloudflareSettings {
     pub api_base: String,
     pub zone: Option<ZoneRef>,
     pub token_file: Option<PathBuf>,
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     pub everything: Everything,
 }
 
@@ -277,6 +317,17 @@ impl OneOrMany {
             OneOrMany::Many(v) => v,
         }
     }
+}
+
+/// `batch_size = 30` or `batch_size = "auto"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "expected a number of URLs per request (30) or \"auto\""
+)]
+pub enum BatchSizeValue {
+    Count(usize),
+    Text(String),
 }
 
 /// `threshold = 200` or `threshold = "50%"`.
@@ -326,6 +377,10 @@ pub struct Settings {
     pub publishing: Publishing,
     pub cloudfront: CloudFrontSettings,
     pub akamai: AkamaiSettings,
+    /// `[fastly]` as written, and where its API and token file are.
+    pub fastly: (FastlyFile, ApiSettings),
+    /// `[bunny]` as written, and where its API and key file are.
+    pub bunny: (BunnyFile, ApiSettings),
 }
 
 /// Reads the config file: the one named, or `./sitepurge.toml` when present.
@@ -706,6 +761,16 @@ fn resolve_loaded(
                 provider_word(provider)
             ));
         }
+        for (table, set, used_by) in [
+            ("fastly", file.fastly.is_some(), ProviderName::Fastly),
+            ("bunny", file.bunny.is_some(), ProviderName::Bunny),
+        ] {
+            if set && provider != used_by {
+                notes.push(format!(
+                    "[{table}] is set but the provider is not {table}: add provider = \"{table}\" to use it"
+                ));
+            }
+        }
         if provider == ProviderName::Cloudflare && file.http_purge.is_some() {
             notes.push(
                 "[http_purge] is set but the provider is cloudflare: add provider = \"http-purge\" to use it"
@@ -762,6 +827,28 @@ fn resolve_loaded(
         cloudfront: resolve_cloudfront(&file, ctx)?,
         akamai: resolve_akamai(&file, &file_base)?,
         publishing,
+        fastly: {
+            let f = file.fastly.clone().unwrap_or_default();
+            let api = api_settings(
+                ctx,
+                &file_base,
+                "FASTLY_API_BASE_URL",
+                crate::provider::fastly::DEFAULT_API_BASE,
+                f.token_file.as_deref(),
+            );
+            (f, api)
+        },
+        bunny: {
+            let b = file.bunny.clone().unwrap_or_default();
+            let api = api_settings(
+                ctx,
+                &file_base,
+                "BUNNY_API_BASE_URL",
+                crate::provider::bunny::DEFAULT_API_BASE,
+                b.token_file.as_deref(),
+            );
+            (b, api)
+        },
     })
 }
 
@@ -927,6 +1014,29 @@ fn provider_word(provider: ProviderName) -> &'static str {
         ProviderName::HttpPurge => "http-purge",
         ProviderName::CloudFront => "cloudfront",
         ProviderName::Akamai => "akamai",
+        ProviderName::Fastly => "fastly",
+        ProviderName::Bunny => "bunny",
+    }
+}
+
+/// Where an API provider's API is (`base_env`, else `default`) and its token file, relative to
+/// the config file's folder.
+fn api_settings(
+    ctx: &Context,
+    file_base: &Path,
+    base_env: &str,
+    default: &str,
+    token_file: Option<&Path>,
+) -> ApiSettings {
+    ApiSettings {
+        api_base: ctx
+            .env
+            .get(base_env)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default)
+            .to_string(),
+        token_file: token_file.map(|p| file_base.join(p)),
     }
 }
 
@@ -994,17 +1104,31 @@ fn resolve_cloudflare(
             })
         })
         .transpose()?;
-    let batch_size = file.batch_size.unwrap_or(30);
-    if !(1..=cloudflare::MAX_BATCH_SIZE).contains(&batch_size) {
-        return Err(setting(
-            "batch_size",
-            format!(
-                "{batch_size} is not between 1 and {}",
-                cloudflare::MAX_BATCH_SIZE
-            ),
-            Some("30 works on every plan; some plans accept 100 or 500 URLs per request"),
-        ));
-    }
+    let batch_size = match &file.batch_size {
+        None => BatchSize::Auto,
+        Some(BatchSizeValue::Text(t)) if t.trim().eq_ignore_ascii_case("auto") => BatchSize::Auto,
+        Some(BatchSizeValue::Text(t)) => {
+            return Err(setting(
+                "batch_size",
+                format!("{t:?} is neither a number nor \"auto\""),
+                Some(
+                    "leave it out (\"auto\"), or write a number of URLs per request: batch_size = 30",
+                ),
+            ));
+        }
+        Some(BatchSizeValue::Count(n)) if (1..=cloudflare::MAX_BATCH_SIZE).contains(n) => {
+            BatchSize::Fixed(*n)
+        }
+        Some(BatchSizeValue::Count(n)) => {
+            return Err(setting(
+                "batch_size",
+                format!("{n} is not between 1 and {}", cloudflare::MAX_BATCH_SIZE),
+                Some(
+                    "leave it out (\"auto\": 100, or 30 if the zone refuses 100); 30 works on every plan, Enterprise takes 500",
+                ),
+            ));
+        }
+    };
     let token_file = match (ctx.env.get("CLOUDFLARE_API_TOKEN_FILE"), &file.token_file) {
         (Some(p), _) => Some(ctx.cwd.join(p)),
         (None, Some(p)) => Some(file_base.join(p)),
@@ -1022,7 +1146,9 @@ fn resolve_cloudflare(
 /// How hard purge requests try, whatever the provider.
 fn resolve_policy(flags: &Common, file: &FileConfig) -> Result<Policy> {
     let concurrency = match flags.provider.or(file.provider).unwrap_or_default() {
-        ProviderName::Cloudflare => file.concurrency.unwrap_or(4),
+        ProviderName::Cloudflare | ProviderName::Fastly | ProviderName::Bunny => {
+            file.concurrency.unwrap_or(4)
+        }
         ProviderName::HttpPurge => file
             .http_purge
             .as_ref()
@@ -1341,20 +1467,39 @@ mod tests {
     fn cloudflare_defaults() {
         let c = cf();
         assert_eq!(c.api_base, "https://api.cloudflare.com/client/v4");
-        assert_eq!(c.batch_size, 30);
+        assert_eq!(c.batch_size, BatchSize::Auto);
         assert_eq!(c.everything, Everything::Hosts);
         assert_eq!(c.zone, None);
     }
 
     #[test]
     fn cloudflare_settings_are_validated() {
-        let bad_batch = FileConfig {
-            batch_size: Some(501),
-            ..Default::default()
-        };
-        let err = resolve_cloudflare(&Common::default(), &bad_batch, Path::new("/"), &env(&[]))
-            .expect_err("batch");
-        assert!(err.to_string().contains("batch_size"));
+        for bad in [
+            BatchSizeValue::Count(501),
+            BatchSizeValue::Count(0),
+            BatchSizeValue::Text("many".into()),
+        ] {
+            let bad_batch = FileConfig {
+                batch_size: Some(bad),
+                ..Default::default()
+            };
+            let err = resolve_cloudflare(&Common::default(), &bad_batch, Path::new("/"), &env(&[]))
+                .expect_err("batch");
+            assert!(err.to_string().contains("batch_size"));
+        }
+        for (value, expected) in [
+            (BatchSizeValue::Text(" Auto ".into()), BatchSize::Auto),
+            (BatchSizeValue::Count(30), BatchSize::Fixed(30)),
+            (BatchSizeValue::Count(500), BatchSize::Fixed(500)),
+        ] {
+            let file = FileConfig {
+                batch_size: Some(value),
+                ..Default::default()
+            };
+            let c = resolve_cloudflare(&Common::default(), &file, Path::new("/"), &env(&[]))
+                .expect("batch");
+            assert_eq!(c.batch_size, expected);
+        }
         let bad_delay = FileConfig {
             retry_delay: Some("soon".into()),
             ..Default::default()
@@ -1654,7 +1799,12 @@ mod tests {
             ),
             (
                 "provider = \"nonesuch\"",
-                "expected one of `cloudflare`, `http-purge`, `cloudfront`, `akamai`",
+                "expected one of `cloudflare`, `http-purge`, `cloudfront`, `akamai`, `fastly`, `bunny`",
+            ),
+            ("fastly = 5", "expected a table: [fastly]"),
+            (
+                "batch_size = true",
+                "expected a number of URLs per request (30) or \"auto\"",
             ),
             ("akamai = 5", "expected a table: [akamai]"),
             ("cloudfront = 5", "expected a table: [cloudfront]"),
@@ -1673,6 +1823,8 @@ mod tests {
                 "HeaderSpec",
                 "HttpPurgeFile",
                 "EverythingFile",
+                "FastlyFile",
+                "BatchSizeValue",
                 "FileConfig",
                 "CloudFrontFile",
                 "AkamaiFile",

@@ -13,11 +13,11 @@ use crate::error::{Error, Result};
 use crate::provider::akamai::{self, Akamai};
 use crate::provider::cloudflare::{self, Auth, Cloudflare, Everything, ZoneRef};
 use crate::provider::cloudfront::{self, CloudFront};
-use crate::provider::{AnyPurger, ProviderName, Purger, Request, Transport};
+use crate::provider::{AnyPurger, FailureKind, ProviderName, Purger, Request, Transport};
 use crate::purge;
 use crate::report::{
-    self, AkamaiVerified, CloudFrontVerified, CloudflareVerified, Console, HttpPurgeVerified,
-    Verified,
+    self, AkamaiVerified, ApiVerified, CloudFrontVerified, CloudflareVerified, Console,
+    HttpPurgeVerified, Verified,
 };
 use crate::secret::Secret;
 
@@ -338,7 +338,137 @@ pub fn everything_means(settings: &Settings) -> String {
                 "an invalidation of /* (the whole distribution)".into()
             }
         }
+        ProviderName::Fastly => format!(
+            "the WHOLE service {}: purge_all",
+            settings
+                .fastly
+                .0
+                .service_id
+                .as_deref()
+                .unwrap_or("(service_id not set)")
+        ),
+        ProviderName::Bunny => match settings.bunny.0.pull_zone_id {
+            Some(id) => format!("the WHOLE pull zone {id}: purgeCache"),
+            None => format!(
+                "a wildcard purge of {}",
+                scope(settings.rules.scopes_by(crate::urls::BaseUrl::authority))
+            ),
+        },
     }
+}
+
+/// The secret of an API provider: the environment variable `env`, else the `token_file` of its
+/// table. Never from the config file itself, never from a flag.
+fn api_secret(
+    env: &'static str,
+    token_file: Option<&std::path::Path>,
+    ctx: &Context,
+) -> Result<Secret> {
+    let table_key = if env.starts_with("FASTLY") {
+        "fastly.token_file"
+    } else {
+        "bunny.token_file"
+    };
+    let (value, source) = match ctx.env.get(env).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        Some(v) => (v.to_string(), env),
+        None => match token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::setting(
+                        table_key,
+                        format!("cannot read the token file {}: {e}", path.display()),
+                        Some("the file must hold the secret alone"),
+                    )
+                })?;
+                (text.trim().to_string(), table_key)
+            }
+            None => {
+                return Err(Error::setting(
+                    env,
+                    format!("{env} is not set"),
+                    Some(&format!(
+                        "put the API secret in the {env} environment variable (or in a file named by token_file in its table); it is never read from sitepurge.toml"
+                    )),
+                ));
+            }
+        },
+    };
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::setting(
+            source,
+            format!(
+                "the value of {source} is empty or cannot be sent in an HTTP header (a stray character or line break?)"
+            ),
+            Some("copy the secret again"),
+        ));
+    }
+    Ok(Secret::new(value))
+}
+
+/// An API base URL: https, or http only to loopback (the secret travels in its headers).
+fn api_base(raw: &str, env: &'static str) -> Result<String> {
+    cloudflare::check_api_base(raw).map_err(|m| {
+        Error::setting(
+            env,
+            m,
+            Some("use https, or http only to 127.0.0.1/localhost (a local proxy or test server)"),
+        )
+    })
+}
+
+/// The Fastly provider for these settings.
+pub fn fastly(settings: &Settings, ctx: &Context) -> Result<crate::provider::fastly::Fastly> {
+    let (file, api) = &settings.fastly;
+    let service_id = file
+        .service_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Error::setting(
+                "fastly.service_id",
+                "no Fastly service is set".into(),
+                Some("add service_id = \"...\" under [fastly] (the service's id, from its dashboard page)"),
+            )
+        })?;
+    if !service_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::setting(
+            "fastly.service_id",
+            format!("{service_id:?} is not a Fastly service id (letters and digits)"),
+            Some("copy the id from the service's page in the Fastly control panel, not its name"),
+        ));
+    }
+    let token = api_secret("FASTLY_API_TOKEN", api.token_file.as_deref(), ctx)?;
+    let base = api_base(&api.api_base, "FASTLY_API_BASE_URL")?;
+    crate::provider::fastly::Fastly::new(
+        &base,
+        token,
+        service_id.to_string(),
+        file.soft.unwrap_or(false),
+        &settings.transport,
+    )
+    .map_err(|m| Error::setting("FASTLY_API_BASE_URL", m, None))
+}
+
+/// The bunny.net provider for these settings.
+pub fn bunny(settings: &Settings, ctx: &Context) -> Result<crate::provider::bunny::Bunny> {
+    let (file, api) = &settings.bunny;
+    let key = api_secret("BUNNY_API_KEY", api.token_file.as_deref(), ctx)?;
+    let base = api_base(&api.api_base, "BUNNY_API_BASE_URL")?;
+    let mut purger =
+        crate::provider::bunny::Bunny::new(&base, key, file.pull_zone_id, &settings.transport)
+            .map_err(|m| Error::setting("BUNNY_API_BASE_URL", m, None))?;
+    purger.scopes = settings.rules.scopes_by(crate::urls::BaseUrl::authority);
+    purger.schemes = settings
+        .rules
+        .base_urls
+        .iter()
+        .map(|b| (b.authority().to_string(), b.scheme().to_string()))
+        .collect();
+    purger.wildcard_from = file
+        .wildcard_from
+        .unwrap_or(crate::provider::bunny::WILDCARD_FROM);
+    Ok(purger)
 }
 
 /// Checks, without asking anything, that a purge could be sent: credentials present and
@@ -357,6 +487,12 @@ pub fn check_ready(settings: &Settings, ctx: &Context) -> Result<()> {
         }
         ProviderName::Akamai => {
             akamai(settings, ctx)?;
+        }
+        ProviderName::Fastly => {
+            fastly(settings, ctx)?;
+        }
+        ProviderName::Bunny => {
+            bunny(settings, ctx)?;
         }
     }
     Ok(())
@@ -417,6 +553,24 @@ pub async fn connect(
             );
             Ok(AnyPurger::Akamai(purger))
         }
+        ProviderName::Fastly => {
+            let purger = fastly(settings, ctx)?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!("fastly: {}", purger.target()),
+            );
+            Ok(AnyPurger::Fastly(purger))
+        }
+        ProviderName::Bunny => {
+            let purger = bunny(settings, ctx)?;
+            report::debug(
+                settings.output,
+                console,
+                format_args!("bunny: {}", purger.target()),
+            );
+            Ok(AnyPurger::Bunny(purger))
+        }
     }
 }
 
@@ -463,10 +617,15 @@ pub async fn connect_cloudflare(
         Everything::Zone => vec![Request::Everything],
         Everything::Hosts => Request::for_scopes(hosts, prefixes),
     };
+    let (batch_size, auto_batch) = match cf.batch_size {
+        cloudflare::BatchSize::Auto => (cloudflare::AUTO_BATCH_SIZE, true),
+        cloudflare::BatchSize::Fixed(n) => (n, false),
+    };
     Ok(Cloudflare {
         api,
         zone_id,
-        batch_size: cf.batch_size,
+        batch_size,
+        auto_batch,
         everything,
     })
 }
@@ -554,6 +713,137 @@ fn zone_not_found(name: &str) -> Error {
     }
 }
 
+/// The account of an account-owned token: `CLOUDFLARE_ACCOUNT_ID` when set (checked to be an
+/// account id), else `None`.
+fn account_from_env(ctx: &Context) -> Result<Option<String>> {
+    let Some(id) = ctx
+        .env
+        .get("CLOUDFLARE_ACCOUNT_ID")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::setting(
+            "CLOUDFLARE_ACCOUNT_ID",
+            format!("{id:?} is not an account id (32 hex digits)"),
+            Some(
+                "copy the account id from the dashboard (Account Home, or any zone's Overview page)",
+            ),
+        ));
+    }
+    Ok(Some(id.to_ascii_lowercase()))
+}
+
+/// Asks the API whether the token is valid and active, and whose it is. A user-owned token is
+/// verified at `/user/tokens/verify`; an account-owned one only at
+/// `/accounts/{id}/tokens/verify` (the user endpoint calls it invalid), with the account from
+/// `CLOUDFLARE_ACCOUNT_ID` (then asked first) or from the zone. Returns the token's status and,
+/// for an account-owned token, the account.
+async fn verify_token(
+    settings: &Settings,
+    ctx: &Context,
+    api: &cloudflare::Api,
+    zone: &ZoneRef,
+    looked_up: &mut Option<cloudflare::Zone>,
+) -> Result<(cloudflare::TokenStatus, Option<String>)> {
+    let never = CancellationToken::new();
+    let note = retry_note(settings.output.verbosity >= 0);
+    let user_action = "verifying the API token (as a user-owned token)";
+    let account_check = async |account: &str| {
+        let action = format!("verifying the API token as owned by the account {account}");
+        purge::retry(&settings.policy, &action, &never, &note, || {
+            api.verify_account_token(account)
+        })
+        .await
+        .map_err(|failure| (action, failure))
+    };
+    let env_account = account_from_env(ctx)?;
+    if let Some(account) = &env_account {
+        match account_check(account).await {
+            Ok(token) => return Ok((token, Some(account.clone()))),
+            Err((_, f)) if f.kind == FailureKind::Credentials => {}
+            Err((action, failure)) => return Err(Error::Api { action, failure }),
+        }
+    }
+    let user = purge::retry(&settings.policy, user_action, &never, &note, || {
+        api.verify_token()
+    })
+    .await;
+    let refused = match user {
+        Ok(token) => return Ok((token, None)),
+        Err(f) if f.kind == FailureKind::Credentials && env_account.is_none() => f,
+        Err(failure) => {
+            return Err(Error::Api {
+                action: user_action.into(),
+                failure,
+            });
+        }
+    };
+    // Not a user-owned token (or not a valid one): the account that holds the zone may own it.
+    let zone_found = match zone {
+        ZoneRef::Id(id) => {
+            let action =
+                format!("reading the Cloudflare zone {id} (for the account that owns the token)");
+            purge::retry(&settings.policy, &action, &never, &note, || api.zone(id))
+                .await
+                .map_err(|failure| (action, failure))
+        }
+        ZoneRef::Name(name) => {
+            let action = format!(
+                "looking up the Cloudflare zone {name} (for the account that owns the token)"
+            );
+            match purge::retry(&settings.policy, &action, &never, &note, || {
+                api.find_zone(name)
+            })
+            .await
+            {
+                Ok(Some(z)) => Ok(z),
+                Ok(None) => return Err(zone_not_found(name)),
+                Err(failure) => Err((action, failure)),
+            }
+        }
+    };
+    let zone_found = match zone_found {
+        Ok(z) => z,
+        Err((_, mut failure)) if failure.kind == FailureKind::Credentials => {
+            // The zone cannot be read with this token either: the first answer is the one to show.
+            let mut first = refused;
+            first.hint = Some(
+                "the token is not valid as a user-owned token, and the zone cannot be read to find its account: if it is an account-owned token, set CLOUDFLARE_ACCOUNT_ID to the account's id; else it is invalid, expired or revoked"
+                    .into(),
+            );
+            failure.hint = None;
+            return Err(Error::Api {
+                action: user_action.into(),
+                failure: first,
+            });
+        }
+        Err((action, failure)) => return Err(Error::Api { action, failure }),
+    };
+    let Some(account) = zone_found.account_id.clone() else {
+        return Err(Error::Api {
+            action: user_action.into(),
+            failure: refused,
+        });
+    };
+    if matches!(zone, ZoneRef::Name(_)) {
+        *looked_up = Some(zone_found);
+    }
+    match account_check(&account).await {
+        Ok(token) => Ok((token, Some(account))),
+        Err((action, mut failure)) => {
+            if failure.kind == FailureKind::Credentials {
+                failure.hint = Some(format!(
+                    "the token is invalid, expired or revoked: neither /user/tokens/verify nor the zone's account ({account}) knows it (or not a token: a global API key goes in CLOUDFLARE_API_KEY with CLOUDFLARE_EMAIL)"
+                ));
+            }
+            Err(Error::Api { action, failure })
+        }
+    }
+}
+
 /// Checks that the provider can be set up, and for Cloudflare asks the API about the
 /// credentials and the zone (`sitepurge verify`).
 pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
@@ -587,6 +877,33 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
             credentials_checked: false,
         }));
     }
+    let api_verified = |provider: &'static str, credentials: &str, target: String| {
+        Verified::Api(ApiVerified {
+            provider,
+            credentials: credentials.to_string(),
+            target,
+            everything: everything_means(settings),
+        })
+    };
+    match settings.provider {
+        ProviderName::Fastly => {
+            let purger = fastly(settings, ctx)?;
+            return Ok(api_verified(
+                "fastly",
+                "API token (FASTLY_API_TOKEN or [fastly] token_file)",
+                purger.target(),
+            ));
+        }
+        ProviderName::Bunny => {
+            let purger = bunny(settings, ctx)?;
+            return Ok(api_verified(
+                "bunny",
+                "API key (BUNNY_API_KEY or [bunny] token_file)",
+                purger.target(),
+            ));
+        }
+        _ => {}
+    }
     let cf = &settings.cloudflare;
     let auth = credentials(cf, ctx)?;
     let mut found = CloudflareVerified {
@@ -597,17 +914,14 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
     let is_token = matches!(auth, Auth::Token(_));
     let api = cloudflare_api(cf, auth, &settings.transport)?;
     let never = CancellationToken::new();
+    let zone = zone_name(settings)?;
+    if settings.cloudflare.zone.is_none() {
+        check_one_zone(settings, &zone)?;
+    }
+    // A zone looked up by name on the way (for the account of a token), not asked twice.
+    let mut looked_up = None;
     if is_token {
-        let note = retry_note(settings.output.verbosity >= 0);
-        let action = "verifying the API token";
-        let token = purge::retry(&settings.policy, action, &never, &note, || {
-            api.verify_token()
-        })
-        .await
-        .map_err(|failure| Error::Api {
-            action: action.into(),
-            failure,
-        })?;
+        let (token, account) = verify_token(settings, ctx, &api, &zone, &mut looked_up).await?;
         if token.status != "active" {
             return Err(Error::setting(
                 "CLOUDFLARE_API_TOKEN",
@@ -615,20 +929,21 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
                 Some("create or re-enable a token with \"Cache Purge\" on the zone"),
             ));
         }
+        found.token_owner = Some(if account.is_some() { "account" } else { "user" });
+        found.account_id = account;
         found.token_id = Some(token.id);
         found.token_expires_on = token.expires_on;
         found.token_status = Some(token.status);
-    }
-    let zone = zone_name(settings)?;
-    if settings.cloudflare.zone.is_none() {
-        check_one_zone(settings, &zone)?;
     }
     // Whether the API has vouched for the credentials.
     found.credentials_checked = is_token;
     match zone {
         ZoneRef::Id(id) => found.zone_id = Some(id),
         ZoneRef::Name(name) => {
-            let zone = find_zone(settings, &api, &name, &never).await?;
+            let zone = match looked_up {
+                Some(z) => z,
+                None => find_zone(settings, &api, &name, &never).await?,
+            };
             found.credentials_checked = true;
             found.zone_id = Some(zone.id);
             found.zone_name = Some(zone.name);

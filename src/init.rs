@@ -157,6 +157,26 @@ pub fn config_text(found: &Found) -> String {
             line("# \"Everything\" purges these CP codes; without them, every URL of the site.");
             line("# cp_codes = [123456]");
         }
+        ProviderName::Fastly => {
+            line("# Fastly. The API token comes from the environment, never from this file:");
+            line("#   FASTLY_API_TOKEN   a token with purge_select (and purge_all for everything)");
+            line("provider = \"fastly\"");
+            line("");
+            line("[fastly]");
+            line("# The service's id, from its page in the Fastly control panel (required).");
+            line("# service_id = \"...\"");
+            line("# Mark URLs stale instead of removing them (Fastly-Soft-Purge: 1).");
+            line("soft = false");
+        }
+        ProviderName::Bunny => {
+            line("# bunny.net. The API key comes from the environment, never from this file:");
+            line("#   BUNNY_API_KEY   the account's API key");
+            line("provider = \"bunny\"");
+            line("");
+            line("[bunny]");
+            line("# The pull zone \"everything\" clears; without it, a wildcard per host.");
+            line("# pull_zone_id = 12345");
+        }
     }
     t
 }
@@ -180,6 +200,8 @@ pub fn next_steps(found: &Found, file: &str) -> Vec<String> {
         ProviderName::HttpPurge => "",
         ProviderName::CloudFront => "AWS_PROFILE=... ",
         ProviderName::Akamai => "",
+        ProviderName::Fastly => "FASTLY_API_TOKEN=... ",
+        ProviderName::Bunny => "BUNNY_API_KEY=... ",
     };
     steps.push(format!(
         "{credentials}sitepurge run   # after each deploy: purge what changed"

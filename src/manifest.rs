@@ -42,6 +42,11 @@ pub struct Manifest {
     pub url_options: Vec<String>,
     /// Fingerprint of the `ignore_content` rules the hashes were computed under.
     pub content_rules: String,
+    /// URLs per Cloudflare purge request that the zone was found to take (`batch_size =
+    /// "auto"` after a refusal of the larger count), so the next run starts there. Absent until
+    /// learned; older states, without it, read as not learned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudflare_batch_size: Option<usize>,
     /// Output path -> SHA-256 of its content after the content rules (hex in the file).
     pub files: Hashes,
     /// Output path -> what the content rules blanked in it (two bytes a kind of rule, hex), for
@@ -74,6 +79,7 @@ impl Manifest {
             base_urls,
             url_options,
             content_rules,
+            cloudflare_batch_size: None,
             files,
             noise: Hashes::new(),
             applied_plan: None,
@@ -336,6 +342,22 @@ mod tests {
             "a".repeat(64)
         );
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_learned_batch_size_is_written_after_the_content_rules_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let mut m = sample();
+        m.cloudflare_batch_size = Some(30);
+        save(&path, &m).expect("save");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let expected = format!(
+            "  \"content_rules\": \"{}\",\n  \"cloudflare_batch_size\": 30,\n  \"files\": {{\n",
+            "c".repeat(64)
+        );
+        assert!(text.contains(&expected), "{text}");
+        assert_eq!(load(&path).expect("load"), Some(m));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::error::{Error, Exit, Result};
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Decision, Plan};
 use crate::planfile::{self, PlanFile};
-use crate::provider::{Purger, Request};
+use crate::provider::{AnyPurger, Purger, Request};
 use crate::publish;
 use crate::purge::{self, Job};
 use crate::record::{self, InForce, Purge};
@@ -366,6 +366,13 @@ pub fn settings_fingerprint(s: &Settings) -> String {
             "{} {:?} {:?} {:?}",
             s.akamai.section, s.akamai.network, s.akamai.action, s.akamai.cp_codes
         ),
+        crate::provider::ProviderName::Fastly => format!(
+            "{:?} {:?} {}",
+            s.fastly.0.service_id, s.fastly.0.soft, s.fastly.1.api_base
+        ),
+        crate::provider::ProviderName::Bunny => {
+            format!("{:?} {}", s.bunny.0.pull_zone_id, s.bunny.1.api_base)
+        }
     };
     let fields = [
         ("base_urls", base_urls.join(" ")),
@@ -532,7 +539,21 @@ pub fn record_baseline(survey: &Survey, ctx: &Context) -> Result<()> {
         survey.snapshot.files.clone(),
     );
     manifest.noise = noise_traces(&manifest.files, &survey.snapshot);
+    manifest.cloudflare_batch_size = learned_batch_size(survey.previous.as_ref());
     manifest::save(&survey.settings.state, &manifest)
+}
+
+/// The Cloudflare batch size an earlier run learned (kept across every state written).
+fn learned_batch_size(previous: Option<&Manifest>) -> Option<usize> {
+    previous.and_then(|m| m.cloudflare_batch_size)
+}
+
+/// URLs per request: the provider's, or for Cloudflare's "auto" what an earlier run learned.
+fn batch_size(purger: &AnyPurger, learned: Option<usize>) -> usize {
+    match (purger, learned) {
+        (AnyPurger::Cloudflare(cf), Some(n)) if cf.auto_batch => n.clamp(1, cf.batch_size),
+        _ => purger.batch_size(),
+    }
 }
 
 /// One pass of the pipeline (what `run` does, and what `watch` does on each cycle): survey,
@@ -595,6 +616,7 @@ pub async fn carry_out(
     let mut purged = BTreeSet::new();
     let mut purge = Purge::NotNeeded;
     let mut everything_outcome = None;
+    let mut learned = learned_batch_size(survey.previous.as_ref());
     if survey.plan.decision != Decision::Nothing {
         if stop.is_cancelled() {
             return Err(Error::Stopped);
@@ -614,6 +636,7 @@ pub async fn carry_out(
                 ahead.files,
             );
             manifest.pending = ahead.pending;
+            manifest.cloudflare_batch_size = learned_batch_size(survey.previous.as_ref());
             manifest.noise = survey
                 .previous
                 .as_ref()
@@ -633,6 +656,7 @@ pub async fn carry_out(
                 return Ok((report, Exit::PurgeFailed));
             }
         }
+        let batch_size = batch_size(&purger, learned);
         let everything = survey.plan.decision == Decision::Everything;
         // A provider with no "clear the site" request purges every URL of the site instead.
         let one_by_one = everything && purger.everything().is_empty();
@@ -645,7 +669,7 @@ pub async fn carry_out(
                 .flat_map(|p| s.rules.urls_for(p))
                 .collect();
             let urls: Vec<String> = site.into_iter().collect();
-            purge::batches(&urls, &s.cache_key_headers, purger.batch_size())
+            purge::batches(&urls, &s.cache_key_headers, batch_size)
         } else if everything {
             purger
                 .everything()
@@ -655,9 +679,22 @@ pub async fn carry_out(
                     urls: all_urls.clone(),
                 })
                 .collect()
+        } else if purger.wildcard_from() > 0 {
+            // Folders whose every URL changed go in one wildcard purge each.
+            let site: BTreeSet<String> = survey
+                .snapshot
+                .files
+                .keys()
+                .chain(survey.changes.removed.iter())
+                .flat_map(|p| s.rules.urls_for(p))
+                .collect();
+            let (left, folders) = purge::compact(&all_urls, &site, purger.wildcard_from());
+            let mut jobs = purge::batches(&left, &s.cache_key_headers, batch_size);
+            jobs.extend(folders);
+            jobs
         } else {
             let urls: Vec<String> = all_urls.iter().cloned().collect();
-            purge::batches(&urls, &s.cache_key_headers, purger.batch_size())
+            purge::batches(&urls, &s.cache_key_headers, batch_size)
         };
         report::debug(
             s.output,
@@ -667,6 +704,9 @@ pub async fn carry_out(
         // Retries are reported as they happen: a run backing off says so at once.
         let note = connect::retry_note(s.output.verbosity >= 0);
         let outcome = purge::execute(&purger, jobs, &s.policy, stop, &note).await;
+        if let Some(limit) = outcome.batch_limit {
+            learned = Some(limit);
+        }
         let failures: Vec<_> = outcome
             .failures()
             .map(|(job, f)| (job.urls.len(), f.clone()))
@@ -742,7 +782,10 @@ pub async fn carry_out(
     );
     let (mut saved, mut state_error) = (false, None);
     if let Some(record) = record
-        && !survey.previous.as_ref().is_some_and(|m| record.same_as(m))
+        && !survey
+            .previous
+            .as_ref()
+            .is_some_and(|m| record.same_as(m) && m.cloudflare_batch_size == learned)
         && recording.to_state_file()
     {
         let mut manifest = Manifest::new(
@@ -753,6 +796,7 @@ pub async fn carry_out(
             record.files,
         );
         manifest.pending = record.pending;
+        manifest.cloudflare_batch_size = learned;
         manifest.noise = noise_traces(&manifest.files, &survey.snapshot);
         manifest.applied_plan = recording.plan_id();
         match manifest::save(&s.state, &manifest) {

@@ -90,6 +90,67 @@ pub fn batches(
         .collect()
 }
 
+/// Folders whose URLs can go in one wildcard purge: a folder (a URL ending in `/`, below the
+/// host) qualifies when every URL of the site below it is to be purged and there are at least
+/// `min` of them. The outermost qualifying folders win. Returns the URLs left to purge one by
+/// one, and one job per folder (a `Prefixes` request of `host/folder`, standing for the URLs it
+/// covers). The folder's own URL stays an exact purge: whether `folder/*` also matches
+/// `folder/` is not documented.
+pub fn compact(
+    urls: &BTreeSet<String>,
+    site_urls: &BTreeSet<String>,
+    min: usize,
+) -> (Vec<String>, Vec<Job>) {
+    if min == 0 {
+        return (urls.iter().cloned().collect(), Vec::new());
+    }
+    // Every folder of a purge URL, below the host: `https://h/a/b/c.html` -> `https://h/a/`,
+    // `https://h/a/b/`.
+    let folders_of = |url: &str| -> Vec<String> {
+        let start = url.find("://").map_or(0, |i| i + 3);
+        let path_start = url[start..].find('/').map_or(url.len(), |i| start + i);
+        let end = url.find(['?', '#']).unwrap_or(url.len());
+        url[..end]
+            .match_indices('/')
+            .map(|(i, _)| i)
+            .filter(|i| *i > path_start)
+            .map(|i| url[..=i].to_string())
+            .collect()
+    };
+    let candidates: BTreeSet<String> = urls.iter().flat_map(|u| folders_of(u)).collect();
+    let mut chosen: Vec<(String, BTreeSet<String>)> = Vec::new();
+    // Sorted, a folder comes before the folders inside it.
+    for folder in candidates {
+        if chosen.iter().any(|(c, _)| folder.starts_with(c.as_str())) {
+            continue;
+        }
+        let below = |u: &&String| u.starts_with(&folder) && **u != folder;
+        if !site_urls.iter().filter(below).all(|u| urls.contains(u)) {
+            continue;
+        }
+        let covered: BTreeSet<String> = urls.iter().filter(below).cloned().collect();
+        if covered.len() >= min {
+            chosen.push((folder, covered));
+        }
+    }
+    let left: Vec<String> = urls
+        .iter()
+        .filter(|u| !chosen.iter().any(|(_, c)| c.contains(*u)))
+        .cloned()
+        .collect();
+    let jobs = chosen
+        .into_iter()
+        .map(|(folder, covered)| {
+            let scope = folder.split_once("://").map_or(folder.as_str(), |(_, r)| r);
+            Job {
+                request: Request::Prefixes(vec![scope.trim_end_matches('/').to_string()]),
+                urls: covered,
+            }
+        })
+        .collect();
+    (left, jobs)
+}
+
 /// What happened to one job.
 #[derive(Debug, Clone)]
 pub struct JobResult {
@@ -102,6 +163,9 @@ pub struct JobResult {
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub results: Vec<JobResult>,
+    /// The service refused a request for its count of entries and said how many it takes:
+    /// the batch size to use from now on (and to remember for the next run).
+    pub batch_limit: Option<usize>,
 }
 
 impl Outcome {
@@ -151,9 +215,21 @@ struct Gate {
     /// A job failed for good in a way that will fail the others alike (service down,
     /// credentials refused): jobs not yet sent are not sent, and fail the same way.
     gave_up: Mutex<Option<Failure>>,
+    /// Set by a request refused for its count: larger jobs not yet sent are split first.
+    batch_limit: Mutex<Option<usize>>,
 }
 
 impl Gate {
+    fn lower_batch_limit(&self, limit: usize) {
+        if let Ok(mut l) = self.batch_limit.lock() {
+            *l = Some(l.map_or(limit, |old| old.min(limit)).max(1));
+        }
+    }
+
+    fn batch_limit(&self) -> Option<usize> {
+        self.batch_limit.lock().ok().and_then(|l| *l)
+    }
+
     fn slow_down(&self, wait: Duration) {
         self.throttled.store(true, Ordering::SeqCst);
         if let Ok(mut until) = self.pause_until.lock() {
@@ -238,6 +314,7 @@ pub async fn execute<P: Purger>(
         serial: tokio::sync::Mutex::new(()),
         pause_until: Mutex::new(None),
         gave_up: Mutex::new(None),
+        batch_limit: Mutex::new(None),
     };
     let total = jobs.len();
     let mut results: Vec<(usize, Vec<JobResult>)> =
@@ -260,7 +337,24 @@ pub async fn execute<P: Purger>(
     results.sort_by_key(|(i, _)| *i);
     Outcome {
         results: results.into_iter().flat_map(|(_, r)| r).collect(),
+        batch_limit: gate.batch_limit(),
     }
+}
+
+/// `job` cut into jobs of at most `limit` entries, if it has more.
+fn split_to(job: &Job, limit: usize) -> Option<Vec<Job>> {
+    let Request::Files(entries) = &job.request else {
+        return None;
+    };
+    (entries.len() > limit).then(|| {
+        entries
+            .chunks(limit.max(1))
+            .map(|chunk| Job {
+                urls: chunk.iter().map(|e| e.url.clone()).collect(),
+                request: Request::Files(chunk.to_vec()),
+            })
+            .collect()
+    })
 }
 
 /// The two halves of a request of several URLs, when it was refused as a whole (400) for
@@ -300,7 +394,40 @@ impl<P: Purger> Run<'_, P> {
     /// Sends `job`; when the service refuses it whole (400), sends its halves, and theirs, until
     /// the refused URLs are alone: the others are purged, and only those stay pending.
     async fn send_finding_refused(&self, job: Job, index: usize) -> Vec<JobResult> {
+        // A smaller batch size was learned meanwhile: this job goes in parts of that size.
+        if let Some(parts) = self.gate.batch_limit().and_then(|l| split_to(&job, l)) {
+            return self.send_parts(parts, index).await;
+        }
         let result = self.send_with_retries(job, index).await;
+        let limit = result
+            .result
+            .as_ref()
+            .err()
+            .and_then(|f| self.purger.smaller_batch(&result.job.request, f));
+        if let Some(limit) = limit.filter(|_| !self.stop.is_cancelled())
+            && let Some(parts) = split_to(&result.job, limit)
+        {
+            self.gate.lower_batch_limit(limit);
+            (self.note)(format!(
+                "{} request {} of {} was refused for its {} URLs ({}); sending at most {limit} per request from now on",
+                self.purger.name(),
+                index + 1,
+                self.total,
+                result.job.urls.len(),
+                result
+                    .result
+                    .as_ref()
+                    .err()
+                    .map(|f| f.to_string())
+                    .unwrap_or_default(),
+            ));
+            let mut out = self.send_parts(parts, index).await;
+            // The refused whole counts among the requests sent.
+            if let Some(first) = out.first_mut() {
+                first.attempts += result.attempts;
+            }
+            return out;
+        }
         let Some((a, b)) = halves(&result).filter(|_| !self.stop.is_cancelled()) else {
             return vec![self.isolated(result)];
         };
@@ -322,6 +449,14 @@ impl<P: Purger> Run<'_, P> {
         // The refused whole counts among the requests sent.
         if let Some(first) = out.first_mut() {
             first.attempts += result.attempts;
+        }
+        out
+    }
+
+    async fn send_parts(&self, parts: Vec<Job>, index: usize) -> Vec<JobResult> {
+        let mut out = Vec::new();
+        for part in parts {
+            out.extend(Box::pin(self.send_finding_refused(part, index)).await);
         }
         out
     }
@@ -897,5 +1032,123 @@ mod tests {
         let hint = failures[0].hint.clone().unwrap_or_default();
         assert!(hint.contains("refused this one URL"), "{hint}");
         assert!(!hint.contains("bug"), "{hint}");
+    }
+
+    /// Refuses (400) any request of more than 5 entries, saying it takes 5.
+    struct Counted {
+        sent: Mutex<Vec<usize>>,
+    }
+
+    impl Purger for Counted {
+        fn name(&self) -> &'static str {
+            "counted"
+        }
+        fn target(&self) -> String {
+            "site".into()
+        }
+        fn batch_size(&self) -> usize {
+            12
+        }
+        fn everything(&self) -> Vec<Request> {
+            vec![]
+        }
+        async fn send(&self, request: &Request) -> Result<(), Failure> {
+            let Request::Files(entries) = request else {
+                return Ok(());
+            };
+            self.sent.lock().expect("lock").push(entries.len());
+            if entries.len() > 5 {
+                return Err(Failure::new(FailureKind::Rejected, Some(400), "too many"));
+            }
+            Ok(())
+        }
+        fn smaller_batch(&self, _: &Request, failure: &Failure) -> Option<usize> {
+            (failure.detail == "too many").then_some(5)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_refused_for_its_count_is_cut_to_the_size_given_and_so_are_the_rest() {
+        let p = Counted {
+            sent: Mutex::new(Vec::new()),
+        };
+        let mut policy = quick();
+        policy.concurrency = 1;
+        let out = execute(
+            &p,
+            batches(&urls(24), &[], 12),
+            &policy,
+            &CancellationToken::new(),
+            &|_| {},
+        )
+        .await;
+        assert!(out.all_ok());
+        assert_eq!(out.purged().len(), 24);
+        assert_eq!(out.batch_limit, Some(5));
+        // The first 12 refused, then 5 + 5 + 2; the second 12 cut before it is sent.
+        assert_eq!(*p.sent.lock().expect("lock"), [12, 5, 5, 2, 5, 5, 2]);
+        assert_eq!(out.requests(), 7);
+    }
+
+    fn set_of(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_folder_whose_every_url_changed_goes_in_one_wildcard() {
+        let site = set_of(&[
+            "https://example.com/",
+            "https://example.com/index.html",
+            "https://example.com/posts/",
+            "https://example.com/posts/a.html",
+            "https://example.com/posts/b.html",
+            "https://example.com/posts/c/",
+            "https://example.com/posts/c/index.html",
+            "https://example.com/img/x.png",
+            "https://example.com/img/y.png",
+        ]);
+        let urls = set_of(&[
+            "https://example.com/posts/",
+            "https://example.com/posts/a.html",
+            "https://example.com/posts/b.html",
+            "https://example.com/posts/c/",
+            "https://example.com/posts/c/index.html",
+            "https://example.com/img/x.png",
+        ]);
+        let (left, jobs) = compact(&urls, &site, 3);
+        // posts/ qualifies (4 URLs below it, all changed; posts/c/ is inside it); img/ does
+        // not (y.png did not change); the folder's own URL stays exact.
+        assert_eq!(
+            left,
+            [
+                "https://example.com/img/x.png",
+                "https://example.com/posts/"
+            ]
+        );
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            jobs[0].request,
+            Request::Prefixes(vec!["example.com/posts".into()])
+        );
+        assert_eq!(
+            jobs[0].urls,
+            set_of(&[
+                "https://example.com/posts/a.html",
+                "https://example.com/posts/b.html",
+                "https://example.com/posts/c/",
+                "https://example.com/posts/c/index.html",
+            ])
+        );
+        // Below the minimum, or turned off: every URL on its own.
+        assert!(compact(&urls, &site, 5).1.is_empty());
+        assert_eq!(compact(&urls, &site, 0).0.len(), urls.len());
+    }
+
+    #[test]
+    fn the_host_root_is_never_a_wildcard() {
+        let site = set_of(&["https://example.com/a.html", "https://example.com/b.html"]);
+        let (left, jobs) = compact(&site, &site, 1);
+        assert!(jobs.is_empty());
+        assert_eq!(left.len(), 2);
     }
 }

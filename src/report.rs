@@ -614,6 +614,21 @@ pub enum Verified {
     HttpPurge(HttpPurgeVerified),
     CloudFront(CloudFrontVerified),
     Akamai(AkamaiVerified),
+    Api(ApiVerified),
+}
+
+/// `verify` with fastly or bunny: `{provider, credentials, target, everything}`. Nothing is
+/// asked of the API: the settings and the secret's presence are checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiVerified {
+    /// `fastly` or `bunny`.
+    pub provider: &'static str,
+    /// Where the secret comes from, never its value.
+    pub credentials: String,
+    /// What purges act on (`service SU1Z...`, `pull zone 42`).
+    pub target: String,
+    /// What "purge everything" sends, in words.
+    pub everything: String,
 }
 
 /// `verify` with Akamai: `{provider, credentials, host, network, action, cp_codes,
@@ -661,6 +676,12 @@ pub struct CloudflareVerified {
     pub credentials: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_status: Option<String>,
+    /// `user` or `account`: which verify endpoint knew the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_owner: Option<&'static str>,
+    /// The account of an account-owned token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     #[serde(skip)]
     pub token_id: Option<String>,
     #[serde(skip)]
@@ -699,6 +720,11 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
         return Ok(());
     }
     match found {
+        Verified::Api(a) => writeln!(
+            out,
+            "{}: purges {}; credentials: {} (set; not checked: nothing is sent before a purge); everything: {}",
+            a.provider, a.target, a.credentials, a.everything
+        ),
         Verified::HttpPurge(h) => writeln!(
             out,
             "http-purge: {} requests to {}; {} extra header(s); everything: {}",
@@ -754,7 +780,14 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
                     .as_deref()
                     .map(|e| format!(", expires {e}"))
                     .unwrap_or_default();
-                writeln!(out, "token: {status} (id {id}{expires})")?;
+                let owner = match (c.token_owner, &c.account_id) {
+                    (Some("account"), Some(account)) => {
+                        format!(", account-owned token of account {account}")
+                    }
+                    (Some(owner), _) => format!(", {owner}-owned token"),
+                    _ => String::new(),
+                };
+                writeln!(out, "token: {status}{owner} (id {id}{expires})")?;
             }
             match (&c.zone_id, &c.zone_name, &c.zone_status) {
                 (Some(id), Some(name), Some(status)) => {
@@ -1199,6 +1232,8 @@ mod tests {
             provider: "cloudflare",
             credentials: "API token".into(),
             token_status: Some("active".into()),
+            token_owner: Some("account"),
+            account_id: Some("a".into()),
             token_id: Some("id".into()),
             token_expires_on: None,
             zone_id: Some("z".into()),
@@ -1245,6 +1280,16 @@ mod tests {
         assert_eq!(
             keys(&Verified::Akamai(akamai)),
             documented_shape("`verify --json`, akamai")
+        );
+        let api = ApiVerified {
+            provider: "fastly",
+            credentials: "API token".into(),
+            target: "service x".into(),
+            everything: "purge_all".into(),
+        };
+        assert_eq!(
+            keys(&Verified::Api(api)),
+            documented_shape("`verify --json`, fastly and bunny")
         );
         let explained = Explained {
             path: "a.html".into(),

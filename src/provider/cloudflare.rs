@@ -27,6 +27,34 @@ pub enum Everything {
     Zone,
 }
 
+/// `batch_size = "auto"`: the first try, what Cloudflare's cache docs give for purges since
+/// instant purge (2025)...
+pub const AUTO_BATCH_SIZE: usize = 100;
+/// ...and where "auto" falls back to when a zone refuses that count: the URL-purge limit the
+/// API reference and older docs give for Free, Pro and Business plans.
+pub const FALLBACK_BATCH_SIZE: usize = 30;
+
+/// How many URLs go in one purge request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BatchSize {
+    /// [`AUTO_BATCH_SIZE`], dropping to [`FALLBACK_BATCH_SIZE`] for good if the zone refuses it.
+    #[default]
+    Auto,
+    /// This many, always (a refused batch is split to find a refused URL, as for any 400).
+    Fixed(usize),
+}
+
+/// Whether a refusal of a purge of `sent` files may be for their count. Cloudflare documents
+/// no error code or message for it, and its docs disagree on the count (100, or 30 for URL
+/// purges below Enterprise), so any 400 refusal of a request above [`FALLBACK_BATCH_SIZE`]
+/// counts: [`FALLBACK_BATCH_SIZE`] works on every plan, and a URL refused for itself is still
+/// found by splitting the smaller requests.
+pub fn is_too_many_files(sent: usize, failure: &Failure) -> bool {
+    failure.status == Some(400)
+        && failure.kind == FailureKind::Rejected
+        && sent > FALLBACK_BATCH_SIZE
+}
+
 /// How requests prove who sends them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -155,6 +183,8 @@ pub struct Zone {
     pub id: String,
     pub name: String,
     pub status: String,
+    /// The account that holds the zone (where an account-owned token is verified).
+    pub account_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +293,44 @@ impl Api {
                 id: z["id"].as_str().unwrap_or_default().to_string(),
                 name: name.to_string(),
                 status: z["status"].as_str().unwrap_or("unknown").to_string(),
+                account_id: account_of(z),
             }))
+    }
+
+    /// `GET /zones/{id}`: the zone with this id (for the account that holds it).
+    pub async fn zone(&self, zone_id: &str) -> Result<Zone, Failure> {
+        let z = self
+            .call(reqwest::Method::GET, &format!("/zones/{zone_id}"), &[], None)
+            .await
+            .map_err(|mut f| {
+                if matches!(f.status, Some(401 | 403)) {
+                    f.hint = Some(
+                        "reading the zone needs the \"Zone Read\" permission; or set CLOUDFLARE_ACCOUNT_ID to the account that owns the token"
+                            .into(),
+                    );
+                }
+                f
+            })?;
+        Ok(Zone {
+            id: z["id"].as_str().unwrap_or(zone_id).to_string(),
+            name: z["name"].as_str().unwrap_or_default().to_string(),
+            status: z["status"].as_str().unwrap_or("unknown").to_string(),
+            account_id: account_of(&z),
+        })
+    }
+
+    /// `GET /accounts/{account_id}/tokens/verify`: the check for an account-owned API token,
+    /// which the user endpoint refuses (401) although the token works.
+    pub async fn verify_account_token(&self, account_id: &str) -> Result<TokenStatus, Failure> {
+        let result = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/accounts/{account_id}/tokens/verify"),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(token_status(&result))
     }
 
     /// `GET /user/tokens/verify`: whether the API token is valid and active.
@@ -280,12 +347,23 @@ impl Api {
                 }
                 f
             })?;
-        Ok(TokenStatus {
-            id: result["id"].as_str().unwrap_or_default().to_string(),
-            status: result["status"].as_str().unwrap_or("unknown").to_string(),
-            expires_on: result["expires_on"].as_str().map(str::to_string),
-        })
+        Ok(token_status(&result))
     }
+}
+
+fn token_status(result: &Value) -> TokenStatus {
+    TokenStatus {
+        id: result["id"].as_str().unwrap_or_default().to_string(),
+        status: result["status"].as_str().unwrap_or("unknown").to_string(),
+        expires_on: result["expires_on"].as_str().map(str::to_string),
+    }
+}
+
+fn account_of(zone: &Value) -> Option<String> {
+    zone["account"]["id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
 }
 
 /// The JSON body for one purge request: exactly one purge key.
@@ -434,7 +512,10 @@ pub fn key_hint_for(code: i64) -> Option<&'static str> {
 pub struct Cloudflare {
     pub api: Api,
     pub zone_id: String,
+    /// URLs per request now (for "auto", what an earlier run learned, else [`AUTO_BATCH_SIZE`]).
     pub batch_size: usize,
+    /// `batch_size = "auto"`: a refusal of the count drops to [`FALLBACK_BATCH_SIZE`].
+    pub auto_batch: bool,
     /// What "everything" means: the site's hosts (and path prefixes), or the whole zone.
     pub everything: Vec<Request>,
 }
@@ -458,6 +539,17 @@ impl Purger for Cloudflare {
 
     async fn send(&self, request: &Request) -> Result<(), Failure> {
         self.api.purge(&self.zone_id, request).await
+    }
+
+    fn smaller_batch(&self, request: &Request, failure: &Failure) -> Option<usize> {
+        match request {
+            Request::Files(entries)
+                if self.auto_batch && is_too_many_files(entries.len(), failure) =>
+            {
+                Some(FALLBACK_BATCH_SIZE)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -509,6 +601,25 @@ mod tests {
         let f = classify(400, None, body).expect_err("x");
         assert_eq!(f.kind, FailureKind::Rejected);
         assert!(f.hint.as_deref().unwrap_or_default().contains("bug"));
+    }
+
+    #[test]
+    fn only_a_400_to_more_than_thirty_files_may_be_for_the_count() {
+        let refused = classify(400, None, r#"{"success":false,"errors":[{"code":1015,"message":"x"}],"messages":[],"result":null}"#)
+            .expect_err("400");
+        assert!(is_too_many_files(31, &refused));
+        assert!(is_too_many_files(100, &refused));
+        assert!(!is_too_many_files(30, &refused), "30 works on every plan");
+        let zone = classify(400, None, r#"{"success":false,"errors":[{"code":7003,"message":"x"}],"messages":[],"result":null}"#)
+            .expect_err("400");
+        assert!(
+            !is_too_many_files(100, &zone),
+            "a wrong zone is not a count"
+        );
+        for status in [403, 429, 500] {
+            let f = classify(status, None, "").expect_err("failure");
+            assert!(!is_too_many_files(100, &f), "{status}");
+        }
     }
 
     #[test]

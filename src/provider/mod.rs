@@ -2,8 +2,10 @@
 //! to classify the answer; batching, retries, concurrency and state live in [`crate::purge`].
 
 pub mod akamai;
+pub mod bunny;
 pub mod cloudflare;
 pub mod cloudfront;
+pub mod fastly;
 pub mod http_purge;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,10 @@ pub enum ProviderName {
     CloudFront,
     /// Akamai Fast Purge (CCU v3).
     Akamai,
+    /// The Fastly API (`[fastly]`, `FASTLY_API_TOKEN`).
+    Fastly,
+    /// The bunny.net API (`[bunny]`, `BUNNY_API_KEY`).
+    Bunny,
 }
 
 /// One purge request, as the shared executor hands it to a provider.
@@ -171,6 +177,16 @@ pub trait Purger: Sync {
     fn everything(&self) -> Vec<Request>;
     /// Sends one request and classifies the answer.
     fn send(&self, request: &Request) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// When `failure` says `request` named more entries than the service takes at once: how
+    /// many to send per request from now on. Most services say nothing of the kind.
+    fn smaller_batch(&self, _request: &Request, _failure: &Failure) -> Option<usize> {
+        None
+    }
+    /// From how many changed URLs below one folder (all of the site's URLs there) they go in
+    /// one wildcard purge of the folder (a `Prefixes` request) instead; 0: never.
+    fn wildcard_from(&self) -> usize {
+        0
+    }
 }
 
 /// How requests travel: the timeout of one request, and the proxy for https requests.
@@ -244,6 +260,8 @@ pub enum AnyPurger {
     HttpPurge(http_purge::HttpPurge),
     CloudFront(cloudfront::CloudFront),
     Akamai(akamai::Akamai),
+    Fastly(fastly::Fastly),
+    Bunny(bunny::Bunny),
 }
 
 impl Purger for AnyPurger {
@@ -253,6 +271,8 @@ impl Purger for AnyPurger {
             AnyPurger::HttpPurge(p) => p.name(),
             AnyPurger::CloudFront(p) => p.name(),
             AnyPurger::Akamai(p) => p.name(),
+            AnyPurger::Fastly(p) => p.name(),
+            AnyPurger::Bunny(p) => p.name(),
         }
     }
 
@@ -262,6 +282,8 @@ impl Purger for AnyPurger {
             AnyPurger::HttpPurge(p) => p.target(),
             AnyPurger::CloudFront(p) => p.target(),
             AnyPurger::Akamai(p) => p.target(),
+            AnyPurger::Fastly(p) => p.target(),
+            AnyPurger::Bunny(p) => p.target(),
         }
     }
 
@@ -271,6 +293,8 @@ impl Purger for AnyPurger {
             AnyPurger::HttpPurge(p) => p.batch_size(),
             AnyPurger::CloudFront(p) => p.batch_size(),
             AnyPurger::Akamai(p) => p.batch_size(),
+            AnyPurger::Fastly(p) => p.batch_size(),
+            AnyPurger::Bunny(p) => p.batch_size(),
         }
     }
 
@@ -280,6 +304,8 @@ impl Purger for AnyPurger {
             AnyPurger::HttpPurge(p) => p.everything(),
             AnyPurger::CloudFront(p) => p.everything(),
             AnyPurger::Akamai(p) => p.everything(),
+            AnyPurger::Fastly(p) => p.everything(),
+            AnyPurger::Bunny(p) => p.everything(),
         }
     }
 
@@ -289,6 +315,26 @@ impl Purger for AnyPurger {
             AnyPurger::HttpPurge(p) => p.send(request).await,
             AnyPurger::CloudFront(p) => p.send(request).await,
             AnyPurger::Akamai(p) => p.send(request).await,
+            AnyPurger::Fastly(p) => p.send(request).await,
+            AnyPurger::Bunny(p) => p.send(request).await,
+        }
+    }
+
+    fn wildcard_from(&self) -> usize {
+        match self {
+            AnyPurger::Bunny(p) => p.wildcard_from(),
+            _ => 0,
+        }
+    }
+
+    fn smaller_batch(&self, request: &Request, failure: &Failure) -> Option<usize> {
+        match self {
+            AnyPurger::Cloudflare(p) => p.smaller_batch(request, failure),
+            AnyPurger::HttpPurge(p) => p.smaller_batch(request, failure),
+            AnyPurger::Fastly(p) => p.smaller_batch(request, failure),
+            AnyPurger::Bunny(p) => p.smaller_batch(request, failure),
+            AnyPurger::CloudFront(p) => p.smaller_batch(request, failure),
+            AnyPurger::Akamai(p) => p.smaller_batch(request, failure),
         }
     }
 }

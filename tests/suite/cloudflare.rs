@@ -18,8 +18,8 @@ use std::time::Duration;
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use support::cloudflare::{
-    API_KEY, Behaviour, EMAIL, FakeCloudflare, RecordedRequest, TOKEN, TOKEN_ID, TokenStatus,
-    ZONE_ID,
+    ACCOUNT_ID, API_KEY, Behaviour, EMAIL, FakeCloudflare, OLD_PLAN_LIMIT, RecordedRequest, TOKEN,
+    TOKEN_ID, TokenOwner, TokenStatus, ZONE_ID,
 };
 use support::expect::{assert_clean, purge_path, set, sha};
 use support::site::{Folder, Out, Site, sitepurge_in};
@@ -307,48 +307,127 @@ fn ninety_five(extra: &[&str]) -> (Site, BTreeSet<String>) {
 // ------------------------------------------------------------------------------------------
 
 #[test]
-fn ninety_five_changed_urls_go_in_four_batches_of_at_most_thirty() {
+fn ninety_five_changed_urls_go_in_one_request_of_the_auto_size() {
     let cf = FakeCloudflare::start();
     let (site, expected) = ninety_five(&[]);
 
     let out = site.run(&cf, &["--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let purges = cf.requests();
-    assert_eq!(purges.len(), 4, "{purges:#?}");
-    let mut all = Vec::new();
-    for r in &purges {
-        assert_purge(r, Creds::Token(TOKEN));
-        assert_eq!(r.status, Some(200));
-        let files = files_of(r);
-        assert!(
-            !files.is_empty() && files.len() <= 30,
-            "{} files",
-            files.len()
-        );
-        all.extend(files);
-    }
-    assert_eq!(all.len(), 95, "a URL was sent twice");
-    assert_eq!(set(all), expected);
+    assert_eq!(purges.len(), 1, "{purges:#?}");
+    assert_purge(&purges[0], Creds::Token(TOKEN));
+    assert_eq!(purges[0].status, Some(200));
+    let files = files_of(&purges[0]);
+    assert_eq!(files.len(), 95, "a URL was sent twice or left out");
+    assert_eq!(set(files), expected);
     assert_eq!(cf.purged_files(), expected);
     assert_clean(&cf);
 
     let report = out.json();
     assert_eq!(report["decision"], "urls");
-    assert_eq!(report["purge"]["requests"], 4);
+    assert_eq!(report["purge"]["requests"], 1);
     assert_eq!(report["purge"]["urls_purged"], 95);
     assert_eq!(report["purge"]["urls_pending"], json!([]));
     assert_eq!(report["state_saved"], true);
+    // Nothing learned: the state is what a baseline writes.
     site.assert_state_is_fresh_baseline();
 
     // Nothing changed since: no request at all, state untouched.
     let before = site.state_bytes();
     let out = site.run(&cf, &["--json"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(cf.requests().len(), 4, "the second run sent a request");
+    assert_eq!(cf.requests().len(), 1, "the second run sent a request");
     assert_eq!(out.json()["purge"], Value::Null);
     assert_eq!(out.json()["state_saved"], false);
     assert_eq!(site.state_bytes(), before);
     assert_clean(&cf);
+}
+
+#[test]
+fn a_zone_that_refuses_a_hundred_gets_thirty_for_the_rest_of_the_run_and_the_next() {
+    let cf = FakeCloudflare::start();
+    cf.set_plan_limit(OLD_PLAN_LIMIT);
+    let (site, expected) = ninety_five(&[]);
+
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let requests = cf.requests();
+    // The 95 refused whole (400, not a rule break), then 30 + 30 + 30 + 5.
+    assert_eq!(requests.len(), 5, "{requests:#?}");
+    assert_eq!(files_of(&requests[0]).len(), 95);
+    assert_eq!(requests[0].status, Some(400));
+    let mut sizes: Vec<usize> = requests[1..].iter().map(|r| files_of(r).len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [5, 30, 30, 30]);
+    let mut all = Vec::new();
+    for r in &requests[1..] {
+        assert_purge(r, Creds::Token(TOKEN));
+        assert_eq!(r.status, Some(200));
+        all.extend(files_of(r));
+    }
+    assert_eq!(all.len(), 95, "a URL was sent twice");
+    assert_eq!(set(all), expected);
+    assert_eq!(cf.purged_files(), expected);
+    assert_clean(&cf);
+    let report = out.json();
+    assert_eq!(report["purge"]["requests"], 5);
+    assert_eq!(report["purge"]["urls_purged"], 95);
+    assert_eq!(report["purge"]["urls_pending"], json!([]));
+    assert_eq!(report["purge"]["failures"], json!([]));
+    // The size is remembered; the rest of the state is what a baseline writes.
+    let mut state = without_written_at(site.state());
+    assert_eq!(state["cloudflare_batch_size"], 30, "{state:#}");
+    state
+        .as_object_mut()
+        .expect("object")
+        .remove("cloudflare_batch_size");
+    assert_eq!(state, site.fresh_baseline());
+
+    // The next run starts at 30: no refused request, and 30 stays in the state.
+    for i in 0..40 {
+        site.page(
+            &format!("css/p{i:02}.css"),
+            format!("p{i} {{ color: blue }}"),
+        );
+    }
+    let out = site.run(&cf, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let next: Vec<RecordedRequest> = cf.requests().into_iter().skip(5).collect();
+    let mut sizes: Vec<usize> = next.iter().map(|r| files_of(r).len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [10, 30], "{next:#?}");
+    assert!(next.iter().all(|r| r.status == Some(200)));
+    assert_eq!(site.state()["cloudflare_batch_size"], 30);
+    assert_clean(&cf);
+}
+
+#[test]
+fn an_explicit_batch_size_is_kept_when_refused() {
+    let cf = FakeCloudflare::start();
+    cf.set_plan_limit(OLD_PLAN_LIMIT);
+    let (site, expected) = ninety_five(&["batch_size = 48"]);
+
+    let out = site.run(&cf, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let sizes: Vec<(usize, Option<u16>)> = cf
+        .requests()
+        .iter()
+        .map(|r| (files_of(r).len(), r.status))
+        .collect();
+    // Today's rule for any refused batch: halves until accepted; nothing is learned.
+    assert_eq!(sizes.len(), 6, "{sizes:?}");
+    assert_eq!(
+        sizes.iter().filter(|(_, s)| *s == Some(400)).count(),
+        2,
+        "{sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|(n, s)| (*n > 30) == (*s == Some(400))),
+        "{sizes:?}"
+    );
+    assert_eq!(cf.purged_files(), expected);
+    assert_clean(&cf);
+    assert_eq!(site.state().get("cloudflare_batch_size"), None);
 }
 
 #[test]
@@ -1235,6 +1314,7 @@ fn cache_key_headers_purge_each_url_once_per_header_set() {
             &zone_id(),
             FAST,
             "threshold = 1000",
+            "batch_size = 30",
             r#"cache_key_headers = [{"CF-Device-Type" = "mobile"}, {"CF-Device-Type" = "desktop"}]"#,
         ],
     ));
@@ -1318,7 +1398,7 @@ fn verify_with_a_good_token_prints_its_status_and_the_zone() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout
-            .contains(&format!("token: active (id {TOKEN_ID})")),
+            .contains(&format!("token: active, user-owned token (id {TOKEN_ID})")),
         "{}",
         out.stdout
     );
@@ -1336,6 +1416,8 @@ fn verify_with_a_good_token_prints_its_status_and_the_zone() {
     assert_eq!(json.code, 0, "{json:?}");
     let found = json.json();
     assert_eq!(found["token_status"], "active");
+    assert_eq!(found["token_owner"], "user");
+    assert_eq!(found["account_id"], Value::Null);
     assert_eq!(found["zone_id"], ZONE_ID);
     assert_eq!(found["zone_name"], "example.com");
     for o in [&out, &json] {
@@ -1371,10 +1453,124 @@ fn verify_with_a_bad_token_fails_with_a_hint() {
         out.stderr
     );
     assert!(!out.all().contains(BAD_TOKEN), "token shown: {out:#?}");
+    assert!(
+        out.stderr.contains("CLOUDFLARE_ACCOUNT_ID")
+            && out.stderr.contains("invalid, expired or revoked"),
+        "{}",
+        out.stderr
+    );
+    // The user endpoint refuses it; the zone, read for its account, refuses it too.
     let requests = cf.requests();
-    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests.len(), 2, "{requests:#?}");
     assert_verify_call(&requests[0], BAD_TOKEN);
     assert_eq!(requests[0].status, Some(401));
+    assert_zone_lookup(&requests[1], "example.com");
+    assert_eq!(requests[1].status, Some(403));
+    assert_clean(&cf);
+}
+
+fn assert_account_verify_call(r: &RecordedRequest, account: &str) {
+    assert_eq!(r.method, "GET", "{r:?}");
+    assert_eq!(
+        r.path,
+        format!("/client/v4/accounts/{account}/tokens/verify"),
+        "{r:?}"
+    );
+    assert_eq!(r.query.as_deref().unwrap_or(""), "", "{r:?}");
+    assert_creds(r, Creds::Token(TOKEN));
+}
+
+#[test]
+fn verify_finds_an_account_owned_token_through_the_zones_account() {
+    let cf = FakeCloudflare::start();
+    cf.set_token_owner(TokenOwner::Account);
+    let site = Site::with_config("");
+    let out = site.exec(
+        &cf,
+        Creds::Token(TOKEN),
+        &["verify", "--base-url", WWW, "-vv"],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "token: active, account-owned token of account {ACCOUNT_ID} (id {TOKEN_ID})"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.all().contains("invalid"), "{out:?}");
+    assert!(!out.all().contains(TOKEN), "token shown: {out:#?}");
+    // User endpoint (401), the zone by name (its account), the account endpoint; the zone is
+    // not looked up twice.
+    let requests = cf.requests();
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    assert_verify_call(&requests[0], TOKEN);
+    assert_eq!(requests[0].status, Some(401));
+    assert_zone_lookup(&requests[1], "example.com");
+    assert_account_verify_call(&requests[2], ACCOUNT_ID);
+    assert_eq!(requests[2].status, Some(200));
+
+    // A zone given by id is read by id for its account.
+    let site = Site::with_config(&config(&[WWW], &[&zone_id()]));
+    let json = site.exec(&cf, Creds::Token(TOKEN), &["verify", "--json"]);
+    assert_eq!(json.code, 0, "{json:?}");
+    let found = json.json();
+    assert_eq!(found["token_owner"], "account");
+    assert_eq!(found["account_id"], ACCOUNT_ID);
+    assert_eq!(found["zone_id"], ZONE_ID);
+    let requests: Vec<RecordedRequest> = cf.requests().into_iter().skip(3).collect();
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    assert_verify_call(&requests[0], TOKEN);
+    assert_eq!(requests[1].method, "GET");
+    assert_eq!(requests[1].path, format!("/client/v4/zones/{ZONE_ID}"));
+    assert_eq!(requests[1].status, Some(200));
+    assert_account_verify_call(&requests[2], ACCOUNT_ID);
+    assert!(cf.purge_requests().is_empty());
+    assert_clean(&cf);
+}
+
+#[test]
+fn verify_with_cloudflare_account_id_asks_the_account_first_and_falls_back_to_the_user() {
+    let cf = FakeCloudflare::start();
+    cf.set_token_owner(TokenOwner::Account);
+    let site = Site::with_config(&config(&[WWW], &[&zone_id()]));
+    let run = |cf: &FakeCloudflare| {
+        Out::of(
+            site.cmd(&cf.base_url(), Creds::Token(TOKEN), &["verify", "--json"])
+                .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID),
+        )
+    };
+    let out = run(&cf);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["token_owner"], "account");
+    let requests = cf.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_account_verify_call(&requests[0], ACCOUNT_ID);
+
+    // A user-owned token with the variable set: the account refuses it, the user endpoint
+    // knows it.
+    cf.set_token_owner(TokenOwner::User);
+    let out = run(&cf);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["token_owner"], "user");
+    let requests: Vec<RecordedRequest> = cf.requests().into_iter().skip(1).collect();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_account_verify_call(&requests[0], ACCOUNT_ID);
+    assert_eq!(requests[0].status, Some(401));
+    assert_verify_call(&requests[1], TOKEN);
+
+    // Not an account id: a setting error, nothing sent.
+    let out = Out::of(
+        site.cmd(&cf.base_url(), Creds::Token(TOKEN), &["verify"])
+            .env("CLOUDFLARE_ACCOUNT_ID", "my-account"),
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("CLOUDFLARE_ACCOUNT_ID"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(cf.requests().len(), 3);
     assert_clean(&cf);
 }
 

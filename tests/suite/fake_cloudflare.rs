@@ -366,13 +366,26 @@ fn max_files_is_configurable() {
     assert_eq!(purge_json(&cf, &three).status, 200);
 }
 
+#[test]
+fn a_plan_limit_refuses_larger_purges_without_a_violation() {
+    let cf = FakeCloudflare::start();
+    cf.set_plan_limit(2);
+    let three = json!({"files": ["https://example.com/1", "https://example.com/2", "https://example.com/3"]});
+    let answer = purge_json(&cf, &three);
+    assert_eq!((answer.status, answer.code()), (400, 1015));
+    assert!(cf.violations().is_empty(), "{:?}", cf.violations());
+    assert!(cf.purged_files().is_empty());
+    let two = json!({"files": ["https://example.com/1", "https://example.com/2"]});
+    assert_eq!(purge_json(&cf, &two).status, 200);
+}
+
 // ------------------------------------------------------------------------------------------
 // Purge: every stricter rule rejects a bad body and records a violation
 // ------------------------------------------------------------------------------------------
 
 #[test]
 fn each_rule_rejects_a_bad_body_and_records_a_violation() {
-    let thirty_one: Vec<String> = (0..31)
+    let too_many: Vec<String> = (0..101)
         .map(|i| format!("https://example.com/page-{i}.html"))
         .collect();
     let cases: Vec<(&str, String, i64)> = vec![
@@ -383,7 +396,7 @@ fn each_rule_rejects_a_bad_body_and_records_a_violation() {
             json!({"files": ["https://example.com/"], "tags": ["a"]}).to_string(),
             1012,
         ),
-        ("31 files", json!({"files": thirty_one}).to_string(), 1015),
+        ("101 files", json!({"files": too_many}).to_string(), 1015),
         (
             "relative URL",
             json!({"files": ["/index.html"]}).to_string(),

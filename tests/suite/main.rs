@@ -7,10 +7,12 @@
 mod support;
 
 mod akamai;
+mod bunny;
 mod cli;
 mod cloudflare;
 mod cloudfront;
 mod fake_cloudflare;
+mod fastly;
 mod generators;
 mod generators_python;
 mod generators_node;

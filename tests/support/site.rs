@@ -161,7 +161,10 @@ pub fn remove_vars(cmd: &mut StdCommand, prefixes: &[&str]) {
 pub fn isolated(program: impl AsRef<std::ffi::OsStr>, cwd: &Path) -> StdCommand {
     let mut cmd = StdCommand::new(program);
     cmd.current_dir(cwd);
-    remove_vars(&mut cmd, &["SITEPURGE_", "CLOUDFLARE_"]);
+    remove_vars(
+        &mut cmd,
+        &["SITEPURGE_", "CLOUDFLARE_", "FASTLY_", "BUNNY_"],
+    );
     cmd
 }
 
