@@ -693,3 +693,118 @@ fn a_purge_answered_200_that_purged_nothing_is_caught_by_the_check() {
         assert!(pending.contains(&path.to_string()), "{path}: {pending:?}");
     }
 }
+
+/// Copies `from` (a build) to `to`, file by file.
+fn copy_build(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("below"));
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Deploys `_site` as the build `name`: the origin's `live` now links to a copy of it.
+fn deploy_as(site: &Site, name: &str) {
+    copy_build(&site.path("_site"), &site.path(name));
+    let next = site.path("live.next");
+    std::os::unix::fs::symlink(name, &next).expect("link");
+    fs::rename(&next, site.path("live")).expect("swap live");
+}
+
+#[test]
+#[cfg_attr(
+    missing_varnish,
+    ignore = "needs varnishd and a C compiler: apt-get install varnish gcc (or run tests/run-all.sh)"
+)]
+fn an_apply_that_failed_and_was_never_run_again_is_healed_by_the_next_deploy() {
+    // The state travels with the site: each plan publishes it, the next reads it back through
+    // Varnish (past its cache). Nothing is kept on this side between deploys.
+    let site = Site::bare();
+    fs::create_dir_all(site.path("empty")).expect("mkdir");
+    std::os::unix::fs::symlink("empty", site.path("live")).expect("link");
+    let origin = Origin::start(site.path("live"));
+    let varnish = Varnish::start(origin.port());
+    let authority = varnish.addr.to_string();
+    let config = |extra: &str| {
+        format!(
+            "provider = \"http-purge\"\nbase_urls = [\"http://{authority}/\"]\nthreshold = 100\n\
+             retries = 0\ntimeout = \"5s\"\nfirst_run = \"baseline\"\npublish_manifest = true\n\
+             state_url = \"http://{authority}/.well-known/sitepurge.json\"\n\
+             check_after_purge = \"all\"\n{extra}"
+        )
+    };
+    let sitepurge = |args: &[&str]| {
+        let mut cmd = support::site::sitepurge_in(site.root());
+        cache::no_proxy(&mut cmd);
+        support::site::Out::of(cmd.args(args).timeout(Duration::from_secs(120)))
+    };
+    let paths = ["/", "/about/", "/docs/", "/css/site.css"];
+
+    // Deploy 1: the first, recorded as it is (first_run = "baseline"), then cached.
+    site.put("sitepurge.toml", config(""));
+    for (rel, body) in OLD_BUILD {
+        site.page(rel, body);
+    }
+    let plan = sitepurge(&["plan", "--out", "plan1.json", "-q"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    deploy_as(&site, "build1");
+    let apply = sitepurge(&["apply", "plan1.json", "-q"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    warm_as(&varnish, &authority, &paths);
+
+    // Deploy 2 changes the about page, and its purge goes to a peer that refuses it: the
+    // apply job fails, and nobody runs it again.
+    let refusing = support::stub::Stub::start("500 Internal Server Error");
+    site.put(
+        "sitepurge.toml",
+        config(&format!(
+            "\n[http_purge]\nendpoint = \"{}\"\n",
+            refusing.url()
+        )),
+    );
+    site.page("about/index.html", "<h1>About v2</h1>");
+    let plan = sitepurge(&["plan", "--out", "plan2.json", "--json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(
+        plan.json()["changes"],
+        json!({"added": [], "modified": ["about/index.html"], "removed": []})
+    );
+    deploy_as(&site, "build2");
+    let failed = sitepurge(&["apply", "plan2.json", "-q"]);
+    assert_eq!(failed.code, 1, "{failed:?}");
+    let served = varnish.get_as(&authority, "/about/");
+    assert_eq!(
+        served.text(),
+        "<h1>About v1</h1>",
+        "stale after the failed apply"
+    );
+
+    // Deploy 3 changes the docs only. Its plan finds about/ stale through Varnish and purges
+    // it again with the docs.
+    site.put("sitepurge.toml", config(""));
+    site.page("docs/index.html", "<h1>Docs v3</h1>");
+    let plan = sitepurge(&["plan", "--out", "plan3.json", "--json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(
+        plan.json()["changes"],
+        json!({"added": [], "modified": ["about/index.html", "docs/index.html"], "removed": []})
+    );
+    deploy_as(&site, "build3");
+    let apply = sitepurge(&["apply", "plan3.json", "--json"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert_eq!(apply.json()["check"]["stale"], json!([]));
+
+    // Every URL serves the current bytes.
+    for (path, body) in [
+        ("/", "<h1>Home</h1>"),
+        ("/about/", "<h1>About v2</h1>"),
+        ("/docs/", "<h1>Docs v3</h1>"),
+        ("/css/site.css", "body { margin: 0 }"),
+    ] {
+        assert_eq!(varnish.get_as(&authority, path).text(), body, "{path}");
+    }
+}
