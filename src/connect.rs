@@ -16,8 +16,8 @@ use crate::provider::cloudfront::{self, CloudFront};
 use crate::provider::{AnyPurger, FailureKind, ProviderName, Purger, Request, Transport};
 use crate::purge;
 use crate::report::{
-    self, AkamaiVerified, ApiVerified, CloudFrontVerified, CloudflareVerified, Console,
-    HttpPurgeVerified, Verified,
+    self, AkamaiVerified, BunnyVerified, CloudFrontVerified, CloudflareVerified, Console,
+    FastlyVerified, HttpPurgeVerified, Verified,
 };
 use crate::secret::Secret;
 
@@ -877,31 +877,9 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
             credentials_checked: false,
         }));
     }
-    let api_verified = |provider: &'static str, credentials: &str, target: String| {
-        Verified::Api(ApiVerified {
-            provider,
-            credentials: credentials.to_string(),
-            target,
-            everything: everything_means(settings),
-        })
-    };
     match settings.provider {
-        ProviderName::Fastly => {
-            let purger = fastly(settings, ctx)?;
-            return Ok(api_verified(
-                "fastly",
-                "API token (FASTLY_API_TOKEN or [fastly] token_file)",
-                purger.target(),
-            ));
-        }
-        ProviderName::Bunny => {
-            let purger = bunny(settings, ctx)?;
-            return Ok(api_verified(
-                "bunny",
-                "API key (BUNNY_API_KEY or [bunny] token_file)",
-                purger.target(),
-            ));
-        }
+        ProviderName::Fastly => return verify_fastly(settings, ctx).await.map(Verified::Fastly),
+        ProviderName::Bunny => return verify_bunny(settings, ctx).await.map(Verified::Bunny),
         _ => {}
     }
     let cf = &settings.cloudflare;
@@ -951,6 +929,99 @@ pub async fn verify(settings: &Settings, ctx: &Context) -> Result<Verified> {
         }
     }
     Ok(Verified::Cloudflare(found))
+}
+
+/// Reads the token (`GET /tokens/self`): it must be valid, may purge URLs, and may act on the
+/// service. Without `purge_all` it is still usable (the report warns).
+async fn verify_fastly(settings: &Settings, ctx: &Context) -> Result<FastlyVerified> {
+    let purger = fastly(settings, ctx)?;
+    let never = CancellationToken::new();
+    let note = retry_note(settings.output.verbosity >= 0);
+    let action = "reading the Fastly API token".to_string();
+    let token = purge::retry(&settings.policy, &action, &never, &note, || {
+        purger.current_token()
+    })
+    .await
+    .map_err(|failure| Error::Api { action, failure })?;
+    let service = &purger.service_id;
+    if !token.covers(service) {
+        return Err(Error::setting(
+            "FASTLY_API_TOKEN",
+            format!(
+                "the Fastly API token is limited to the service(s) {}, not {service}",
+                token.services.join(", ")
+            ),
+            Some(&format!(
+                "create a token for the service {service} (or for all services), or check [fastly] service_id"
+            )),
+        ));
+    }
+    if !token.purges_urls() {
+        let mut hint = format!(
+            "create a token with the purge_select scope{} for the service {service}",
+            if token.purges_all() {
+                ""
+            } else {
+                " (and purge_all, to purge everything)"
+            }
+        );
+        hint.push_str(" and put it in FASTLY_API_TOKEN");
+        return Err(Error::setting(
+            "FASTLY_API_TOKEN",
+            format!(
+                "the Fastly API token cannot purge URLs: its scope is {:?}, without purge_select (or global)",
+                token.scopes.join(" ")
+            ),
+            Some(&hint),
+        ));
+    }
+    Ok(FastlyVerified {
+        provider: "fastly",
+        credentials: "API token (FASTLY_API_TOKEN or [fastly] token_file)".into(),
+        target: purger.target(),
+        everything: everything_means(settings),
+        purge_urls: token.purges_urls(),
+        purge_all: token.purges_all(),
+        token_id: token.id,
+        token_name: token.name,
+        scopes: token.scopes,
+        services: token.services,
+        expires_at: token.expires_at,
+        credentials_checked: true,
+    })
+}
+
+/// Reads the pull zone (or, without a pull zone id, lists pull zones): a wrong key or an
+/// unknown pull zone fails.
+async fn verify_bunny(settings: &Settings, ctx: &Context) -> Result<BunnyVerified> {
+    let purger = bunny(settings, ctx)?;
+    let never = CancellationToken::new();
+    let note = retry_note(settings.output.verbosity >= 0);
+    let action = match purger.pull_zone_id {
+        Some(id) => format!("reading the bunny.net pull zone {id}"),
+        None => "listing the bunny.net pull zones".to_string(),
+    };
+    let zone = purge::retry(&settings.policy, &action, &never, &note, || {
+        purger.check_key()
+    })
+    .await
+    .map_err(|failure| Error::Api { action, failure })?;
+    let (pull_zone_name, hostnames) = match zone {
+        Some(z) => (
+            Some(z.name.unwrap_or_else(|| "(unnamed)".into())),
+            z.hostnames,
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(BunnyVerified {
+        provider: "bunny",
+        credentials: "API key (BUNNY_API_KEY or [bunny] token_file)".into(),
+        target: purger.target(),
+        everything: everything_means(settings),
+        pull_zone_name,
+        hostnames,
+        credentials_checked: true,
+    })
 }
 
 /// Signs a `ListInvalidations` of the distribution: a wrong key, secret or distribution id

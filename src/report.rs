@@ -614,21 +614,57 @@ pub enum Verified {
     HttpPurge(HttpPurgeVerified),
     CloudFront(CloudFrontVerified),
     Akamai(AkamaiVerified),
-    Api(ApiVerified),
+    Fastly(FastlyVerified),
+    Bunny(BunnyVerified),
 }
 
-/// `verify` with fastly or bunny: `{provider, credentials, target, everything}`. Nothing is
-/// asked of the API: the settings and the secret's presence are checked.
+/// `verify` with Fastly: `{provider, credentials, target, everything, token_id, token_name,
+/// scopes, services, expires_at, purge_urls, purge_all, credentials_checked}`, from
+/// `GET /tokens/self`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiVerified {
-    /// `fastly` or `bunny`.
+pub struct FastlyVerified {
+    /// `fastly`.
     pub provider: &'static str,
-    /// Where the secret comes from, never its value.
+    /// Where the token comes from, never its value.
     pub credentials: String,
-    /// What purges act on (`service SU1Z...`, `pull zone 42`).
+    /// `service SU1Z...`.
     pub target: String,
     /// What "purge everything" sends, in words.
     pub everything: String,
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    /// The token's scopes (`global`, `purge_select`, `purge_all`, `global:read`).
+    pub scopes: Vec<String>,
+    /// The services the token is limited to; empty: all of the account's.
+    pub services: Vec<String>,
+    pub expires_at: Option<String>,
+    /// Whether it may purge URLs (`purge_select` or `global`).
+    pub purge_urls: bool,
+    /// Whether it may purge the whole service (`purge_all` or `global`).
+    pub purge_all: bool,
+    /// Always true: the API answered for the token.
+    pub credentials_checked: bool,
+}
+
+/// `verify` with bunny.net: `{provider, credentials, target, everything, pull_zone_name,
+/// hostnames, credentials_checked}`, from `GET /pullzone/{id}` (or a one-page list of pull
+/// zones without an id).
+#[derive(Debug, Clone, Serialize)]
+pub struct BunnyVerified {
+    /// `bunny`.
+    pub provider: &'static str,
+    /// Where the key comes from, never its value.
+    pub credentials: String,
+    /// `pull zone 42`, or `bunny.net` without one.
+    pub target: String,
+    /// What "purge everything" sends, in words.
+    pub everything: String,
+    /// The pull zone's name; null without a `pull_zone_id`.
+    pub pull_zone_name: Option<String>,
+    /// The pull zone's host names; empty without a `pull_zone_id`.
+    pub hostnames: Vec<String>,
+    /// Always true: the API accepted the key.
+    pub credentials_checked: bool,
 }
 
 /// `verify` with Akamai: `{provider, credentials, host, network, action, cp_codes,
@@ -720,11 +756,58 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
         return Ok(());
     }
     match found {
-        Verified::Api(a) => writeln!(
-            out,
-            "{}: purges {}; credentials: {} (set; not checked: nothing is sent before a purge); everything: {}",
-            a.provider, a.target, a.credentials, a.everything
-        ),
+        Verified::Fastly(f) => {
+            writeln!(out, "credentials: {}", f.credentials)?;
+            let name = f
+                .token_name
+                .as_deref()
+                .map(|n| format!(" {n:?}"))
+                .unwrap_or_default();
+            let id = f
+                .token_id
+                .as_deref()
+                .map(|i| format!(" (id {i})"))
+                .unwrap_or_default();
+            let expires = f.expires_at.as_deref().map_or_else(
+                || ", never expires".to_string(),
+                |e| format!(", expires {e}"),
+            );
+            writeln!(out, "token{name}{id}: valid{expires}")?;
+            let services = if f.services.is_empty() {
+                "all services".to_string()
+            } else {
+                format!("services {}", f.services.join(", "))
+            };
+            writeln!(out, "scopes: {} on {services}", f.scopes.join(" "))?;
+            let can = |yes: bool| if yes { "yes" } else { "no" };
+            writeln!(
+                out,
+                "purges: URLs {}, everything {}; {}",
+                can(f.purge_urls),
+                can(f.purge_all),
+                f.target
+            )?;
+            if !f.purge_all {
+                writeln!(
+                    out,
+                    "warning: without purge_all, a first run or a purge of everything ({}) fails; add the purge_all scope",
+                    f.everything
+                )?;
+            }
+            writeln!(out, "everything: {}", f.everything)
+        }
+        Verified::Bunny(b) => {
+            writeln!(out, "credentials: {} (accepted)", b.credentials)?;
+            match &b.pull_zone_name {
+                Some(name) if b.hostnames.is_empty() => writeln!(out, "{}: {name}", b.target)?,
+                Some(name) => writeln!(out, "{}: {name} ({})", b.target, b.hostnames.join(", "))?,
+                None => writeln!(
+                    out,
+                    "no pull_zone_id set: URL purges only; the key lists pull zones"
+                )?,
+            }
+            writeln!(out, "everything: {}", b.everything)
+        }
         Verified::HttpPurge(h) => writeln!(
             out,
             "http-purge: {} requests to {}; {} extra header(s); everything: {}",
@@ -1281,15 +1364,36 @@ mod tests {
             keys(&Verified::Akamai(akamai)),
             documented_shape("`verify --json`, akamai")
         );
-        let api = ApiVerified {
+        let fastly = FastlyVerified {
             provider: "fastly",
             credentials: "API token".into(),
             target: "service x".into(),
             everything: "purge_all".into(),
+            token_id: Some("t".into()),
+            token_name: None,
+            scopes: vec!["purge_select".into()],
+            services: vec![],
+            expires_at: None,
+            purge_urls: true,
+            purge_all: false,
+            credentials_checked: true,
         };
         assert_eq!(
-            keys(&Verified::Api(api)),
-            documented_shape("`verify --json`, fastly and bunny")
+            keys(&Verified::Fastly(fastly)),
+            documented_shape("`verify --json`, fastly")
+        );
+        let bunny = BunnyVerified {
+            provider: "bunny",
+            credentials: "API key".into(),
+            target: "pull zone 42".into(),
+            everything: "purgeCache".into(),
+            pull_zone_name: Some("site".into()),
+            hostnames: vec!["site.b-cdn.net".into()],
+            credentials_checked: true,
+        };
+        assert_eq!(
+            keys(&Verified::Bunny(bunny)),
+            documented_shape("`verify --json`, bunny")
         );
         let explained = Explained {
             path: "a.html".into(),

@@ -1,7 +1,8 @@
 //! bunny.net's API: one `POST /purge?url=...` per URL (`exactPath=true` for a URL ending in
 //! `/`, which bunny would otherwise purge as a prefix), a wildcard `https://host/path/*` for a
 //! host or a path prefix, and `POST /pullzone/{id}/purgeCache` for everything when the pull zone
-//! is known. The API key travels in `AccessKey`.
+//! is known. The API key travels in `AccessKey`; `verify` reads the pull zone (or lists pull
+//! zones) with it.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -70,6 +71,19 @@ impl Bunny {
         query: &[(&str, &str)],
         describe: &str,
     ) -> Result<(), Failure> {
+        self.call(reqwest::Method::POST, path, query, describe)
+            .await
+            .map(drop)
+    }
+
+    /// Sends one request; a 2xx gives its body (the key blanked out), else a classified failure.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        describe: &str,
+    ) -> Result<String, Failure> {
         let mut url = url::Url::parse(&format!("{}{path}", self.base))
             .map_err(|e| Failure::new(FailureKind::Rejected, None, format!("bad API URL: {e}")))?;
         if !query.is_empty() {
@@ -77,7 +91,7 @@ impl Bunny {
         }
         let resp = self
             .http
-            .post(url)
+            .request(method, url)
             .headers(self.headers())
             .send()
             .await
@@ -98,7 +112,39 @@ impl Bunny {
         } else {
             text.replace(secret, "<redacted>")
         };
-        classify(status, retry_after, &text, describe)
+        classify(status, retry_after, &text, describe).map(|()| text)
+    }
+
+    /// Reads the pull zone (`GET /pullzone/{id}`) when one is set, else the first page of the
+    /// account's pull zones (`GET /pullzone?page=1&perPage=5`): either needs a valid key.
+    pub async fn check_key(&self) -> Result<Option<PullZone>, Failure> {
+        match self.pull_zone_id {
+            Some(id) => {
+                let path = format!("/pullzone/{id}");
+                let describe = format!("GET {path}");
+                let text = self
+                    .call(reqwest::Method::GET, &path, &[], &describe)
+                    .await?;
+                PullZone::parse(&text).map(Some).map_err(|m| {
+                    Failure::new(
+                        FailureKind::Rejected,
+                        None,
+                        format!("{describe}: the answer is not a pull zone ({m})"),
+                    )
+                })
+            }
+            None => {
+                let query = [("page", "1"), ("perPage", "5")];
+                self.call(
+                    reqwest::Method::GET,
+                    "/pullzone",
+                    &query,
+                    "GET /pullzone?page=1&perPage=5",
+                )
+                .await?;
+                Ok(None)
+            }
+        }
     }
 
     /// `https://host/path/*` for a host or a `host/path` prefix.
@@ -111,6 +157,32 @@ impl Bunny {
         } else {
             format!("{scheme}://{host}/{path}/*")
         }
+    }
+}
+
+/// What `verify` shows of a pull zone: its name and host names. The rest of the answer (which
+/// can hold certificate keys and the token-authentication key) is not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullZone {
+    pub name: Option<String>,
+    pub hostnames: Vec<String>,
+}
+
+impl PullZone {
+    pub fn parse(body: &str) -> Result<PullZone, String> {
+        let json: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if !json.is_object() {
+            return Err("not a JSON object".into());
+        }
+        Ok(PullZone {
+            name: json["Name"].as_str().map(str::to_string),
+            hostnames: json["Hostnames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h["Value"].as_str().map(str::to_string))
+                .collect(),
+        })
     }
 }
 
@@ -317,6 +389,18 @@ mod tests {
             classify(400, None, "", "x").expect_err("400").kind,
             FailureKind::Rejected
         );
+    }
+
+    #[test]
+    fn a_pull_zone_keeps_its_name_and_host_names_only() {
+        let zone = PullZone::parse(
+            r#"{"Id":4242,"Name":"site","ZoneSecurityKey":"k","Hostnames":[{"Id":1,"Value":"site.b-cdn.net","CertificateKey":"x"},{"Id":2,"Value":"www.example.com"}]}"#,
+        )
+        .expect("zone");
+        assert_eq!(zone.name.as_deref(), Some("site"));
+        assert_eq!(zone.hostnames, ["site.b-cdn.net", "www.example.com"]);
+        assert_eq!(PullZone::parse("{}").expect("zone"), PullZone::default());
+        assert!(PullZone::parse("[]").is_err());
     }
 
     #[test]

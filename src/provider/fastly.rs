@@ -1,7 +1,8 @@
 //! Fastly's API: one `POST /purge/{host}/{path}` per URL (soft with `Fastly-Soft-Purge: 1`),
 //! `POST /service/{id}/purge_all` for everything, the API token in `Fastly-Key`, and the
 //! `Fastly-RateLimit-Remaining` / `Fastly-RateLimit-Reset` headers honoured by waiting, not
-//! failing. (`PURGE <url>` sent to the site itself also works on Fastly; that is `http-purge`.)
+//! failing. `GET /tokens/self` reads the token's scopes and services for `verify`. (`PURGE <url>`
+//! sent to the site itself also works on Fastly; that is `http-purge`.)
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -79,6 +80,21 @@ impl Fastly {
     }
 
     async fn post(&self, path: &str, soft: bool, describe: &str) -> Result<(), Failure> {
+        let (status, limits, text) = self
+            .call(reqwest::Method::POST, path, soft, describe)
+            .await?;
+        classify(status, limits, &text, describe)
+    }
+
+    /// Sends one request (after any rate-limit wait) and returns the status, the rate-limit
+    /// headers and the body with the token blanked out.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        soft: bool,
+        describe: &str,
+    ) -> Result<(u16, RateLimit, String), Failure> {
         let pause = self.wait_until.lock().ok().and_then(|w| *w);
         if let Some(until) = pause
             && let Ok(wait) = until.duration_since(SystemTime::now())
@@ -87,7 +103,7 @@ impl Fastly {
         }
         let resp = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .headers(self.headers(soft))
             .send()
             .await
@@ -104,7 +120,94 @@ impl Fastly {
         if let Ok(mut w) = self.wait_until.lock() {
             *w = limits.next_request_at;
         }
-        classify(status, limits, &text, describe)
+        Ok((status, limits, text))
+    }
+
+    /// `GET /tokens/self`: the token sitepurge holds, as the API sees it.
+    pub async fn current_token(&self) -> Result<Token, Failure> {
+        let describe = "GET /tokens/self";
+        let (status, limits, text) = self
+            .call(reqwest::Method::GET, "/tokens/self", false, describe)
+            .await?;
+        if !(200..300).contains(&status) {
+            let mut failure = classify(status, limits, &text, describe)
+                .err()
+                .unwrap_or_else(|| Failure::new(FailureKind::Rejected, Some(status), describe));
+            if matches!(status, 401 | 403) {
+                failure.hint = Some(format!(
+                    "the token (FASTLY_API_TOKEN or [fastly] token_file) is invalid, expired or revoked: create an API token with the purge_select scope (and purge_all, to purge everything) for the service {}",
+                    self.service_id
+                ));
+            }
+            return Err(failure);
+        }
+        Token::parse(&text).map_err(|m| {
+            Failure::new(
+                FailureKind::Rejected,
+                Some(status),
+                format!("{describe}: the answer is not a Fastly token ({m})"),
+            )
+        })
+    }
+}
+
+/// The current API token, from `GET /tokens/self` (the API reference's `TokenResponse`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Token {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// The space-delimited `scope`, split; `global` when absent (the reference's default).
+    pub scopes: Vec<String>,
+    /// The services the token is limited to; empty: every service of the account.
+    pub services: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+impl Token {
+    pub fn parse(body: &str) -> Result<Token, String> {
+        let json: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if !json.is_object() {
+            return Err("not a JSON object".into());
+        }
+        let text = |k: &str| json[k].as_str().map(str::to_string);
+        let scopes: Vec<String> = json["scope"]
+            .as_str()
+            .unwrap_or("global")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let services = json["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect();
+        Ok(Token {
+            id: text("id"),
+            name: text("name"),
+            scopes,
+            services,
+            expires_at: text("expires_at"),
+        })
+    }
+
+    fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope || s == "global")
+    }
+
+    /// URL purges need `purge_select` (or `global`).
+    pub fn purges_urls(&self) -> bool {
+        self.has("purge_select")
+    }
+
+    /// `purge_all` needs `purge_all` (or `global`).
+    pub fn purges_all(&self) -> bool {
+        self.has("purge_all")
+    }
+
+    /// Whether the token may act on this service: it lists no services, or this one.
+    pub fn covers(&self, service_id: &str) -> bool {
+        self.services.is_empty() || self.services.iter().any(|s| s == service_id)
     }
 }
 
@@ -375,6 +478,29 @@ mod tests {
         let f = classify(429, RateLimit::of(&h, now), "", "x").expect_err("429");
         assert!(f.rate_limited);
         assert_eq!(f.retry_after, Some(Duration::from_secs(384)));
+    }
+
+    #[test]
+    fn a_token_is_read_for_its_scopes_and_services() {
+        let t = Token::parse(
+            r#"{"id":"5Yo3XXnrQpjc20u0ybrf2g","name":"ci","scope":"purge_select purge_all","services":["SU1Z0isxPaozGVKXdv0eY"],"expires_at":null}"#,
+        )
+        .expect("token");
+        assert_eq!(t.scopes, ["purge_select", "purge_all"]);
+        assert!(t.purges_urls() && t.purges_all());
+        assert!(t.covers("SU1Z0isxPaozGVKXdv0eY"));
+        assert!(!t.covers("other"));
+        assert_eq!(t.expires_at, None);
+        let read_only = Token::parse(r#"{"scope":"global:read"}"#).expect("token");
+        assert!(!read_only.purges_urls() && !read_only.purges_all());
+        assert!(read_only.covers("anything"));
+        // No scope is the default, global; no services is every service.
+        let global = Token::parse("{}").expect("token");
+        assert!(global.purges_urls() && global.purges_all());
+        let select = Token::parse(r#"{"scope":"purge_select"}"#).expect("token");
+        assert!(select.purges_urls() && !select.purges_all());
+        assert!(Token::parse("[]").is_err());
+        assert!(Token::parse("<html>").is_err());
     }
 
     #[test]

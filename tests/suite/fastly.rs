@@ -275,21 +275,161 @@ fn setup_errors_name_the_setting_and_send_nothing() {
     assert!(api.requests().is_empty(), "{:#?}", api.requests());
 }
 
+fn assert_token_read(r: &Recorded) {
+    assert_eq!(r.method, "GET", "{r:?}");
+    assert_eq!(r.path, "/tokens/self", "{r:?}");
+    assert_eq!(r.query, None, "{r:?}");
+    assert_eq!(r.header_values("fastly-key"), [TOKEN], "{r:?}");
+    assert!(r.body.is_empty(), "{r:?}");
+}
+
 #[test]
-fn verify_checks_the_settings_and_sends_nothing() {
+fn verify_reads_the_token_and_reports_its_scopes() {
     let api = FakeFastly::start();
     let site = site("");
-    let out = Out::of(&mut cmd(&site, &api, &["verify", "--json"]));
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "--json", "-vv"]));
     assert_eq!(out.code, 0, "{out:?}");
     let found = out.json();
     assert_eq!(found["provider"], "fastly");
     assert_eq!(found["target"], format!("service {SERVICE_ID}"));
+    assert_eq!(found["token_id"], "5Yo3XXnrQpjc20u0ybrf2g");
+    assert_eq!(found["token_name"], "sitepurge-ci");
+    assert_eq!(found["scopes"], json!(["purge_select", "purge_all"]));
+    assert_eq!(found["services"], json!([SERVICE_ID]));
+    assert_eq!(found["expires_at"], serde_json::Value::Null);
+    assert_eq!(found["purge_urls"], true);
+    assert_eq!(found["purge_all"], true);
+    assert_eq!(found["credentials_checked"], true);
     assert!(
         found["everything"]
             .as_str()
             .unwrap_or_default()
             .contains("purge_all")
     );
-    assert!(!out.all().contains(TOKEN));
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_token_read(&requests[0]);
+    assert!(!out.all().contains(TOKEN), "{out:?}");
+
+    // A global token on every service, in words.
+    api.set_token("global", &[]);
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "-vv"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("scopes: global on all services"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("purges: URLs yes, everything yes"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.all().contains(TOKEN), "{out:?}");
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_warns_when_the_token_cannot_purge_everything() {
+    let api = FakeFastly::start();
+    let site = site("");
+    api.set_token("purge_select", &[SERVICE_ID]);
+    let out = Out::of(&mut cmd(&site, &api, &["verify"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("purges: URLs yes, everything no"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("add the purge_all scope"),
+        "{}",
+        out.stdout
+    );
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "--json"]));
+    assert_eq!(out.json()["purge_all"], false);
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_with_a_refused_token_fails_with_exit_2_and_never_shows_it() {
+    let api = FakeFastly::start();
+    let site = site("");
+    let mut refused = cmd(&site, &api, &["verify", "-vv"]);
+    refused.env("FASTLY_API_TOKEN", "wrong-token-zzzzzzzzzzzzzzzz");
+    let out = Out::of(&mut refused);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("GET /tokens/self"), "{}", out.stderr);
+    assert!(out.stderr.contains("401"), "{}", out.stderr);
+    assert!(out.stderr.contains("missing or invalid"), "{}", out.stderr);
+    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+    assert!(out.stderr.contains("purge_select"), "{}", out.stderr);
+    assert!(out.stderr.contains(SERVICE_ID), "{}", out.stderr);
+    assert!(!out.all().contains("wrong-token-zzzz"), "{out:?}");
+    // Refused once, not retried.
+    assert_eq!(api.requests().len(), 1, "{:#?}", api.requests());
+
+    api.push(Answer::new(403, json!({"msg": "Forbidden"}).to_string()));
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "--json"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.json()["exit_code"], 2);
+    assert!(!out.all().contains(TOKEN), "{out:?}");
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_fails_for_a_token_without_the_purge_scope() {
+    let api = FakeFastly::start();
+    let site = site("");
+    api.set_token("global:read", &[]);
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "-vv"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("cannot purge URLs"), "{}", out.stderr);
+    assert!(out.stderr.contains("\"global:read\""), "{}", out.stderr);
+    assert!(out.stderr.contains("purge_select"), "{}", out.stderr);
+    assert!(out.stderr.contains("and purge_all"), "{}", out.stderr);
+    assert!(!out.all().contains(TOKEN), "{out:?}");
+    // purge_all alone still cannot purge URLs.
+    api.set_token("purge_all", &[]);
+    let out = Out::of(&mut cmd(&site, &api, &["verify"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("without purge_select"),
+        "{}",
+        out.stderr
+    );
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_fails_for_a_token_of_another_service() {
+    let api = FakeFastly::start();
+    let site = site("");
+    api.set_token("purge_select purge_all", &["7i6HN3TK9wS159v2gPAZ8A"]);
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "--json"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    let error = out.json();
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(message.contains("7i6HN3TK9wS159v2gPAZ8A"), "{message}");
+    assert!(message.contains(SERVICE_ID), "{message}");
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("service_id"),
+        "{error}"
+    );
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_without_a_token_sends_nothing() {
+    let api = FakeFastly::start();
+    let site = site("");
+    let mut no_token = cmd(&site, &api, &["verify"]);
+    no_token.env_remove("FASTLY_API_TOKEN");
+    let out = Out::of(&mut no_token);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("FASTLY_API_TOKEN"), "{}", out.stderr);
     assert!(api.requests().is_empty());
 }

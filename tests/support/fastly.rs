@@ -1,10 +1,11 @@
-//! A stand-in for the two Fastly API operations sitepurge uses, built from the published API
-//! reference as recorded in `tests/fixtures/fastly/api.json` (with its sources). Every request
+//! A stand-in for the Fastly API operations sitepurge uses (two purges, and `GET /tokens/self`
+//! for `verify`), built from the published API reference as recorded in `tests/fixtures/fastly/api.json` (with its sources). Every request
 //! is checked against that fixture: operation (method and path), the auth header, the headers
 //! each operation allows (and forbids: no soft `purge_all`), an empty body, and the form of
 //! `cached_url` (no scheme, a host, percent-encoded). A break is answered 400 and recorded in
 //! [`FakeFastly::violations`]; every answer it builds is checked against the fixture's
-//! response shape too.
+//! response shape too. The token it answers for has the scopes and services
+//! [`FakeFastly::set_token`] gives (by default `purge_select purge_all` on [`SERVICE_ID`]).
 //!
 //! Beyond the reference, for tests: scripted answers ([`FakeFastly::push`]), URLs that always
 //! fail ([`FakeFastly::fail_urls_containing`]), and a rate-limit window ([`FakeFastly::set_window`])
@@ -50,6 +51,8 @@ struct State {
     /// (requests per window, window length, requests left, window end).
     window: Option<(u64, Duration, u64, SystemTime)>,
     next_id: u64,
+    /// (scope, services) of the token, as `GET /tokens/self` shows them.
+    token: Option<(String, Vec<String>)>,
 }
 
 pub struct FakeFastly {
@@ -115,14 +118,26 @@ impl FakeFastly {
     pub fn purge_all_count(&self) -> usize {
         lock(&self.state).purge_all
     }
+
+    /// The accepted token's `scope` (space-delimited) and `services` (empty: all).
+    pub fn set_token(&self, scope: &str, services: &[&str]) {
+        lock(&self.state).token = Some((
+            scope.to_string(),
+            services.iter().map(|s| s.to_string()).collect(),
+        ));
+    }
 }
 
 enum Operation {
     Url(String),
     All(String),
+    Token,
 }
 
 fn operation(req: &Recorded) -> Option<(&'static str, Operation)> {
+    if req.path == "/tokens/self" {
+        return Some(("get_token_current", Operation::Token));
+    }
     if let Some(cached) = req.path.strip_prefix("/purge/") {
         return Some(("purge_single_url", Operation::Url(cached.to_string())));
     }
@@ -151,7 +166,22 @@ fn handle(state: &Mutex<State>, req: &Recorded) -> Answer {
     // The answers the fake builds must have the reference's shape.
     if (200..300).contains(&answer.status) {
         let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
-        if body["status"] != "ok" || !body["id"].is_string() {
+        let op = operation(req).map(|(name, _)| name);
+        if op == Some("get_token_current") {
+            let shape = &reference["operations"]["get_token_current"]["responses"]["200"];
+            for (field, kind) in shape.as_object().into_iter().flatten() {
+                let value = &body[field.as_str()];
+                let fits = match kind.as_str().unwrap_or_default() {
+                    "string" => value.is_string(),
+                    "array" => value.is_array(),
+                    "string or null" => value.is_string() || value.is_null(),
+                    _ => false,
+                };
+                if !fits {
+                    violations.push(format!("response to {label}: {field} is not a {kind}"));
+                }
+            }
+        } else if body["status"] != "ok" || !body["id"].is_string() {
             violations.push(format!("response to {label}: not {{status: ok, id}}"));
         }
     }
@@ -251,6 +281,37 @@ fn check_and_answer(
             Answer::new(
                 200,
                 json!({ "status": "ok", "id": "purge-all" }).to_string(),
+            )
+        }
+        Operation::Token => {
+            if let Some(answer) = st.script.pop_front() {
+                return answer;
+            }
+            let (scope, services) = st
+                .token
+                .clone()
+                .unwrap_or_else(|| ("purge_select purge_all".into(), vec![SERVICE_ID.into()]));
+            let known = &reference["auth"]["known_scopes"];
+            for s in scope.split_whitespace() {
+                if !known.as_array().into_iter().flatten().any(|k| k == s) {
+                    violations.push(format!(
+                        "set_token: {s:?} is not a scope the reference knows"
+                    ));
+                }
+            }
+            Answer::new(
+                200,
+                json!({
+                    "id": "5Yo3XXnrQpjc20u0ybrf2g",
+                    "user_id": "4y5K5trZocEAQYkesWlk7M",
+                    "name": "sitepurge-ci",
+                    "scope": scope,
+                    "services": services,
+                    "created_at": "2026-01-15T10:00:00Z",
+                    "expires_at": null,
+                    "last_used_at": "2026-11-30T12:00:00Z",
+                })
+                .to_string(),
             )
         }
     }
