@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::json;
-use support::bunny::{FakeBunny, KEY, PULL_ZONE};
+use support::bunny::{
+    FakeBunny, KEY, PULL_ZONE, PULL_ZONE_HOSTNAMES, PULL_ZONE_NAME, ZONE_SECRETS,
+};
 use support::fake_api::{Answer, Recorded};
 use support::site::{Folder, Out, Site, sitepurge_in};
 
@@ -305,5 +307,104 @@ fn a_folder_whose_every_url_changed_is_purged_by_one_wildcard() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(api.requests().len(), 15, "{:#?}", api.requests());
     assert!(api.wildcards().is_empty());
+    assert_clean(&api);
+}
+
+fn assert_read(r: &Recorded, path: &str) {
+    assert_eq!(r.method, "GET", "{r:?}");
+    assert_eq!(r.path, path, "{r:?}");
+    assert_eq!(r.header_values("accesskey"), [KEY], "{r:?}");
+    assert!(r.body.is_empty(), "{r:?}");
+}
+
+#[test]
+fn verify_reads_the_pull_zone_and_shows_its_name_and_host_names() {
+    let api = FakeBunny::start();
+    let site = bunny_site("", &format!("pull_zone_id = {PULL_ZONE}"));
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "--json", "-vv"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let found = out.json();
+    assert_eq!(found["provider"], "bunny");
+    assert_eq!(found["target"], format!("pull zone {PULL_ZONE}"));
+    assert_eq!(found["pull_zone_name"], PULL_ZONE_NAME);
+    assert_eq!(found["hostnames"], json!(PULL_ZONE_HOSTNAMES));
+    assert_eq!(found["credentials_checked"], true);
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_read(&requests[0], &format!("/pullzone/{PULL_ZONE}"));
+    assert_eq!(requests[0].query, None);
+
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "-vv"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "pull zone {PULL_ZONE}: {PULL_ZONE_NAME} ({})",
+            PULL_ZONE_HOSTNAMES.join(", ")
+        )),
+        "{}",
+        out.stdout
+    );
+    for secret in [KEY, ZONE_SECRETS[0], ZONE_SECRETS[1]] {
+        assert!(!out.all().contains(secret), "{secret} shown: {out:?}");
+    }
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_without_a_pull_zone_lists_one_page_of_pull_zones() {
+    let api = FakeBunny::start();
+    let site = bunny_site("", "");
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "--json", "-vv"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let found = out.json();
+    assert_eq!(found["target"], "bunny.net");
+    assert_eq!(found["pull_zone_name"], serde_json::Value::Null);
+    assert_eq!(found["hostnames"], json!([]));
+    assert_eq!(found["credentials_checked"], true);
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_read(&requests[0], "/pullzone");
+    assert_eq!(requests[0].query.as_deref(), Some("page=1&perPage=5"));
+    for secret in [KEY, ZONE_SECRETS[0], ZONE_SECRETS[1]] {
+        assert!(!out.all().contains(secret), "{secret} shown: {out:?}");
+    }
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_with_a_refused_key_fails_with_exit_2_and_never_shows_it() {
+    let api = FakeBunny::start();
+    for table in [format!("pull_zone_id = {PULL_ZONE}"), String::new()] {
+        let site = bunny_site("", &table);
+        let mut refused = cmd(&site, &api, &["verify", "-vv"]);
+        refused.env("BUNNY_API_KEY", "wrong-key-zzzzzzzzzzzzzzzz");
+        let out = Out::of(&mut refused);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("401"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("Authorization has been denied"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+        assert!(out.stderr.contains("BUNNY_API_KEY"), "{}", out.stderr);
+        assert!(!out.all().contains("wrong-key-zzzz"), "{out:?}");
+    }
+    // Refused once each, not retried.
+    assert_eq!(api.requests().len(), 2, "{:#?}", api.requests());
+    assert_clean(&api);
+}
+
+#[test]
+fn verify_of_an_unknown_pull_zone_fails_with_exit_2() {
+    let api = FakeBunny::start();
+    let site = bunny_site("", "pull_zone_id = 999");
+    let out = Out::of(&mut cmd(&site, &api, &["verify", "-vv"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("GET /pullzone/999"), "{}", out.stderr);
+    assert!(out.stderr.contains("404"), "{}", out.stderr);
+    assert!(out.stderr.contains("pull_zone_id"), "{}", out.stderr);
+    assert!(!out.all().contains(KEY), "{out:?}");
+    assert_eq!(api.requests().len(), 1, "{:#?}", api.requests());
     assert_clean(&api);
 }

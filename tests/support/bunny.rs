@@ -1,5 +1,5 @@
-//! A stand-in for the two bunny.net API operations sitepurge uses, built from the published API
-//! reference as recorded in `tests/fixtures/bunny/api.json` (with its sources). Every request is
+//! A stand-in for the bunny.net API operations sitepurge uses (two purges, and for `verify` the
+//! pull zone read and list), built from the published API reference as recorded in `tests/fixtures/bunny/api.json` (with its sources). Every request is
 //! checked against that fixture: operation (method and path), the `AccessKey` header, the query
 //! (`url` required and an absolute, percent-encoded http(s) URL; only the parameters the
 //! reference lists, booleans as `true`/`false`), the pull zone id an integer, and no body. A
@@ -20,6 +20,12 @@ use super::fake_api::{Answer, FakeApi, Recorded};
 pub const KEY: &str = "b0a1c2d3-TEST-4e5f-6789-abcdefabcdef0123456789";
 /// The pull zone the fake knows.
 pub const PULL_ZONE: u64 = 4242;
+/// Its name and host names, as `GET /pullzone/{id}` answers them.
+pub const PULL_ZONE_NAME: &str = "sitepurge-test";
+pub const PULL_ZONE_HOSTNAMES: [&str; 2] = ["sitepurge-test.b-cdn.net", "www.example.com"];
+/// Secrets the pull zone's answer carries (as bunny's does: the token-authentication key, a
+/// certificate key), which must never be printed.
+pub const ZONE_SECRETS: [&str; 2] = ["zone-security-key-SECRET-1", "certificate-key-SECRET-2"];
 
 /// The reference fixture.
 pub fn reference() -> &'static Value {
@@ -125,12 +131,20 @@ fn check_and_answer(
     let reference = reference();
     let (name, zone) = if req.path == "/purge" {
         ("purge_url", None)
+    } else if req.path == "/pullzone" {
+        ("list_pull_zones", None)
     } else if let Some(id) = req
         .path
         .strip_prefix("/pullzone/")
         .and_then(|rest| rest.strip_suffix("/purgeCache"))
     {
         ("purge_pull_zone", Some(id.to_string()))
+    } else if let Some(id) = req
+        .path
+        .strip_prefix("/pullzone/")
+        .filter(|id| !id.contains('/'))
+    {
+        ("get_pull_zone", Some(id.to_string()))
     } else {
         violations.push(format!("{label}: no such operation in the reference"));
         return error(404, "not_found", "Not found");
@@ -161,6 +175,16 @@ fn check_and_answer(
             Some(p) if p["type"] == "boolean" && v != "true" && v != "false" => {
                 violations.push(format!("{label}: {k}={v:?} is not a boolean"))
             }
+            Some(p) if p["type"] == "integer" => {
+                let n = v.parse::<u64>().ok();
+                let low = p["minimum"].as_u64().unwrap_or(0);
+                let high = p["maximum"].as_u64().unwrap_or(u64::MAX);
+                if !n.is_some_and(|n| (low..=high).contains(&n)) {
+                    violations.push(format!(
+                        "{label}: {k}={v:?} is not an integer in {low}..={high}"
+                    ));
+                }
+            }
             _ => {}
         }
         if pairs.iter().filter(|(o, _)| o == k).count() > 1 {
@@ -175,8 +199,40 @@ fn check_and_answer(
         );
     }
     let mut st = lock(state);
-    match zone {
-        None => {
+    match (name, zone) {
+        ("list_pull_zones", _) => {
+            if let Some(answer) = st.script.pop_front() {
+                return answer;
+            }
+            Answer::new(
+                200,
+                json!({
+                    "Items": [pull_zone()],
+                    "CurrentPage": 1,
+                    "TotalItems": 1,
+                    "HasMoreItems": false,
+                })
+                .to_string(),
+            )
+        }
+        ("get_pull_zone", Some(id)) => {
+            let Ok(id) = id.parse::<u64>() else {
+                violations.push(format!("{label}: pull zone id {id:?} is not an integer"));
+                return error(400, "id.invalid", "The id is invalid");
+            };
+            if let Some(answer) = st.script.pop_front() {
+                return answer;
+            }
+            if id != PULL_ZONE {
+                return error(
+                    404,
+                    "pullzone.not_found",
+                    "The requested Pull Zone was not found",
+                );
+            }
+            Answer::new(200, pull_zone().to_string())
+        }
+        (_, None) => {
             let Some(url) = pairs
                 .iter()
                 .find(|(k, _)| k == "url")
@@ -205,7 +261,7 @@ fn check_and_answer(
             }
             Answer::new(200, "")
         }
-        Some(id) => {
+        (_, Some(id)) => {
             if !pairs.is_empty() {
                 violations.push(format!("{label}: purge_pull_zone takes no query"));
             }
@@ -227,4 +283,33 @@ fn check_and_answer(
             Answer::new(204, "")
         }
     }
+}
+
+/// The pull zone as the reference's `GET /pullzone/{id}` shows it (the fields sitepurge reads,
+/// and two secrets it must not print).
+fn pull_zone() -> Value {
+    let hostnames: Vec<Value> = PULL_ZONE_HOSTNAMES
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            json!({
+                "Id": i + 1,
+                "Value": h,
+                "ForceSSL": true,
+                "IsSystemHostname": h.ends_with(".b-cdn.net"),
+                "HasCertificate": true,
+                "CertificateKey": if i == 1 { ZONE_SECRETS[1] } else { "" },
+            })
+        })
+        .collect();
+    json!({
+        "Id": PULL_ZONE,
+        "Name": PULL_ZONE_NAME,
+        "OriginUrl": "https://origin.example.com",
+        "Enabled": true,
+        "Suspended": false,
+        "Hostnames": hostnames,
+        "ZoneSecurityEnabled": true,
+        "ZoneSecurityKey": ZONE_SECRETS[0],
+    })
 }
