@@ -289,6 +289,9 @@ pub struct AkamaiSettings {
     pub action: akamai::Action,
     pub cp_codes: Vec<u64>,
     pub batch_size: usize,
+    /// `AKAMAI_API_BASE_URL` as given: where requests go instead of `https://{host}` (they are
+    /// still signed for the credentials' host); checked when the provider is set up.
+    pub api_base: Option<String>,
 }
 
 /// Cloudflare settings, resolved. Credentials are read only when a purge needs them.
@@ -825,7 +828,7 @@ fn resolve_loaded(
         cache_key_headers: file.cache_key_headers.clone().unwrap_or_default(),
         http_purge: file.http_purge.clone().unwrap_or_default(),
         cloudfront: resolve_cloudfront(&file, ctx)?,
-        akamai: resolve_akamai(&file, &file_base)?,
+        akamai: resolve_akamai(&file, &file_base, ctx)?,
         publishing,
         fastly: {
             let f = file.fastly.clone().unwrap_or_default();
@@ -903,7 +906,7 @@ fn resolve_publishing(file: &FileConfig) -> Result<Publishing> {
     })
 }
 
-fn resolve_akamai(file: &FileConfig, file_base: &Path) -> Result<AkamaiSettings> {
+fn resolve_akamai(file: &FileConfig, file_base: &Path, ctx: &Context) -> Result<AkamaiSettings> {
     let ak = file.akamai.clone().unwrap_or_default();
     let batch_size = ak.batch_size.unwrap_or(akamai::DEFAULT_BATCH_SIZE);
     if !(1..=10_000).contains(&batch_size) {
@@ -927,6 +930,12 @@ fn resolve_akamai(file: &FileConfig, file_base: &Path) -> Result<AkamaiSettings>
         action: ak.action.unwrap_or_default(),
         cp_codes: ak.cp_codes.unwrap_or_default(),
         batch_size,
+        api_base: ctx
+            .env
+            .get("AKAMAI_API_BASE_URL")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
     })
 }
 
@@ -1439,6 +1448,7 @@ mod tests {
                 action: akamai::Action::Invalidate,
                 cp_codes: Vec::new(),
                 batch_size: 500,
+                api_base: None,
             }
         );
         write(

@@ -178,7 +178,8 @@ pub fn cloudfront(settings: &Settings, ctx: &Context) -> Result<CloudFront> {
 }
 
 /// The Akamai Fast Purge provider: EdgeGrid credentials from the `AKAMAI_*` variables or the
-/// `.edgerc` section, the API host (https, or http to this machine), network, action, CP codes.
+/// `.edgerc` section, the API host they sign for, `AKAMAI_API_BASE_URL` (https, or http to this
+/// machine) where requests go instead, network, action, CP codes.
 pub fn akamai(settings: &Settings, ctx: &Context) -> Result<Akamai> {
     let ak = &settings.akamai;
     let credentials = akamai::find_credentials(&ctx.env, ak.edgerc.as_deref(), &ak.section)
@@ -187,12 +188,24 @@ pub fn akamai(settings: &Settings, ctx: &Context) -> Result<Akamai> {
             message: e.message,
             hint: e.hint,
         })?;
+    let api_base = match &ak.api_base {
+        None => None,
+        Some(raw) => Some(akamai::check_api_base(raw).map_err(|m| {
+            Error::setting(
+                "AKAMAI_API_BASE_URL",
+                m,
+                Some(
+                    "use https, or http only to 127.0.0.1/localhost (a local proxy or test server)",
+                ),
+            )
+        })?),
+    };
     let source = credentials.source.clone();
-    let mut purger = Akamai::new(credentials, &settings.transport).map_err(|m| {
+    let mut purger = Akamai::new(credentials, api_base, &settings.transport).map_err(|m| {
         Error::setting(
             "akamai.edgerc",
             format!("{m} ({source})"),
-            Some("use the host of the API client's credentials (akab-….luna.akamaiapis.net); plain http only to 127.0.0.1/localhost"),
+            Some("use the host of the API client's credentials (akab-….luna.akamaiapis.net), without a scheme"),
         )
     })?;
     purger.network = ak.network;
@@ -545,10 +558,14 @@ pub async fn connect(
                 settings.output,
                 console,
                 format_args!(
-                    "akamai: {} {} with the credentials of {}",
+                    "akamai: {} {} with the credentials of {}{}",
                     purger.action.as_str(),
                     purger.target(),
-                    purger.credentials().source
+                    purger.credentials().source,
+                    purger
+                        .api_base()
+                        .map(|b| format!(", sent to {b} (AKAMAI_API_BASE_URL)"))
+                        .unwrap_or_default()
                 ),
             );
             Ok(AnyPurger::Akamai(purger))

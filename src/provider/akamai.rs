@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -189,42 +189,78 @@ impl EdgeGrid {
         format!("{unsigned}signature={signature}")
     }
 
-    /// The API's base URL: `https://host`, or the `http(s)://` base given (plain http only to
-    /// this machine: the tokens travel in each request's headers).
-    pub fn base_url(&self) -> Result<url::Url, String> {
+    /// The API's URL as the signature names it: `https://{host}`. The host is a host name
+    /// (with an optional port), as Akamai Control Center shows it; a test server or proxy is
+    /// named by `AKAMAI_API_BASE_URL` instead (see [`check_api_base`]).
+    pub fn signed_url(&self) -> Result<url::Url, String> {
         let host = self.host.trim().trim_end_matches('/');
         if host.starts_with('"') || host.starts_with('\'') {
             return Err(format!(
                 "the host {host} is quoted: write it without quotes, as Akamai Control Center shows it"
             ));
         }
-        let text = if host.contains("://") {
-            host.to_string()
-        } else {
-            format!("https://{host}")
-        };
-        let shown = crate::secret::redact(&text);
-        let url = url::Url::parse(&text)
+        let shown = crate::secret::redact(host);
+        if host.contains("://") {
+            return Err(format!(
+                "the host {shown:?} is a URL: write the API client's host name alone (akab-….luna.akamaiapis.net); to send the requests elsewhere (a test server, a proxy), set AKAMAI_API_BASE_URL"
+            ));
+        }
+        let url = url::Url::parse(&format!("https://{host}"))
             .map_err(|e| format!("the host {shown:?} is not usable ({e})"))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(format!(
                 "the host {shown:?} carries a user name or password"
             ));
         }
-        match url.scheme() {
-            "https" => {}
-            "http" if crate::secret::is_loopback(&url) => {}
-            "http" => {
-                return Err(format!(
-                    "the host {shown:?} is plain http to another machine: the tokens would travel unencrypted"
-                ));
-            }
-            _ => return Err(format!("the host {shown:?} is not an http(s) URL")),
-        }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(format!("the host {shown:?} has no host name"));
         }
+        if url.path() != "/" || url.query().is_some() {
+            return Err(format!(
+                "the host {shown:?} has a path: write the host name alone"
+            ));
+        }
         Ok(url)
+    }
+}
+
+/// `AKAMAI_API_BASE_URL`: where requests go instead of `https://{host}` (a test server or a
+/// proxy), `scheme://host[:port]` without a path; https, or plain http only to this machine
+/// (the tokens travel in each request's headers). Requests are still signed for the
+/// credentials' host.
+pub fn check_api_base(raw: &str) -> Result<url::Url, String> {
+    let text = raw.trim().trim_end_matches('/');
+    let shown = crate::secret::redact(text);
+    let url = url::Url::parse(text).map_err(|e| format!("{shown:?} is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{shown:?} carries a user name or password"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if crate::secret::is_loopback(&url) => {}
+        "http" => {
+            return Err(format!(
+                "{shown:?} is plain http to another machine: the tokens would travel unencrypted"
+            ));
+        }
+        _ => return Err(format!("{shown:?} is not an http(s) URL")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{shown:?} has no host name"));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(format!(
+            "{shown:?} has a path or query: give scheme://host[:port] alone"
+        ));
+    }
+    Ok(url)
+}
+
+/// `host[:port]` of a URL, as in a `Host` header.
+fn authority(url: &url::Url) -> String {
+    match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
     }
 }
 
@@ -518,6 +554,9 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 #[derive(Debug, Clone)]
 pub struct Akamai {
     http: reqwest::Client,
+    /// `https://{host}` of the credentials: what each request is signed for.
+    signed: url::Url,
+    /// Where requests go: `signed`, or `AKAMAI_API_BASE_URL`.
     base: url::Url,
     credentials: EdgeGrid,
     pub network: Network,
@@ -528,11 +567,18 @@ pub struct Akamai {
 }
 
 impl Akamai {
-    pub fn new(credentials: EdgeGrid, transport: &super::Transport) -> Result<Akamai, String> {
-        let base = credentials.base_url()?;
+    /// Fast Purge for these credentials; requests go to `api_base` (checked by
+    /// [`check_api_base`]) when given, else to `https://{host}`.
+    pub fn new(
+        credentials: EdgeGrid,
+        api_base: Option<url::Url>,
+        transport: &super::Transport,
+    ) -> Result<Akamai, String> {
+        let signed = credentials.signed_url()?;
         Ok(Akamai {
             http: super::http_client(transport)?,
-            base,
+            base: api_base.unwrap_or_else(|| signed.clone()),
+            signed,
             credentials,
             network: Network::default(),
             action: Action::default(),
@@ -545,12 +591,14 @@ impl Akamai {
         &self.credentials
     }
 
-    /// The API host, for messages (`akab-….luna.akamaiapis.net`).
+    /// The API host the requests are signed for, for messages (`akab-….luna.akamaiapis.net`).
     pub fn host(&self) -> String {
-        match self.base.port() {
-            Some(port) => format!("{}:{port}", self.base.host_str().unwrap_or_default()),
-            None => self.base.host_str().unwrap_or_default().to_string(),
-        }
+        authority(&self.signed)
+    }
+
+    /// `AKAMAI_API_BASE_URL` when it redirects the requests.
+    pub fn api_base(&self) -> Option<String> {
+        (self.base != self.signed).then(|| self.base.as_str().trim_end_matches('/').to_string())
     }
 
     /// `/ccu/v3/{action}/{kind}/{network}`.
@@ -564,18 +612,19 @@ impl Akamai {
 
     /// Sends one signed POST of `body` to `path`.
     async fn post(&self, path: &str, body: String) -> Result<(), Failure> {
-        let prefix = self.base.path().trim_end_matches('/');
-        let path_and_query = format!("{prefix}{path}");
-        let url = format!("{}://{}{path_and_query}", self.base.scheme(), self.host());
+        // Both URLs are `scheme://authority/` (checked): the path is the API's own.
+        let url = format!("{}://{}{path}", self.base.scheme(), authority(&self.base));
         let now = SystemTime::now();
         let nonce = uuid::Uuid::new_v4().to_string();
         let host = self.host();
+        // Signed for https and the credentials' host, wherever the request goes: a verifier
+        // (Akamai behind a proxy, or a test server) rebuilds the URL from the `Host` header.
         let authorization = self.credentials.authorization(
             &ToSign {
                 method: "POST",
-                scheme: self.base.scheme(),
+                scheme: self.signed.scheme(),
                 host: &host,
-                path_and_query: &path_and_query,
+                path_and_query: path,
                 headers: &[("content-type", "application/json")],
                 body: body.as_bytes(),
             },
@@ -590,9 +639,11 @@ impl Akamai {
             )
         })?;
         auth.set_sensitive(true);
-        let resp = self
-            .http
-            .post(&url)
+        let mut request = self.http.post(&url);
+        if self.base != self.signed {
+            request = request.header(HOST, &host);
+        }
+        let resp = request
             .header(AUTHORIZATION, auth)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body)
@@ -802,7 +853,7 @@ mod tests {
             "xxxx-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.luna.akamaiapis.net/"
         );
         assert_eq!(
-            default.base_url().expect("url").as_str(),
+            default.signed_url().expect("url").as_str(),
             "https://xxxx-xxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx.luna.akamaiapis.net/"
         );
         assert_eq!(default.max_body, 131_072);
@@ -813,7 +864,7 @@ mod tests {
         let headers = find_credentials(&env, Some(&path), "headers").expect("headers");
         assert_eq!(headers.headers_to_sign, ["x-mything1", "x-mything2"]);
         let broken = find_credentials(&env, Some(&path), "broken").expect("read");
-        assert!(broken.base_url().expect_err("quoted").contains("quoted"));
+        assert!(broken.signed_url().expect_err("quoted").contains("quoted"));
         let err = find_credentials(&env, Some(&path), "nope").expect_err("no section");
         assert_eq!(err.setting, "akamai.edgerc_section");
         let shown = format!("{default:?}");
@@ -851,7 +902,7 @@ mod tests {
     }
 
     #[test]
-    fn the_host_is_https_or_this_machine() {
+    fn the_host_is_a_host_name_and_the_api_base_https_or_this_machine() {
         let mut c = EdgeGrid {
             host: "akab-x.luna.akamaiapis.net".into(),
             client_token: Secret::new("c"),
@@ -862,13 +913,52 @@ mod tests {
             source: String::new(),
         };
         assert_eq!(
-            c.base_url().expect("url").as_str(),
+            c.signed_url().expect("url").as_str(),
             "https://akab-x.luna.akamaiapis.net/"
         );
+        c.host = "akab-x.luna.akamaiapis.net:8443/".into();
+        assert_eq!(
+            authority(&c.signed_url().expect("url")),
+            "akab-x.luna.akamaiapis.net:8443"
+        );
+        // A URL as the host was once how a test server was named: now AKAMAI_API_BASE_URL is.
         c.host = "http://127.0.0.1:8080".into();
-        assert!(c.base_url().is_ok());
-        c.host = "http://akab-x.luna.akamaiapis.net".into();
-        assert!(c.base_url().expect_err("plain").contains("unencrypted"));
+        assert!(
+            c.signed_url()
+                .expect_err("url")
+                .contains("AKAMAI_API_BASE_URL")
+        );
+        c.host = "akab-x.luna.akamaiapis.net/ccu".into();
+        assert!(c.signed_url().expect_err("path").contains("path"));
+
+        assert!(check_api_base("http://127.0.0.1:8080").is_ok());
+        assert!(check_api_base("http://localhost:8080/").is_ok());
+        assert!(check_api_base("https://proxy.example.com").is_ok());
+        let plain = check_api_base("http://proxy.example.com").expect_err("plain");
+        assert!(plain.contains("unencrypted"), "{plain}");
+        assert!(check_api_base("http://127.0.0.1:8080/ccu").is_err());
+        assert!(check_api_base("ftp://127.0.0.1").is_err());
+        assert!(check_api_base("not a url").is_err());
+    }
+
+    #[test]
+    fn requests_go_to_the_api_base_but_are_signed_for_the_host() {
+        let c = EdgeGrid {
+            host: "akab-x.luna.akamaiapis.net".into(),
+            client_token: Secret::new("c"),
+            client_secret: Secret::new("s"),
+            access_token: Secret::new("a"),
+            headers_to_sign: Vec::new(),
+            max_body: 1,
+            source: String::new(),
+        };
+        let transport = super::super::Transport::new(Duration::from_secs(5), &BTreeMap::new());
+        let base = check_api_base("http://127.0.0.1:9").expect("base");
+        let a = Akamai::new(c.clone(), Some(base), &transport).expect("akamai");
+        assert_eq!(a.host(), "akab-x.luna.akamaiapis.net");
+        assert_eq!(a.api_base().as_deref(), Some("http://127.0.0.1:9"));
+        let direct = Akamai::new(c, None, &transport).expect("akamai");
+        assert_eq!(direct.api_base(), None);
     }
 
     #[test]

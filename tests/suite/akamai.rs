@@ -1,7 +1,9 @@
 //! End-to-end tests of `sitepurge run` and `verify` with `provider = "akamai"` against a Fast
 //! Purge stand-in (`tests/support/edgegrid_server.py`) that checks every request's EdgeGrid
 //! signature with Akamai's own library, edgegrid-python: a request signed differently from how
-//! Akamai's signer signs it is refused with 401, as Akamai refuses it.
+//! Akamai's signer signs it is refused with 401, as Akamai refuses it. The stand-in is reached
+//! through `AKAMAI_API_BASE_URL` and checks each signature for `https://` and the credentials'
+//! host, as Akamai would.
 //!
 //! Each test builds a small site, runs the real binary with only the `AKAMAI_*` variables it sets
 //! (and `HOME` pointing at the site, so no real `~/.edgerc` is read), then checks the exact
@@ -24,7 +26,10 @@ const BASE: &str = "https://example.com/";
 /// The stand-in and the credentials it accepts.
 struct FastPurge {
     script: Script,
+    /// The credentials' host (`akab-test-….luna.akamaiapis.net`).
     host: String,
+    /// Where the stand-in listens (`http://127.0.0.1:PORT`): `AKAMAI_API_BASE_URL`.
+    base_url: String,
     client_token: String,
     client_secret: String,
     access_token: String,
@@ -35,6 +40,7 @@ impl FastPurge {
         let script = Script::start("edgegrid_server.py");
         FastPurge {
             host: script.get("host"),
+            base_url: script.get("base_url"),
             client_token: script.get("client_token"),
             client_secret: script.get("client_secret"),
             access_token: script.get("access_token"),
@@ -63,9 +69,11 @@ impl FastPurge {
         assert_eq!(self.script.ask(command), "ok", "{command}");
     }
 
-    /// The four `AKAMAI_*` variables, with `secret` as the client secret.
+    /// The four `AKAMAI_*` credentials, with `secret` as the client secret, and
+    /// `AKAMAI_API_BASE_URL`.
     fn env(&self, secret: &str) -> Vec<(&'static str, String)> {
         vec![
+            ("AKAMAI_API_BASE_URL", self.base_url.clone()),
             ("AKAMAI_HOST", self.host.clone()),
             ("AKAMAI_CLIENT_TOKEN", self.client_token.clone()),
             ("AKAMAI_CLIENT_SECRET", secret.to_string()),
@@ -253,7 +261,8 @@ fn credentials_come_from_an_edgerc_section_with_the_network_and_action_chosen() 
             fp.host, fp.client_token, fp.client_secret, fp.access_token
         ),
     );
-    let out = Out::of(&mut cmd(&site, &[], &["run", "-vv"]));
+    let base = [("AKAMAI_API_BASE_URL", fp.base_url.clone())];
+    let out = Out::of(&mut cmd(&site, &base, &["run", "-vv"]));
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("section [ccu] of"), "{}", out.stderr);
     let requests = fp.requests();
@@ -429,9 +438,63 @@ fn verify_says_the_credentials_resolve_but_are_checked_by_the_first_purge() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains(".edgerc"), "{}", out.stderr);
     let mut plain = env.to_vec();
-    plain[0].1 = "http://akab-x.luna.akamaiapis.net".into();
+    plain.push((
+        "AKAMAI_API_BASE_URL",
+        "http://akab-x.luna.akamaiapis.net".into(),
+    ));
     let out = Out::of(&mut cmd(&site, &plain, &["run"]));
     assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("AKAMAI_API_BASE_URL"), "{}", out.stderr);
     assert!(out.stderr.contains("unencrypted"), "{}", out.stderr);
     assert!(!out.all().contains("SECRETSECRET"));
+}
+
+#[test]
+#[cfg_attr(
+    missing_edgegrid,
+    ignore = "needs edgegrid-python in .test-tools/: run tests/run-all.sh --install-only"
+)]
+fn akamai_api_base_url_takes_the_requests_which_stay_signed_for_the_credentials_host() {
+    let mut fp = FastPurge::start();
+    let site = site("", "");
+    baseline(&site);
+    let urls = change(&site);
+    let out = run(&site, &fp, &["-vv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("sent to {} (AKAMAI_API_BASE_URL)", fp.base_url)),
+        "{}",
+        out.stderr
+    );
+    let requests = fp.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    // Sent to the stand-in's address, carrying the credentials' host, and accepted by
+    // edgegrid-python checking the signature for https://{that host}.
+    assert_eq!(requests[0]["headers"]["host"], fp.host.as_str());
+    assert_eq!(
+        set(assert_purge(
+            &requests[0],
+            "/ccu/v3/invalidate/url/production"
+        )),
+        urls
+    );
+    for secret in [&fp.client_secret, &fp.client_token, &fp.access_token] {
+        assert!(!out.all().contains(secret.as_str()), "{out:?}");
+    }
+
+    // The stand-in's address as the host (the old way to name a test server) is refused
+    // before any request, pointing at the variable.
+    site.page("a.css", "a { color: blue }");
+    let mut old = fp.env(&fp.client_secret);
+    old.retain(|(k, _)| *k != "AKAMAI_API_BASE_URL");
+    for (k, v) in &mut old {
+        if *k == "AKAMAI_HOST" {
+            *v = fp.base_url.clone();
+        }
+    }
+    let out = Out::of(&mut cmd(&site, &old, &["run"]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("AKAMAI_API_BASE_URL"), "{}", out.stderr);
+    assert!(fp.requests().is_empty());
 }

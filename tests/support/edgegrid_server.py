@@ -5,14 +5,21 @@ Run with the Python of .test-tools/ (tests/run-all.sh installs edgegrid-python t
 
     .test-tools/bin/python tests/support/edgegrid_server.py
 
-It listens on 127.0.0.1 (a free port) and prints one JSON line with the credentials it accepts:
+It listens on 127.0.0.1 (a free port) and prints one JSON line with the credentials it accepts
+and where it listens:
 
-    {"host": "http://127.0.0.1:PORT", "client_token": "...", "client_secret": "...",
-     "access_token": "..."}
+    {"host": "akab-test-….luna.akamaiapis.net", "base_url": "http://127.0.0.1:PORT",
+     "client_token": "...", "client_secret": "...", "access_token": "..."}
+
+It stands in for `https://{host}` reached through `base_url` (sitepurge's AKAMAI_API_BASE_URL),
+as a TLS-terminating proxy in front of Akamai would: a request must carry `Host: {host}`, and
+its signature is checked as Akamai would check it, for `https://{host}{path}`. A request signed
+for the address it was sent to (http, 127.0.0.1:PORT) is refused.
 
 Each request must carry `Authorization: EG1-HMAC-SHA256 client_token=…;access_token=…;
 timestamp=…;nonce=…;signature=…`. The stand-in rebuilds the request as python-requests would
-send it and has edgegrid-python's EdgeGridAuthHeaders sign it with the same timestamp and nonce;
+send it to `https://{host}` and has edgegrid-python's EdgeGridAuthHeaders sign it with the same
+timestamp and nonce (edgegrid-python takes the scheme from the URL, the host from `Host`);
 a different header is refused with 401, as is a timestamp more than 5 minutes off or a nonce seen
 before. Then `POST /ccu/v3/{invalidate|delete}/{url|cpcode}/{production|staging}` must carry
 JSON `{"objects": [...]}` of at most 50,000 bytes (else 400 or 413), and is answered 201 as Fast
@@ -43,6 +50,7 @@ from akamai.edgegrid.edgegrid import EdgeGridAuthHeaders
 CLIENT_TOKEN = "akab-client-token-xxx-" + base64.b32encode(os.urandom(10)).decode().lower()
 ACCESS_TOKEN = "akab-access-token-xxx-" + base64.b32encode(os.urandom(10)).decode().lower()
 CLIENT_SECRET = base64.b64encode(os.urandom(32)).decode()
+HOST = "akab-test-" + base64.b32encode(os.urandom(5)).decode().lower() + ".luna.akamaiapis.net"
 MAX_BODY = 50_000
 PATH = re.compile(r"^/ccu/v3/(invalidate|delete)/(url|cpcode)/(production|staging)$")
 
@@ -72,11 +80,14 @@ def signature_problem(handler, body):
         return "bad timestamp"
     if abs(time.time() - when) > 300:
         return "timestamp too far from now"
-    # Rebuild the request as python-requests sends it, and sign it with Akamai's library.
+    if handler.headers.get("Host") != HOST:
+        return f"Host is {handler.headers.get('Host')!r}, not the credentials' host {HOST}"
+    # Rebuild the request as python-requests sends it to the real API, and sign it with
+    # Akamai's library.
     headers = {k: v for k, v in handler.headers.items()}
     prepared = requests.Request(
         method=handler.command,
-        url=f"http://{handler.headers['Host']}{handler.path}",
+        url=f"https://{HOST}{handler.path}",
         headers=headers,
         data=body,
     ).prepare()
@@ -176,7 +187,8 @@ def main():
     print(
         json.dumps(
             {
-                "host": f"http://127.0.0.1:{server.server_port}",
+                "host": HOST,
+                "base_url": f"http://127.0.0.1:{server.server_port}",
                 "client_token": CLIENT_TOKEN,
                 "client_secret": CLIENT_SECRET,
                 "access_token": ACCESS_TOKEN,
