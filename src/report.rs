@@ -790,8 +790,7 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
             if !f.purge_all {
                 writeln!(
                     out,
-                    "warning: without purge_all, a first run or a purge of everything ({}) fails; add the purge_all scope",
-                    f.everything
+                    "warning: without purge_all, purging everything (a first run, or more changes than the threshold) fails: add the purge_all scope"
                 )?;
             }
             writeln!(out, "everything: {}", f.everything)
@@ -803,7 +802,7 @@ pub fn print_verified(found: &Verified, output: Output, out: &mut dyn Write) -> 
                 Some(name) => writeln!(out, "{}: {name} ({})", b.target, b.hostnames.join(", "))?,
                 None => writeln!(
                     out,
-                    "no pull_zone_id set: URL purges only; the key lists pull zones"
+                    "pull zone: none set (the key was checked by listing pull zones)"
                 )?,
             }
             writeln!(out, "everything: {}", b.everything)
