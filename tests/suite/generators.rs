@@ -22,8 +22,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use regex::bytes::Regex;
 use serde_json::{Value, json};
 use support::cloudflare::{FakeCloudflare, TOKEN, ZONE_ID};
-use support::expect::{BASE, urls, urls_of_all};
-use support::site::{Folder, Out, STATE, Snapshot, changed, remove_vars, sitepurge_in, snapshot};
+use support::expect::{BASE, urls_of_all};
+use support::purged::assert_purged;
+use support::site::{
+    Folder, Out, STATE, Snapshot, changed, copy_tree, remove_vars, sitepurge_in, snapshot,
+};
 
 /// What to install when a generator is missing (Debian package names).
 const HUGO_PACKAGES: &str = "apt-get install hugo";
@@ -327,27 +330,6 @@ fn sitepurge(cwd: &Path, api: Option<&FakeCloudflare>, args: &[&str]) -> Out {
     Out::of(cmd.args(args))
 }
 
-/// Copies a tree file by file. `mtime`: set every copied file's modification time to it.
-fn copy_tree(from: &Path, to: &Path, mtime: Option<SystemTime>) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk fixture");
-        let rel = entry.path().strip_prefix(from).expect("under root");
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&dest).expect("mkdir");
-        } else {
-            fs::copy(entry.path(), &dest).expect("copy");
-            if let Some(t) = mtime {
-                fs::File::options()
-                    .write(true)
-                    .open(&dest)
-                    .and_then(|f| f.set_modified(t))
-                    .expect("set mtime");
-            }
-        }
-    }
-}
-
 /// The paths whose content changed, `g`'s build noise aside: its version tags, and the
 /// build-wide times each build printed ([`build_wide_values`], read from that build's bytes).
 fn content_changed(g: Gen, before: &Snapshot, after: &Snapshot) -> BTreeSet<String> {
@@ -422,49 +404,6 @@ fn changed_without(
         })
         .cloned()
         .collect()
-}
-
-/// Checks what the fake received against `expected`: the union of the purge requests' `files`
-/// is exactly it, no URL is sent twice, nothing is purged when it is empty, no rule was broken;
-/// and the report lists the same URLs.
-fn assert_purged(cf: &FakeCloudflare, report: &Value, expected: &BTreeSet<String>) {
-    assert_eq!(cf.violations(), Vec::<String>::new(), "API rules broken");
-    let requests = cf.purge_requests();
-    let mut sent: Vec<String> = Vec::new();
-    for r in &requests {
-        assert_eq!(r.purge_zone(), Some(ZONE_ID));
-        assert_eq!(r.status, Some(200), "purge answered {:?}", r.status);
-        let body = r.json().expect("JSON purge body");
-        let files = body["files"]
-            .as_array()
-            .unwrap_or_else(|| panic!("a purge by files, got {body}"));
-        sent.extend(
-            files
-                .iter()
-                .map(|f| f.as_str().expect("URL string").to_string()),
-        );
-    }
-    let union: BTreeSet<String> = sent.iter().cloned().collect();
-    let missing: Vec<&String> = expected.difference(&union).collect();
-    let extra: Vec<&String> = union.difference(expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "purged URLs differ from the changed files' URLs\nnot purged: {missing:#?}\n\
-         purged but unchanged: {extra:#?}"
-    );
-    assert_eq!(sent.len(), union.len(), "a URL was sent twice: {sent:#?}");
-    assert_eq!(&cf.purged_files(), expected);
-
-    assert_eq!(urls(report), expected.iter().cloned().collect::<Vec<_>>());
-    if expected.is_empty() {
-        assert!(requests.is_empty(), "purged with nothing changed");
-        assert_eq!(report["decision"], "nothing", "{report:#}");
-        assert_eq!(report["purge"], Value::Null);
-    } else {
-        assert_eq!(report["decision"], "urls", "{report:#}");
-        assert_eq!(report["purge"]["urls_purged"], json!(expected.len()));
-        assert_eq!(report["purge"]["urls_pending"], json!([]));
-    }
 }
 
 // ------------------------------------------------------------------------------------------

@@ -35,7 +35,9 @@ use serde_json::{Value, json};
 use support::cloudflare::{FakeCloudflare, TOKEN, ZONE_ID};
 use support::expect::{BASE, urls_of_all};
 use support::purged::{assert_purged, changed_ignoring};
-use support::site::{Folder, Out, STATE, Snapshot, changed, remove_vars, sitepurge_in, snapshot};
+use support::site::{
+    Folder, Out, STATE, Snapshot, changed, copy_tree, remove_vars, sitepurge_in, snapshot,
+};
 
 /// The generators' version tag as blanked by the three presets (copied here on purpose, not
 /// read from src/): all three write it in exactly this form.
@@ -402,30 +404,6 @@ fn link_node_modules(root: &Path) {
 }
 
 /// Copies a tree file by file, links as links. `mtime`: set every copied file's modification
-/// time to it.
-fn copy_tree(from: &Path, to: &Path, mtime: Option<SystemTime>) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let rel = entry.path().strip_prefix(from).expect("under root");
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&dest).expect("mkdir");
-        } else if entry.file_type().is_symlink() {
-            let target = fs::read_link(entry.path()).expect("read link");
-            std::os::unix::fs::symlink(target, &dest).expect("link");
-        } else {
-            fs::copy(entry.path(), &dest).expect("copy");
-            if let Some(t) = mtime {
-                fs::File::options()
-                    .write(true)
-                    .open(&dest)
-                    .and_then(|f| f.set_modified(t))
-                    .expect("set mtime");
-            }
-        }
-    }
-}
-
 /// The folder for the sites a test run keeps for all its scenarios: below cargo's temp folder
 /// for tests, so none is left in /tmp.
 fn scratch(g: Gen) -> PathBuf {

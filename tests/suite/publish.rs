@@ -222,25 +222,12 @@ impl Live {
     fn deploy(&self) {
         let live = self.site.path("live");
         fs::remove_dir_all(&live).expect("rm live");
-        copy_dir(&self.site.path("_site"), &live);
+        support::site::copy_tree(&self.site.path("_site"), &live, None);
     }
 
     fn published(&self) -> Value {
         let text = fs::read(self.site.path("_site/.well-known/sitepurge.json")).expect("manifest");
         serde_json::from_slice(&text).expect("JSON")
-    }
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let rel = entry.path().strip_prefix(from).expect("below");
-        let target = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            fs::copy(entry.path(), &target).expect("copy");
-        }
     }
 }
 

@@ -694,22 +694,9 @@ fn a_purge_answered_200_that_purged_nothing_is_caught_by_the_check() {
     }
 }
 
-/// Copies `from` (a build) to `to`, file by file.
-fn copy_build(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let target = to.join(entry.path().strip_prefix(from).expect("below"));
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// Deploys `_site` as the build `name`: the origin's `live` now links to a copy of it.
 fn deploy_as(site: &Site, name: &str) {
-    copy_build(&site.path("_site"), &site.path(name));
+    support::site::copy_tree(&site.path("_site"), &site.path(name), None);
     let next = site.path("live.next");
     std::os::unix::fs::symlink(name, &next).expect("link");
     fs::rename(&next, site.path("live")).expect("swap live");

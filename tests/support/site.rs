@@ -206,3 +206,28 @@ impl Out {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 }
+
+/// Copies a tree file by file (links as links). `mtime`: set every copied file's modification
+/// time to it.
+pub fn copy_tree(from: &Path, to: &Path, mtime: Option<std::time::SystemTime>) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(from).expect("under root");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest).expect("mkdir");
+        } else if entry.file_type().is_symlink() {
+            let target = fs::read_link(entry.path()).expect("read link");
+            std::os::unix::fs::symlink(target, &dest).expect("link");
+        } else {
+            fs::copy(entry.path(), &dest).expect("copy");
+            if let Some(t) = mtime {
+                fs::File::options()
+                    .write(true)
+                    .open(&dest)
+                    .and_then(|f| f.set_modified(t))
+                    .expect("set mtime");
+            }
+        }
+    }
+}
