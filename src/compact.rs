@@ -28,6 +28,9 @@ pub const CLOUDFRONT_MAX_PATHS: usize = 100;
 pub const CLOUDFRONT_MAX_WILDCARDS: usize = 15;
 /// The default `max_paths` of bunny.net: about 20 seconds of exact purges at its rate.
 pub const BUNNY_MAX_PATHS: usize = 100;
+/// The fewest changed URLs a Cloudflare or CloudFront wildcard stands for: one page's folder
+/// holds two URLs (`dir/` and `dir/index.html`), which stay exact purges.
+pub const MIN_CHANGED: usize = 3;
 /// The default `max_collateral`: a tenth of the site's URLs.
 pub const MAX_COLLATERAL: Threshold = Threshold::Percent(10.0);
 

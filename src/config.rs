@@ -400,13 +400,13 @@ fn resolve_compaction(
         ProviderName::Cloudflare => (
             compact::CLOUDFLARE_MAX_PATHS,
             compact::CLOUDFLARE_MAX_PATHS,
-            1,
+            compact::MIN_CHANGED,
             true,
         ),
         ProviderName::CloudFront => (
             compact::CLOUDFRONT_MAX_PATHS,
             compact::CLOUDFRONT_MAX_WILDCARDS,
-            1,
+            compact::MIN_CHANGED,
             true,
         ),
         ProviderName::Bunny if bunny_from > 0 => {
@@ -1674,10 +1674,11 @@ mod tests {
             (
                 c.max_paths,
                 c.max_wildcards,
+                c.min_changed,
                 c.covers_folder,
                 c.above_threshold
             ),
-            (100, 100, true, true)
+            (100, 100, 3, true, true)
         );
         assert_eq!(c.max_collateral, Threshold::Percent(10.0));
         assert!(notes.is_empty());
@@ -1687,7 +1688,7 @@ mod tests {
         )
         .expect("ok");
         let c = c.expect("on");
-        assert_eq!((c.max_paths, c.max_wildcards), (40, 15));
+        assert_eq!((c.max_paths, c.max_wildcards, c.min_changed), (40, 15, 3));
         assert_eq!(c.max_collateral, Threshold::Count(25));
         // Off: no compaction, except bunny.net's wildcards without collateral.
         assert_eq!(resolved("", ProviderName::Cloudflare).expect("ok").0, None);
