@@ -128,11 +128,15 @@ impl Wildcard {
         url.starts_with(folder) && (self.includes_folder || url != folder)
     }
 
-    /// The `host/path` prefix providers take for it (no scheme, no final `/`).
+    /// The `host/path/` prefix providers take for it: no scheme, and the folder's final `/`,
+    /// since a Cloudflare prefix matches as a string (`example.com/blog` would also purge
+    /// `example.com/blog-archive.html`, which the collateral does not count).
     pub fn scope(&self) -> String {
         let folder = self.folder();
-        let scope = folder.split_once("://").map_or(folder, |(_, rest)| rest);
-        scope.trim_end_matches('/').to_string()
+        folder
+            .split_once("://")
+            .map_or(folder, |(_, rest)| rest)
+            .to_string()
     }
 }
 

@@ -2008,13 +2008,13 @@ fn compact_purges_a_wholly_changed_section_by_one_prefix_and_the_rest_exactly() 
     }
     assert_eq!(
         request_with(&requests, "prefixes").json(),
-        Some(&json!({"prefixes": ["example.com/blog"]}))
+        Some(&json!({"prefixes": ["example.com/blog/"]}))
     );
     assert_eq!(
         files_of(request_with(&requests, "files")),
         [format!("{APEX}about.html")]
     );
-    assert_eq!(cf.purged_prefixes(), set(["example.com/blog"]));
+    assert_eq!(cf.purged_prefixes(), set(["example.com/blog/"]));
     assert_eq!(cf.purged_files(), set([format!("{APEX}about.html")]));
     assert_clean(&cf);
     let report = out.json();
@@ -2027,7 +2027,7 @@ fn compact_purges_a_wholly_changed_section_by_one_prefix_and_the_rest_exactly() 
         json!([{"url": "https://example.com/blog/*", "changed": 42, "unchanged": 0, "includes_folder": true}])
     );
     assert_eq!(report["purge"]["urls_purged"], 43);
-    assert_eq!(report["purge"]["prefixes"], json!(["example.com/blog"]));
+    assert_eq!(report["purge"]["prefixes"], json!(["example.com/blog/"]));
     site.assert_state_is_fresh_baseline();
 }
 
@@ -2072,7 +2072,7 @@ fn over_the_threshold_a_compacted_plan_replaces_everything_within_max_collateral
         report["wildcards"],
         json!([{"url": "https://example.com/blog/*", "changed": 38, "unchanged": 4, "includes_folder": true}])
     );
-    assert_eq!(cf.purged_prefixes(), set(["example.com/blog"]));
+    assert_eq!(cf.purged_prefixes(), set(["example.com/blog/"]));
     assert_eq!(cf.purged_files(), set([format!("{APEX}about.html")]));
     assert!(cf.purged_hosts().is_empty());
     assert_eq!(cf.purged_everything(), 0);
@@ -2135,7 +2135,7 @@ fn a_failed_prefix_purge_leaves_the_urls_it_covers_pending_until_a_later_run() {
     // The next run purges the blog again, by its prefix, and owes nothing after.
     let out = site.run(&cf, &["--json"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(cf.purged_prefixes(), set(["example.com/blog"]));
+    assert_eq!(cf.purged_prefixes(), set(["example.com/blog/"]));
     assert_eq!(out.json()["purge"]["urls_purged"], 42);
     assert_clean(&cf);
     site.assert_state_is_fresh_baseline();
