@@ -424,6 +424,12 @@ pub fn markdown(report: &Report) -> String {
         c.removed.len()
     ));
     md.push_str(&format!("| why | {} |\n", report.explanation));
+    for w in &report.wildcards {
+        md.push_str(&format!(
+            "| wildcard | `{}`: covers {} changed, {} unchanged |\n",
+            w.url, w.changed, w.unchanged
+        ));
+    }
     if !report.noise_only.is_empty() {
         let noise: Vec<String> = report
             .noise_only
@@ -1175,6 +1181,13 @@ mod tests {
             serde_json::json!([{"url": "https://example.com/blog/*", "changed": 1, "unchanged": 3, "includes_folder": true}])
         );
         assert_eq!(keys(&report.wildcards[0]), documented_shape("`wildcards`"));
+        assert!(
+            markdown(&report).contains(
+                "| wildcard | `https://example.com/blog/*`: covers 1 changed, 3 unchanged |\n"
+            ),
+            "{}",
+            markdown(&report)
+        );
     }
 
     #[test]
