@@ -5,21 +5,23 @@
 //! below the folder that did not change (its collateral). The search is greedy over the
 //! folder tree, in two steps:
 //!
-//! 1. Free wildcards: folders whose every URL changed (no collateral), the one saving the most
-//!    items first, so a whole section becomes one wildcard and the outermost folder wins.
+//! 1. Free wildcards: the outermost folders whose every URL changed (no collateral), those
+//!    saving the most items first (only `max_wildcards` can make the order matter), so a
+//!    whole section becomes one wildcard.
 //! 2. While there are more items than `max_paths`: the wildcard that alone brings the count
 //!    within `max_paths` with the least collateral, else the one with the least collateral per
 //!    item saved. A wildcard over folders already chosen replaces them.
 //!
 //! Greedy is not always the least collateral a search of every combination would find, but it
-//! is exact when one folder's wildcard suffices, and it stays fast on large sites.
+//! is exact when one folder's wildcard suffices, and each step is one pass over the folders
+//! (each keeps what the wildcards chosen inside it cover), so it stays fast on large sites.
 
 use std::collections::BTreeSet;
 
 use crate::plan::{Decision, Plan, Reason, Threshold, Wildcard};
 
-/// The default `max_paths` of Cloudflare: the prefixes one purge request takes (and on the Free
-/// plan, one of its 5 prefix requests a minute).
+/// The default `max_paths` of Cloudflare: the prefixes one purge request takes by its 2025
+/// limits (the Free plan sends 5 such requests a minute).
 pub const CLOUDFLARE_MAX_PATHS: usize = 100;
 /// The default `max_paths` of CloudFront: 1,000 invalidation paths a month are free (a
 /// wildcard counts as one), so 100 a deploy keeps ten deploys a month free.
