@@ -9,6 +9,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use crate::cli::Common;
+use crate::compact::{self, Compaction};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
@@ -48,6 +49,9 @@ pub struct FileConfig {
     pub site_config: Option<OneOrMany>,
     pub state: Option<PathBuf>,
     pub threshold: Option<ThresholdValue>,
+    pub compact: Option<bool>,
+    pub max_paths: Option<usize>,
+    pub max_collateral: Option<ThresholdValue>,
     pub first_run: Option<FirstRun>,
     pub ignore: Option<Vec<String>>,
     pub ignore_content: Option<Vec<String>>,
@@ -346,6 +350,112 @@ pub enum ThresholdValue {
     Fraction(f64),
 }
 
+/// A number of URLs (`200`) or a share of the site's (`"50%"`).
+fn count_or_share(value: &ThresholdValue) -> std::result::Result<Threshold, String> {
+    match value {
+        ThresholdValue::Text(t) => t.parse(),
+        ThresholdValue::Count(n) => Ok(Threshold::Count(*n)),
+        ThresholdValue::Fraction(f) if *f >= 0.0 && f.fract() == 0.0 => {
+            Ok(Threshold::Count(*f as u64))
+        }
+        ThresholdValue::Fraction(f) if *f < 0.0 => Err(format!(
+            "{f} is negative; write a number of URLs (200) or a share (\"50%\")"
+        )),
+        ThresholdValue::Fraction(f) if *f < 1.0 => Err(format!(
+            "{f} is not a whole number of URLs; for a share of the site write \"{}%\"",
+            f * 100.0
+        )),
+        ThresholdValue::Fraction(f) => Err(format!(
+            "{f} is not a whole number of URLs; write a whole number (200) or a share (\"50%\")"
+        )),
+    }
+}
+
+/// How plans use wildcards with this provider: `compact = true` where the provider has
+/// wildcard purges, and bunny.net's `wildcard_from` rule (wildcards without collateral) even
+/// without it. A setting with no effect is said in `notes`.
+fn resolve_compaction(
+    file: &FileConfig,
+    provider: ProviderName,
+    notes: &mut Vec<String>,
+) -> Result<Option<Compaction>> {
+    let on = file.compact.unwrap_or(false);
+    let max_collateral = file
+        .max_collateral
+        .as_ref()
+        .map(count_or_share)
+        .transpose()
+        .map_err(|m| setting("max_collateral", m, None))?
+        .unwrap_or(compact::MAX_COLLATERAL);
+    if file.max_paths == Some(0) {
+        return Err(setting(
+            "max_paths",
+            "0 leaves no room for any purge: write at least 1".to_string(),
+            None,
+        ));
+    }
+    let bunny_from = file
+        .bunny
+        .as_ref()
+        .and_then(|b| b.wildcard_from)
+        .unwrap_or(crate::provider::bunny::WILDCARD_FROM);
+    let (max_paths, max_wildcards, min_changed, covers_folder) = match provider {
+        ProviderName::Cloudflare => (
+            compact::CLOUDFLARE_MAX_PATHS,
+            compact::CLOUDFLARE_MAX_PATHS,
+            compact::MIN_CHANGED,
+            true,
+        ),
+        ProviderName::CloudFront => (
+            compact::CLOUDFRONT_MAX_PATHS,
+            compact::CLOUDFRONT_MAX_WILDCARDS,
+            compact::MIN_CHANGED,
+            true,
+        ),
+        ProviderName::Bunny if bunny_from > 0 => {
+            (compact::BUNNY_MAX_PATHS, usize::MAX, bunny_from, false)
+        }
+        other => {
+            if on || file.max_paths.is_some() || file.max_collateral.is_some() {
+                notes.push(format!(
+                    "compact, max_paths and max_collateral have no effect with {}: {}",
+                    provider_word(other),
+                    if other == ProviderName::Bunny {
+                        "[bunny] wildcard_from = 0 turns wildcards off"
+                    } else {
+                        "it has no wildcard purge, so every changed URL is purged on its own"
+                    }
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    if !on {
+        if file.max_paths.is_some() || file.max_collateral.is_some() {
+            notes.push(
+                "max_paths and max_collateral have no effect without compact = true".to_string(),
+            );
+        }
+        // bunny.net's rule: wildcards only where every URL changed, from wildcard_from of them.
+        return Ok((provider == ProviderName::Bunny).then_some(Compaction {
+            max_paths: usize::MAX,
+            max_wildcards: usize::MAX,
+            min_changed,
+            covers_folder,
+            max_collateral: Threshold::Count(0),
+            above_threshold: false,
+        }));
+    }
+    Ok(Some(Compaction {
+        max_paths: file.max_paths.unwrap_or(max_paths),
+        max_wildcards,
+        min_changed,
+        covers_folder,
+        max_collateral,
+        above_threshold: true,
+    }))
+}
+
 /// Everything a command needs, resolved and validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -357,6 +467,8 @@ pub struct Settings {
     pub state: PathBuf,
     pub rules: UrlRules,
     pub threshold: Threshold,
+    /// How plans use folder wildcards (None: they do not).
+    pub compaction: Option<Compaction>,
     pub first_run: FirstRun,
     pub scan: ScanOptions,
     pub output: Output,
@@ -623,21 +735,7 @@ fn resolve_loaded(
 
     let threshold = match (&flags.threshold, &file.threshold) {
         (Some(t), _) => t.parse(),
-        (None, Some(ThresholdValue::Text(t))) => t.parse(),
-        (None, Some(ThresholdValue::Count(n))) => Ok(Threshold::Count(*n)),
-        (None, Some(ThresholdValue::Fraction(f))) if *f >= 0.0 && f.fract() == 0.0 => {
-            Ok(Threshold::Count(*f as u64))
-        }
-        (None, Some(ThresholdValue::Fraction(f))) if *f < 0.0 => Err(format!(
-            "{f} is negative; write a number of URLs (200) or a share (\"50%\")"
-        )),
-        (None, Some(ThresholdValue::Fraction(f))) if *f < 1.0 => Err(format!(
-            "{f} is not a whole number of URLs; for a share of the site write \"{}%\"",
-            f * 100.0
-        )),
-        (None, Some(ThresholdValue::Fraction(f))) => Err(format!(
-            "{f} is not a whole number of URLs; write a whole number (200) or a share (\"50%\")"
-        )),
+        (None, Some(v)) => count_or_share(v),
         (None, None) => Ok(Threshold::default()),
     }
     .map_err(|m| setting(threshold_key, m, None))?;
@@ -782,6 +880,12 @@ fn resolve_loaded(
         }
         notes
     };
+    let mut notes = notes;
+    let compaction = resolve_compaction(
+        &file,
+        flags.provider.or(file.provider).unwrap_or_default(),
+        &mut notes,
+    )?;
     Ok(Settings {
         generator,
         base_url_from,
@@ -794,6 +898,7 @@ fn resolve_loaded(
             clean_urls: file.clean_urls.unwrap_or(false),
         },
         threshold,
+        compaction,
         first_run: flags.first_run.or(file.first_run).unwrap_or_default(),
         scan: ScanOptions {
             ignore,
@@ -1564,6 +1669,70 @@ mod tests {
         let err = resolve(&flags(), &ctx(cwd.path()), true).expect_err("no dir");
         assert!(err.to_string().contains("_site") && err.to_string().contains("public"));
         assert!(err.hint().unwrap_or_default().contains("dir ="));
+    }
+
+    #[test]
+    fn compaction_has_per_provider_defaults_and_says_when_it_has_no_effect() {
+        let resolved = |text: &str, provider| {
+            let file = parse_file(text, Path::new("sitepurge.toml")).expect("parse");
+            let mut notes = Vec::new();
+            resolve_compaction(&file, provider, &mut notes).map(|c| (c, notes))
+        };
+        let (c, notes) = resolved("compact = true", ProviderName::Cloudflare).expect("ok");
+        let c = c.expect("on");
+        assert_eq!(
+            (
+                c.max_paths,
+                c.max_wildcards,
+                c.min_changed,
+                c.covers_folder,
+                c.above_threshold
+            ),
+            (100, 100, 3, true, true)
+        );
+        assert_eq!(c.max_collateral, Threshold::Percent(10.0));
+        assert!(notes.is_empty());
+        let (c, _) = resolved(
+            "compact = true\nmax_paths = 40\nmax_collateral = 25",
+            ProviderName::CloudFront,
+        )
+        .expect("ok");
+        let c = c.expect("on");
+        assert_eq!((c.max_paths, c.max_wildcards, c.min_changed), (40, 15, 3));
+        assert_eq!(c.max_collateral, Threshold::Count(25));
+        // Off: no compaction, except bunny.net's wildcards without collateral.
+        assert_eq!(resolved("", ProviderName::Cloudflare).expect("ok").0, None);
+        let (c, _) = resolved("", ProviderName::Bunny).expect("ok");
+        let c = c.expect("bunny's rule");
+        assert_eq!(
+            (
+                c.min_changed,
+                c.max_collateral,
+                c.above_threshold,
+                c.covers_folder
+            ),
+            (10, Threshold::Count(0), false, false)
+        );
+        let (c, _) = resolved("[bunny]\nwildcard_from = 0", ProviderName::Bunny).expect("ok");
+        assert_eq!(c, None);
+        // No wildcard purge: a note, and nothing else.
+        for provider in [
+            ProviderName::HttpPurge,
+            ProviderName::Akamai,
+            ProviderName::Fastly,
+        ] {
+            let (c, notes) = resolved("compact = true", provider).expect("ok");
+            assert_eq!(c, None);
+            assert!(notes[0].contains("no wildcard purge"), "{notes:?}");
+        }
+        let (_, notes) = resolved("max_paths = 5", ProviderName::Cloudflare).expect("ok");
+        assert!(notes[0].contains("without compact = true"), "{notes:?}");
+        for bad in [
+            "compact = true\nmax_paths = 0",
+            "compact = true\nmax_collateral = \"lots\"",
+        ] {
+            assert!(resolved(bad, ProviderName::Cloudflare).is_err(), "{bad}");
+        }
     }
 
     #[test]

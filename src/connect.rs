@@ -478,9 +478,6 @@ pub fn bunny(settings: &Settings, ctx: &Context) -> Result<crate::provider::bunn
         .iter()
         .map(|b| (b.authority().to_string(), b.scheme().to_string()))
         .collect();
-    purger.wildcard_from = file
-        .wildcard_from
-        .unwrap_or(crate::provider::bunny::WILDCARD_FROM);
     Ok(purger)
 }
 

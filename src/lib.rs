@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod diff;
 pub mod urls;
 pub mod plan;
+pub mod compact;
 pub mod purge;
 pub mod publish;
 pub mod record;

@@ -9,6 +9,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::compact;
 use crate::config::Settings;
 use crate::connect;
 use crate::context::Context;
@@ -206,7 +207,7 @@ pub fn survey_from(
         .chain(changes.removed.iter())
         .map(|p| settings.rules.count_for(p))
         .sum();
-    let plan = plan::plan(plan::Inputs {
+    let mut plan = plan::plan(plan::Inputs {
         changes: &changes,
         rules: &settings.rules,
         site_urls,
@@ -221,7 +222,20 @@ pub fn survey_from(
         base_urls_changed,
         listing,
         immutable: &settings.immutable,
+        list_above_threshold: settings
+            .compaction
+            .is_some_and(|c| c.above_threshold && listing != plan::Listing::Nothing),
     });
+    if let Some(compaction) = &settings.compaction {
+        let bases: Vec<String> = settings
+            .rules
+            .base_urls
+            .iter()
+            .map(|b| b.as_str().to_string())
+            .collect();
+        let site = || site_url_set(&settings, &snapshot, &changes);
+        compact::compact_plan(&mut plan, compaction, site, &bases);
+    }
     let noise_only = diff::noise_only(
         previous.as_ref().map_or(&Hashes::new(), |m| &m.noise),
         &snapshot.noise,
@@ -237,6 +251,16 @@ pub fn survey_from(
         plan,
         noise_only,
     })
+}
+
+/// Every URL of the site: its files' now, and its removed files'.
+fn site_url_set(settings: &Settings, snapshot: &Snapshot, changes: &ChangeSet) -> BTreeSet<String> {
+    snapshot
+        .files
+        .keys()
+        .chain(changes.removed.iter())
+        .flat_map(|p| settings.rules.urls_for(p))
+        .collect()
 }
 
 /// What the content rules blanked in each file the state records as it is now (the precision
@@ -499,6 +523,7 @@ pub fn report_of(
             site_urls: survey.plan.site_urls,
         },
         urls: survey.plan.urls.clone(),
+        wildcards: survey.plan.wildcards.clone(),
         skipped: survey
             .plan
             .skipped
@@ -661,14 +686,9 @@ pub async fn carry_out(
         // A provider with no "clear the site" request purges every URL of the site instead.
         let one_by_one = everything && purger.everything().is_empty();
         let jobs: Vec<Job> = if one_by_one {
-            let site: BTreeSet<String> = survey
-                .snapshot
-                .files
-                .keys()
-                .chain(survey.changes.removed.iter())
-                .flat_map(|p| s.rules.urls_for(p))
+            let urls: Vec<String> = site_url_set(s, &survey.snapshot, &survey.changes)
+                .into_iter()
                 .collect();
-            let urls: Vec<String> = site.into_iter().collect();
             purge::batches(&urls, &s.cache_key_headers, batch_size)
         } else if everything {
             purger
@@ -679,22 +699,17 @@ pub async fn carry_out(
                     urls: all_urls.clone(),
                 })
                 .collect()
-        } else if purger.wildcard_from() > 0 {
-            // Folders whose every URL changed go in one wildcard purge each.
-            let site: BTreeSet<String> = survey
-                .snapshot
-                .files
-                .keys()
-                .chain(survey.changes.removed.iter())
-                .flat_map(|p| s.rules.urls_for(p))
-                .collect();
-            let (left, folders) = purge::compact(&all_urls, &site, purger.wildcard_from());
-            let mut jobs = purge::batches(&left, &s.cache_key_headers, batch_size);
-            jobs.extend(folders);
-            jobs
         } else {
-            let urls: Vec<String> = all_urls.iter().cloned().collect();
-            purge::batches(&urls, &s.cache_key_headers, batch_size)
+            // A compacted plan: the URLs no wildcard covers one by one, then the wildcards.
+            let wildcards = &survey.plan.wildcards;
+            let urls: Vec<String> = all_urls
+                .iter()
+                .filter(|u| !wildcards.iter().any(|w| w.covers(u)))
+                .cloned()
+                .collect();
+            let mut jobs = purge::batches(&urls, &s.cache_key_headers, batch_size);
+            jobs.extend(purge::wildcard_jobs(wildcards, &all_urls));
+            jobs
         };
         report::debug(
             s.output,

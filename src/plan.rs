@@ -96,6 +96,48 @@ pub enum Reason {
     /// The only changes are fingerprinted files added or removed: no one has their new URLs
     /// cached, and nothing links to the old ones any more.
     OnlyImmutable,
+    /// More changed URLs than the threshold, but folder wildcards and exact URLs cover them
+    /// within `max_paths`, purging few enough unchanged URLs (`compact = true`).
+    Compacted,
+}
+
+/// One folder wildcard of a compacted plan: a purge of everything below a folder, standing
+/// for the changed URLs there, and purging its unchanged ones too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wildcard {
+    /// `https://example.com/blog/*`.
+    pub url: String,
+    /// Changed URLs it covers.
+    pub changed: usize,
+    /// URLs of the site it covers that did not change: purged needlessly.
+    pub unchanged: usize,
+    /// Whether it covers the folder's own URL (`https://example.com/blog/`) too.
+    pub includes_folder: bool,
+}
+
+impl Wildcard {
+    /// The folder, ending in `/`.
+    pub fn folder(&self) -> &str {
+        self.url.strip_suffix('*').unwrap_or(&self.url)
+    }
+
+    /// Whether purging this wildcard purges `url`.
+    pub fn covers(&self, url: &str) -> bool {
+        let folder = self.folder();
+        url.starts_with(folder) && (self.includes_folder || url != folder)
+    }
+
+    /// The `host/path/` prefix providers take for it: no scheme, and the folder's final `/`,
+    /// since a Cloudflare prefix matches as a string (`example.com/blog` would also purge
+    /// `example.com/blog-archive.html`, which the collateral does not count).
+    pub fn scope(&self) -> String {
+        let folder = self.folder();
+        folder
+            .split_once("://")
+            .map_or(folder, |(_, rest)| rest)
+            .to_string()
+    }
 }
 
 /// Files whose URL changes whenever their content does (a content hash in the name: Vite's
@@ -159,6 +201,8 @@ pub struct Inputs<'a> {
     pub listing: Listing,
     /// Fingerprinted files, whose addition or removal needs no purge.
     pub immutable: &'a Immutable,
+    /// List the URLs above the threshold too: compaction may still purge them.
+    pub list_above_threshold: bool,
 }
 
 /// Which URLs a plan lists in [`Plan::urls`].
@@ -187,6 +231,10 @@ pub struct Plan {
     /// The threshold as a number of URLs for this site.
     pub limit: usize,
     pub site_urls: usize,
+    /// With `compact = true` (or bunny.net's `wildcard_from`): folder wildcards that stand for
+    /// some of [`Plan::urls`]; the URLs no wildcard covers are purged one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wildcards: Vec<Wildcard>,
 }
 
 impl Plan {
@@ -210,6 +258,20 @@ impl Plan {
             Reason::FirstRunBaseline => "first run with --first-run baseline: recording the state only".into(),
             Reason::FirstRunEmpty => "first run, and the output folder holds no file: nothing can be stale yet".into(),
             Reason::OnlyImmutable => format!("only fingerprinted files were added or removed ({}): no cache holds their new URLs, and the pages using the old ones changed too", self.skipped.len()),
+            Reason::Compacted => {
+                let w = self.wildcards.len();
+                let covered: usize = self.wildcards.iter().map(|w| w.changed).sum();
+                let unchanged: usize = self.wildcards.iter().map(|w| w.unchanged).sum();
+                format!(
+                    "{n} changed URLs is more than the threshold of {} of the site's {} URLs, but {w} folder wildcard{} (standing for {covered} of them) and {} exact URL{} cover them, purging {unchanged} unchanged URL{} too, within max_paths and max_collateral",
+                    self.limit,
+                    self.site_urls,
+                    plural(w),
+                    n.saturating_sub(covered),
+                    plural(n.saturating_sub(covered)),
+                    plural(unchanged)
+                )
+            }
             Reason::Threshold => format!(
                 "{n} changed URLs is more than the threshold of {} of the site's {} URLs",
                 self.limit, self.site_urls
@@ -301,7 +363,10 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
     };
     if inputs.listing == Listing::Nothing {
         urls = None;
-    } else if urls.is_none() && decision == Decision::Urls {
+    } else if urls.is_none()
+        && (decision == Decision::Urls
+            || (reason == Reason::Threshold && inputs.list_above_threshold))
+    {
         urls = Some(list());
     }
     Plan {
@@ -312,6 +377,7 @@ pub fn plan(inputs: Inputs<'_>) -> Plan {
         skipped,
         limit,
         site_urls: inputs.site_urls,
+        wildcards: Vec::new(),
     }
 }
 
@@ -346,6 +412,7 @@ mod tests {
             base_urls_changed: false,
             listing: Listing::All,
             immutable: &HASHED,
+            list_above_threshold: false,
         }
     }
 

@@ -200,6 +200,12 @@ mod tests {
                 skipped: vec![],
                 limit: 10,
                 site_urls: 2,
+                wildcards: vec![crate::plan::Wildcard {
+                    url: "https://example.com/blog/*".into(),
+                    changed: 4,
+                    unchanged: 1,
+                    includes_folder: true,
+                }],
             },
             files: files.clone(),
             noise: files,

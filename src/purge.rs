@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::plan::Wildcard;
 use crate::provider::{Failure, FailureKind, FileEntry, Purger, Request};
 
 /// After a stop, how long a request already sent may take to finish. Short, so that a stop
@@ -90,65 +91,25 @@ pub fn batches(
         .collect()
 }
 
-/// Folders whose URLs can go in one wildcard purge: a folder (a URL ending in `/`, below the
-/// host) qualifies when every URL of the site below it is to be purged and there are at least
-/// `min` of them. The outermost qualifying folders win. Returns the URLs left to purge one by
-/// one, and one job per folder (a `Prefixes` request of `host/folder`, standing for the URLs it
-/// covers). The folder's own URL stays an exact purge: whether `folder/*` also matches
-/// `folder/` is not documented.
-pub fn compact(
-    urls: &BTreeSet<String>,
-    site_urls: &BTreeSet<String>,
-    min: usize,
-) -> (Vec<String>, Vec<Job>) {
-    if min == 0 {
-        return (urls.iter().cloned().collect(), Vec::new());
-    }
-    // Every folder of a purge URL, below the host: `https://h/a/b/c.html` -> `https://h/a/`,
-    // `https://h/a/b/`.
-    let folders_of = |url: &str| -> Vec<String> {
-        let start = url.find("://").map_or(0, |i| i + 3);
-        let path_start = url[start..].find('/').map_or(url.len(), |i| start + i);
-        let end = url.find(['?', '#']).unwrap_or(url.len());
-        url[..end]
-            .match_indices('/')
-            .map(|(i, _)| i)
-            .filter(|i| *i > path_start)
-            .map(|i| url[..=i].to_string())
-            .collect()
-    };
-    let candidates: BTreeSet<String> = urls.iter().flat_map(|u| folders_of(u)).collect();
-    let mut chosen: Vec<(String, BTreeSet<String>)> = Vec::new();
-    // Sorted, a folder comes before the folders inside it.
-    for folder in candidates {
-        if chosen.iter().any(|(c, _)| folder.starts_with(c.as_str())) {
-            continue;
-        }
-        let below = |u: &&String| u.starts_with(&folder) && **u != folder;
-        if !site_urls.iter().filter(below).all(|u| urls.contains(u)) {
-            continue;
-        }
-        let covered: BTreeSet<String> = urls.iter().filter(below).cloned().collect();
-        if covered.len() >= min {
-            chosen.push((folder, covered));
-        }
-    }
-    let left: Vec<String> = urls
-        .iter()
-        .filter(|u| !chosen.iter().any(|(_, c)| c.contains(*u)))
-        .cloned()
-        .collect();
-    let jobs = chosen
-        .into_iter()
-        .map(|(folder, covered)| {
-            let scope = folder.split_once("://").map_or(folder.as_str(), |(_, r)| r);
-            Job {
-                request: Request::Prefixes(vec![scope.trim_end_matches('/').to_string()]),
-                urls: covered,
-            }
+/// How many wildcards go in one `Prefixes` request: Cloudflare's API reference says 30
+/// prefixes per call (its 2025 limits page says up to 100; 30 is safe either way). CloudFront
+/// makes one invalidation of them; bunny.net sends each on its own anyway.
+pub const WILDCARDS_PER_REQUEST: usize = 30;
+
+/// The `Prefixes` requests of a compacted plan's wildcards, each standing for the URLs of
+/// `urls` its wildcards cover: if it fails, they stay pending.
+pub fn wildcard_jobs(wildcards: &[Wildcard], urls: &BTreeSet<String>) -> Vec<Job> {
+    wildcards
+        .chunks(WILDCARDS_PER_REQUEST)
+        .map(|chunk| Job {
+            request: Request::Prefixes(chunk.iter().map(Wildcard::scope).collect()),
+            urls: urls
+                .iter()
+                .filter(|u| chunk.iter().any(|w| w.covers(u)))
+                .cloned()
+                .collect(),
         })
-        .collect();
-    (left, jobs)
+        .collect()
 }
 
 /// What happened to one job.
@@ -1095,60 +1056,48 @@ mod tests {
     }
 
     #[test]
-    fn a_folder_whose_every_url_changed_goes_in_one_wildcard() {
-        let site = set_of(&[
-            "https://example.com/",
-            "https://example.com/index.html",
-            "https://example.com/posts/",
-            "https://example.com/posts/a.html",
-            "https://example.com/posts/b.html",
-            "https://example.com/posts/c/",
-            "https://example.com/posts/c/index.html",
-            "https://example.com/img/x.png",
-            "https://example.com/img/y.png",
-        ]);
+    fn wildcard_jobs_stand_for_the_urls_their_wildcards_cover() {
+        let wildcard = |url: &str, includes_folder| Wildcard {
+            url: url.into(),
+            changed: 0,
+            unchanged: 0,
+            includes_folder,
+        };
         let urls = set_of(&[
+            "https://example.com/a.html",
             "https://example.com/posts/",
             "https://example.com/posts/a.html",
-            "https://example.com/posts/b.html",
-            "https://example.com/posts/c/",
-            "https://example.com/posts/c/index.html",
-            "https://example.com/img/x.png",
+            "https://www.example.com/docs/",
+            "https://www.example.com/docs/x/1.html",
         ]);
-        let (left, jobs) = compact(&urls, &site, 3);
-        // posts/ qualifies (4 URLs below it, all changed; posts/c/ is inside it); img/ does
-        // not (y.png did not change); the folder's own URL stays exact.
-        assert_eq!(
-            left,
-            [
-                "https://example.com/img/x.png",
-                "https://example.com/posts/"
-            ]
+        let jobs = wildcard_jobs(
+            &[
+                wildcard("https://example.com/posts/*", false),
+                wildcard("https://www.example.com/docs/*", true),
+            ],
+            &urls,
         );
         assert_eq!(jobs.len(), 1);
         assert_eq!(
             jobs[0].request,
-            Request::Prefixes(vec!["example.com/posts".into()])
+            Request::Prefixes(vec![
+                "example.com/posts/".into(),
+                "www.example.com/docs/".into()
+            ])
         );
         assert_eq!(
             jobs[0].urls,
             set_of(&[
                 "https://example.com/posts/a.html",
-                "https://example.com/posts/b.html",
-                "https://example.com/posts/c/",
-                "https://example.com/posts/c/index.html",
+                "https://www.example.com/docs/",
+                "https://www.example.com/docs/x/1.html",
             ])
         );
-        // Below the minimum, or turned off: every URL on its own.
-        assert!(compact(&urls, &site, 5).1.is_empty());
-        assert_eq!(compact(&urls, &site, 0).0.len(), urls.len());
-    }
-
-    #[test]
-    fn the_host_root_is_never_a_wildcard() {
-        let site = set_of(&["https://example.com/a.html", "https://example.com/b.html"]);
-        let (left, jobs) = compact(&site, &site, 1);
-        assert!(jobs.is_empty());
-        assert_eq!(left.len(), 2);
+        let many: Vec<Wildcard> = (0..31)
+            .map(|i| wildcard(&format!("https://example.com/{i}/*"), true))
+            .collect();
+        let jobs = wildcard_jobs(&many, &urls);
+        assert_eq!(jobs.len(), 2);
+        assert!(jobs.iter().all(|j| j.urls.is_empty()));
     }
 }

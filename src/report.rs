@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::diff::ChangeSet;
-use crate::plan::{Decision, PurgeUrl, Reason};
+use crate::plan::{Decision, PurgeUrl, Reason, Wildcard};
 
 /// Where output goes: stdout for the report, stderr for warnings, debug detail and errors.
 pub struct Console<'a> {
@@ -47,6 +47,9 @@ pub struct Report {
     pub threshold: ThresholdReport,
     /// Every URL of every changed file (also when everything is purged).
     pub urls: Vec<PurgeUrl>,
+    /// A compacted plan's folder wildcards, each standing for some of `urls` (the others are
+    /// purged one by one); empty otherwise.
+    pub wildcards: Vec<Wildcard>,
     /// Changed files not purged: fingerprinted files added or removed.
     pub skipped: Vec<Skipped>,
     /// For each kind of content rule in force, how many files changed since the state by build
@@ -212,6 +215,21 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
     )?;
     let what = match report.decision {
         Decision::Nothing => "nothing to purge".to_string(),
+        Decision::Urls if !report.wildcards.is_empty() => {
+            let covered: usize = report.wildcards.iter().map(|w| w.changed).sum();
+            let unchanged: usize = report.wildcards.iter().map(|w| w.unchanged).sum();
+            format!(
+                "purge {} as {} and {} (purging {} too)",
+                plural(report.urls.len(), "URL", "URLs"),
+                plural(report.wildcards.len(), "wildcard", "wildcards"),
+                plural(
+                    report.urls.len().saturating_sub(covered),
+                    "exact URL",
+                    "exact URLs"
+                ),
+                plural(unchanged, "unchanged URL", "unchanged URLs")
+            )
+        }
         Decision::Urls => format!("purge {}", plural(report.urls.len(), "URL", "URLs")),
         Decision::Everything => match &report.everything {
             Some(what) => format!("purge everything ({what})"),
@@ -227,6 +245,13 @@ pub fn print(report: &Report, output: Output, out: &mut dyn Write) -> io::Result
                 k.path,
                 k.change.as_str(),
                 k.why
+            )?;
+        }
+        for w in &report.wildcards {
+            writeln!(
+                out,
+                "  wildcard  {}  (covers {} changed, {} unchanged)",
+                w.url, w.changed, w.unchanged
             )?;
         }
         for u in &report.urls {
@@ -399,6 +424,12 @@ pub fn markdown(report: &Report) -> String {
         c.removed.len()
     ));
     md.push_str(&format!("| why | {} |\n", report.explanation));
+    for w in &report.wildcards {
+        md.push_str(&format!(
+            "| wildcard | `{}`: covers {} changed, {} unchanged |\n",
+            w.url, w.changed, w.unchanged
+        ));
+    }
     if !report.noise_only.is_empty() {
         let noise: Vec<String> = report
             .noise_only
@@ -1147,6 +1178,7 @@ mod tests {
                 path: "a.css".into(),
                 change: Change::Modified,
             }],
+            wildcards: vec![],
             everything: None,
             state_saved: false,
             state_error: None,
@@ -1179,6 +1211,64 @@ mod tests {
         assert!(
             verbose.ends_with("  modified  https://example.com/a.css  <- a.css\n"),
             "{verbose}"
+        );
+    }
+
+    #[test]
+    fn a_compacted_plan_shows_each_wildcard_with_what_it_covers() {
+        let mut report = sample();
+        report.urls.push(PurgeUrl {
+            url: "https://example.com/blog/a/".into(),
+            path: "blog/a/index.html".into(),
+            change: Change::Modified,
+        });
+        report.wildcards = vec![Wildcard {
+            url: "https://example.com/blog/*".into(),
+            changed: 1,
+            unchanged: 3,
+            includes_folder: true,
+        }];
+        let verbose = Output {
+            json: false,
+            verbosity: 1,
+        };
+        let mut buf = Vec::new();
+        print(&report, verbose, &mut buf).expect("print");
+        let text = String::from_utf8(buf).expect("utf8");
+        assert!(
+            text.contains(
+                "plan: purge 2 URLs as 1 wildcard and 1 exact URL (purging 3 unchanged URLs too): "
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  wildcard  https://example.com/blog/*  (covers 1 changed, 3 unchanged)\n"
+            ),
+            "{text}"
+        );
+        let mut json = Vec::new();
+        print(
+            &report,
+            Output {
+                json: true,
+                verbosity: 0,
+            },
+            &mut json,
+        )
+        .expect("print");
+        let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(
+            v["wildcards"],
+            serde_json::json!([{"url": "https://example.com/blog/*", "changed": 1, "unchanged": 3, "includes_folder": true}])
+        );
+        assert_eq!(keys(&report.wildcards[0]), documented_shape("`wildcards`"));
+        assert!(
+            markdown(&report).contains(
+                "| wildcard | `https://example.com/blog/*`: covers 1 changed, 3 unchanged |\n"
+            ),
+            "{}",
+            markdown(&report)
         );
     }
 

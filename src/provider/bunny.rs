@@ -28,11 +28,10 @@ pub struct Bunny {
     pub scopes: (Vec<String>, Vec<String>),
     /// The scheme of each `host[:port]`, for wildcard URLs.
     pub schemes: BTreeMap<String, String>,
-    /// See [`Purger::wildcard_from`]; 0: every URL on its own.
-    pub wildcard_from: usize,
 }
 
-/// The default of `[bunny] wildcard_from`: bunny.net takes about 5 exact purges a second and
+/// The default of `[bunny] wildcard_from` (the fewest changed URLs one wildcard stands for,
+/// see `crate::compact`): bunny.net takes about 5 exact purges a second and
 /// one prefix purge every 2 seconds (its rate-limit page), so a folder of 10 changed URLs costs
 /// about the same either way, and more go faster as one wildcard.
 pub const WILDCARD_FROM: usize = 10;
@@ -51,7 +50,6 @@ impl Bunny {
             pull_zone_id,
             scopes: (Vec::new(), Vec::new()),
             schemes: BTreeMap::new(),
-            wildcard_from: WILDCARD_FROM,
         })
     }
 
@@ -268,10 +266,6 @@ impl Purger for Bunny {
 
     fn batch_size(&self) -> usize {
         1
-    }
-
-    fn wildcard_from(&self) -> usize {
-        self.wildcard_from
     }
 
     fn everything(&self) -> Vec<Request> {

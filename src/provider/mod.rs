@@ -182,11 +182,6 @@ pub trait Purger: Sync {
     fn smaller_batch(&self, _request: &Request, _failure: &Failure) -> Option<usize> {
         None
     }
-    /// From how many changed URLs below one folder (all of the site's URLs there) they go in
-    /// one wildcard purge of the folder (a `Prefixes` request) instead; 0: never.
-    fn wildcard_from(&self) -> usize {
-        0
-    }
 }
 
 /// How requests travel: the timeout of one request, and the proxy for https requests.
@@ -317,13 +312,6 @@ impl Purger for AnyPurger {
             AnyPurger::Akamai(p) => p.send(request).await,
             AnyPurger::Fastly(p) => p.send(request).await,
             AnyPurger::Bunny(p) => p.send(request).await,
-        }
-    }
-
-    fn wildcard_from(&self) -> usize {
-        match self {
-            AnyPurger::Bunny(p) => p.wildcard_from(),
-            _ => 0,
         }
     }
 

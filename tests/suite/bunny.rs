@@ -284,7 +284,7 @@ fn a_folder_whose_every_url_changed_is_purged_by_one_wildcard() {
     );
     let report = out.json();
     assert_eq!(report["purge"]["urls_purged"], 15);
-    assert_eq!(report["purge"]["prefixes"], json!(["example.com/posts"]));
+    assert_eq!(report["purge"]["prefixes"], json!(["example.com/posts/"]));
     assert_eq!(site.state()["pending"], serde_json::Value::Null);
     assert_clean(&api);
 

@@ -1925,3 +1925,218 @@ fn a_state_that_cannot_be_saved_after_the_purge_still_reports_what_was_purged() 
         .collect();
     assert_eq!(last, expected);
 }
+
+// ------------------------------------------------------------------------------------------
+// Compaction: folder wildcards as prefixes
+// ------------------------------------------------------------------------------------------
+
+/// A site under `https://example.com/`: `index.html`, `about.html`, a blog (`blog/index.html`
+/// and 20 posts `blog/pNN/index.html`: 42 URLs) and 10 docs pages. After a baseline, changes
+/// `about.html`, the blog's index and its first `posts` posts; returns the changed URLs.
+fn blog_site(extra: &[&str], posts: usize) -> (Site, BTreeSet<String>) {
+    let mut lines = vec![zone_id(), FAST.to_string()];
+    lines.extend(extra.iter().map(|s| s.to_string()));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let site = Site::with_config(&config(&[APEX], &lines));
+    site.page("index.html", "<h1>Home</h1>");
+    site.page("about.html", "about");
+    site.page("blog/index.html", "list");
+    for i in 0..20 {
+        site.page(&format!("blog/p{i:02}/index.html"), format!("post {i}"));
+    }
+    for i in 0..10 {
+        site.page(&format!("docs/d{i:02}.html"), format!("doc {i}"));
+    }
+    site.baseline();
+    site.page("about.html", "about, edited");
+    site.page("blog/index.html", "list, edited");
+    let mut changed = set([
+        format!("{APEX}about.html"),
+        format!("{APEX}blog/"),
+        format!("{APEX}blog/index.html"),
+    ]);
+    for i in 0..posts {
+        site.page(
+            &format!("blog/p{i:02}/index.html"),
+            format!("post {i}, edited"),
+        );
+        changed.insert(format!("{APEX}blog/p{i:02}/"));
+        changed.insert(format!("{APEX}blog/p{i:02}/index.html"));
+    }
+    (site, changed)
+}
+
+/// The request whose body has `key`, and there must be one.
+fn request_with<'a>(requests: &'a [RecordedRequest], key: &str) -> &'a RecordedRequest {
+    let with: Vec<&RecordedRequest> = requests
+        .iter()
+        .filter(|r| r.json().is_some_and(|b| b.get(key).is_some()))
+        .collect();
+    assert_eq!(with.len(), 1, "{key}: {requests:#?}");
+    with[0]
+}
+
+#[test]
+fn compact_purges_a_wholly_changed_section_by_one_prefix_and_the_rest_exactly() {
+    let cf = FakeCloudflare::start();
+    let (site, changed) = blog_site(&["threshold = 1000", "compact = true"], 20);
+    assert_eq!(changed.len(), 43);
+
+    let plan = site.exec(&cf, Creds::Token(TOKEN), &["plan", "-v"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        plan.stdout.contains(
+            "plan: purge 43 URLs as 1 wildcard and 1 exact URL (purging 0 unchanged URLs too): "
+        ),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("  wildcard  https://example.com/blog/*  (covers 42 changed, 0 unchanged)\n"),
+        "{}",
+        plan.stdout
+    );
+    assert!(cf.requests().is_empty(), "plan sent a request");
+
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let requests = cf.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    for r in &requests {
+        assert_purge(r, Creds::Token(TOKEN));
+    }
+    assert_eq!(
+        request_with(&requests, "prefixes").json(),
+        Some(&json!({"prefixes": ["example.com/blog/"]}))
+    );
+    assert_eq!(
+        files_of(request_with(&requests, "files")),
+        [format!("{APEX}about.html")]
+    );
+    assert_eq!(cf.purged_prefixes(), set(["example.com/blog/"]));
+    assert_eq!(cf.purged_files(), set([format!("{APEX}about.html")]));
+    assert_clean(&cf);
+    let report = out.json();
+    assert_eq!(
+        (&report["decision"], &report["reason"]),
+        (&json!("urls"), &json!("changes"))
+    );
+    assert_eq!(
+        report["wildcards"],
+        json!([{"url": "https://example.com/blog/*", "changed": 42, "unchanged": 0, "includes_folder": true}])
+    );
+    assert_eq!(report["purge"]["urls_purged"], 43);
+    assert_eq!(report["purge"]["prefixes"], json!(["example.com/blog/"]));
+    site.assert_state_is_fresh_baseline();
+}
+
+#[test]
+fn compact_leaves_scattered_changes_as_exact_urls() {
+    let cf = FakeCloudflare::start();
+    // Two of 20 posts: the blog is mostly unchanged, and 7 URLs fit max_paths.
+    let (site, changed) = blog_site(&["threshold = 1000", "compact = true"], 2);
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(cf.purged_prefixes().is_empty());
+    assert_eq!(cf.purged_files(), changed);
+    assert_eq!(out.json()["wildcards"], json!([]));
+    assert_clean(&cf);
+    site.assert_state_is_fresh_baseline();
+}
+
+#[test]
+fn over_the_threshold_a_compacted_plan_replaces_everything_within_max_collateral() {
+    let cf = FakeCloudflare::start();
+    // 18 of 20 posts: 39 changed URLs, over the threshold of 10; blog/* covers 38 of them and
+    // the 4 URLs of the 2 unchanged posts.
+    let (site, changed) = blog_site(
+        &["threshold = 10", "compact = true", "max_collateral = 4"],
+        18,
+    );
+    assert_eq!(changed.len(), 39);
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
+    assert_eq!(
+        (&report["decision"], &report["reason"]),
+        (&json!("urls"), &json!("compacted"))
+    );
+    assert!(
+        report["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("purging 4 unchanged URLs too")),
+        "{report}"
+    );
+    assert_eq!(
+        report["wildcards"],
+        json!([{"url": "https://example.com/blog/*", "changed": 38, "unchanged": 4, "includes_folder": true}])
+    );
+    assert_eq!(cf.purged_prefixes(), set(["example.com/blog/"]));
+    assert_eq!(cf.purged_files(), set([format!("{APEX}about.html")]));
+    assert!(cf.purged_hosts().is_empty());
+    assert_eq!(cf.purged_everything(), 0);
+    assert_eq!(cf.requests().len(), 2);
+    assert_clean(&cf);
+    site.assert_state_is_fresh_baseline();
+}
+
+#[test]
+fn over_the_threshold_more_collateral_than_allowed_purges_everything() {
+    let cf = FakeCloudflare::start();
+    let (site, _) = blog_site(
+        &["threshold = 10", "compact = true", "max_collateral = 3"],
+        18,
+    );
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
+    assert_eq!(
+        (&report["decision"], &report["reason"]),
+        (&json!("everything"), &json!("threshold"))
+    );
+    assert_eq!(report["wildcards"], json!([]));
+    assert_eq!(cf.purged_hosts(), set(["example.com"]));
+    assert!(cf.purged_prefixes().is_empty());
+    assert!(cf.purged_files().is_empty());
+    assert_clean(&cf);
+    site.assert_state_is_fresh_baseline();
+}
+
+#[test]
+fn a_failed_prefix_purge_leaves_the_urls_it_covers_pending_until_a_later_run() {
+    let cf = FakeCloudflare::start();
+    let (site, _) = blog_site(
+        &["threshold = 1000", "compact = true", "concurrency = 1"],
+        20,
+    );
+    // One request at a time: the exact URLs go first, then the prefix, which is refused.
+    cf.push(Behaviour::Delay(Duration::ZERO));
+    cf.push(Behaviour::status(400));
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(cf.purged_files(), set([format!("{APEX}about.html")]));
+    assert!(cf.purged_prefixes().is_empty());
+    let report = out.json();
+    assert_eq!(report["purge"]["urls_purged"], 1);
+    assert_eq!(
+        report["purge"]["urls_pending"].as_array().map(Vec::len),
+        Some(42)
+    );
+    let mut pending = strings(&site.state()["pending"]);
+    pending.sort();
+    let mut blog: Vec<String> = (0..20)
+        .map(|i| format!("blog/p{i:02}/index.html"))
+        .collect();
+    blog.push("blog/index.html".into());
+    blog.sort();
+    assert_eq!(pending, blog);
+
+    // The next run purges the blog again, by its prefix, and owes nothing after.
+    let out = site.run(&cf, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cf.purged_prefixes(), set(["example.com/blog/"]));
+    assert_eq!(out.json()["purge"]["urls_purged"], 42);
+    assert_clean(&cf);
+    site.assert_state_is_fresh_baseline();
+}

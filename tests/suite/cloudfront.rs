@@ -605,3 +605,69 @@ fn credentials_and_the_endpoint_are_checked_before_anything_is_sent() {
         out.stderr
     );
 }
+
+#[test]
+#[cfg_attr(
+    missing_moto,
+    ignore = "needs moto[server] in .test-tools/: run tests/run-all.sh --install-only"
+)]
+fn compact_invalidates_a_wholly_changed_section_by_one_wildcard_path() {
+    let mut moto = Moto::start();
+    let site = site(&moto, "compact = true", "");
+    site.page("blog/index.html", "list");
+    for i in 0..6 {
+        site.page(&format!("blog/p{i}/index.html"), format!("post {i}"));
+    }
+    site.page("docs/d.html", "doc");
+    baseline(&site);
+    site.page("a.css", "a { color: red }");
+    site.page("blog/index.html", "list, edited");
+    for i in 0..6 {
+        site.page(
+            &format!("blog/p{i}/index.html"),
+            format!("post {i}, edited"),
+        );
+    }
+
+    let out = run(&site, &moto, &["--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // Two host names: one wildcard each in the plan, one path `/blog/*` for CloudFront.
+    let report = out.json();
+    let wildcards: Vec<(&str, u64, u64)> = report["wildcards"]
+        .as_array()
+        .expect("wildcards")
+        .iter()
+        .map(|w| {
+            (
+                w["url"].as_str().expect("url"),
+                w["changed"].as_u64().expect("changed"),
+                w["unchanged"].as_u64().expect("unchanged"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        wildcards,
+        [
+            ("https://example.com/blog/*", 14, 0),
+            ("https://www.example.com/blog/*", 14, 0)
+        ]
+    );
+    let requests = moto.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let mut sent: Vec<BTreeSet<String>> = Vec::new();
+    for r in &requests {
+        let body = r["body"].as_str().expect("body");
+        let paths: BTreeSet<String> = body
+            .split("<Path>")
+            .skip(1)
+            .map(|p| p.split("</Path>").next().expect("path").to_string())
+            .collect();
+        assert_create(&moto, r, &paths);
+        sent.push(paths);
+    }
+    sent.sort();
+    assert_eq!(sent, [set(["/a.css"]), set(["/blog/*"])]);
+    assert_eq!(moto.invalidated_paths(), set(["/a.css", "/blog/*"]));
+    assert_eq!(report["purge"]["urls_purged"], 30, "{report}");
+    assert!(pending(&site).is_empty());
+}

@@ -382,3 +382,52 @@ fn a_published_state_that_cannot_be_read_stops_the_plan_unless_told_to_purge_eve
     assert_eq!(out.json()["decision"], json!("everything"));
     assert!(out.stderr.contains("purging everything"), "{}", out.stderr);
 }
+
+#[test]
+fn apply_purges_a_compacted_plans_wildcards_as_planned() {
+    let cf = FakeCloudflare::start();
+    // Over the threshold of 3, but the docs folder wholly changed: one prefix and one URL.
+    let site = Site::new();
+    site.put(
+        "sitepurge.toml",
+        format!(
+            "base_urls = [\"{BASE}\"]\nzone = \"{ZONE_ID}\"\nthreshold = 3\nretries = 0\ncompact = true\n"
+        ),
+    );
+    site.page("index.html", "<h1>Home</h1>");
+    for i in 0..4 {
+        site.page(&format!("docs/d{i}.html"), "v1");
+    }
+    assert_eq!(sitepurge(&site, &cf, &["baseline", "-q"]).code, 0);
+    site.page("index.html", "<h1>Home v2</h1>");
+    for i in 0..4 {
+        site.page(&format!("docs/d{i}.html"), "v2");
+    }
+    let plan = sitepurge(&site, &cf, &["plan", "--out", "plan.json", "--json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let planned = plan.json();
+    assert_eq!(
+        (&planned["decision"], &planned["reason"]),
+        (&json!("urls"), &json!("compacted"))
+    );
+    let file: Value =
+        serde_json::from_slice(&fs::read(site.path("plan.json")).expect("plan")).expect("JSON");
+    assert_eq!(file["plan"]["wildcards"], planned["wildcards"]);
+    assert_eq!(
+        file["plan"]["wildcards"][0]["url"],
+        json!("https://example.com/docs/*")
+    );
+
+    fs::remove_dir_all(site.path("_site")).expect("rm _site");
+    let out = sitepurge(&site, &cf, &["apply", "plan.json", "--no-check", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cf.purged_prefixes(), set(&["example.com/docs/"]));
+    assert_eq!(
+        cf.purged_files(),
+        set(&["https://example.com/", "https://example.com/index.html"])
+    );
+    assert!(cf.purged_hosts().is_empty());
+    assert_eq!(cf.violations(), Vec::<String>::new());
+    assert_eq!(out.json()["purge"]["urls_purged"], 6);
+    assert_eq!(site.state()["pending"], Value::Null);
+}
