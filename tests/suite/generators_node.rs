@@ -1142,3 +1142,42 @@ fn docusaurus_change_the_css() {
 fn docusaurus_change_the_layout() {
     change_the_layout(Gen::Docusaurus);
 }
+
+/// The presets' principle on real builds: each rule blanks one and the same text in every file
+/// (`sitepurge explain` on each text file of the recorded build).
+fn each_rule_blanks_one_value_per_build(g: Gen) {
+    let site = Site::recorded(g);
+    let found = support::noise::blanked_by_rule(
+        &site.path(g.output()),
+        &["html", "xml", "txt", "json"],
+        |path| site.exec(None, &["explain", path, "--json"]),
+    );
+    support::noise::assert_one_value_per_rule(&found, &["generator tag"]);
+}
+
+#[cfg_attr(
+    missing_eleventy,
+    ignore = "needs node and Eleventy: tests/run-all.sh installs it"
+)]
+#[test]
+fn eleventy_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Eleventy);
+}
+
+#[cfg_attr(
+    missing_astro,
+    ignore = "needs node and Astro: tests/run-all.sh installs it"
+)]
+#[test]
+fn astro_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Astro);
+}
+
+#[cfg_attr(
+    missing_docusaurus,
+    ignore = "needs node and Docusaurus: tests/run-all.sh installs it"
+)]
+#[test]
+fn docusaurus_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Docusaurus);
+}
