@@ -466,7 +466,7 @@ pub fn survey_of_plan(settings: Settings, file: PlanFile, previous: Option<Manif
             warnings: file.warnings,
             notes: Vec::new(),
             noise,
-            learned: file.learned,
+            learned: scan::Learned::new(file.learned.instants),
         },
         previous,
         old,

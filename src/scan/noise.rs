@@ -12,7 +12,7 @@
 //!   [`TIMESTAMP`] recognises and in any time zone; every other date stays content.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -95,13 +95,54 @@ pub fn first_instant(text: &[u8]) -> Option<i64> {
 }
 
 /// The instants learned from the stamps of one build, each with the stamp it came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Learned {
     pub instants: BTreeMap<i64, usize>,
+    /// The days the instants can be spelled in, in any time zone (`2026-11-29`, ` Nov 2026`):
+    /// a text with none of them holds none of the instants, and is not searched further.
+    #[serde(skip)]
+    days: Option<Regex>,
 }
 
+impl PartialEq for Learned {
+    fn eq(&self, other: &Self) -> bool {
+        self.instants == other.instants
+    }
+}
+
+impl Eq for Learned {}
+
 impl Learned {
+    /// The instants, each with the stamp it came from.
+    pub fn new(instants: BTreeMap<i64, usize>) -> Learned {
+        let mut literals = BTreeSet::new();
+        for t in instants.keys() {
+            // A zone moves the day by at most 14 hours either way.
+            for shift in [-86_400, 0, 86_400] {
+                let Ok(ts) = jiff::Timestamp::from_second(t + shift) else {
+                    continue;
+                };
+                literals.insert(ts.strftime("%Y-%m-%d").to_string());
+                literals.insert(ts.strftime(" %b %Y").to_string());
+            }
+        }
+        let pattern = literals
+            .iter()
+            .map(|l| regex::escape(l))
+            .collect::<Vec<_>>()
+            .join("|");
+        let days = (!literals.is_empty())
+            .then(|| Regex::new(&pattern).ok())
+            .flatten();
+        Learned { instants, days }
+    }
+
+    /// Whether `text` may spell one of the instants (false: it surely does not).
+    fn may_hold(&self, text: &[u8]) -> bool {
+        self.days.as_ref().is_none_or(|d| d.is_match(text))
+    }
+
     /// The learned instants as `(RFC 3339 UTC, stamp name, file)`, for `-v` and `explain`.
     pub fn describe(&self, rules: &ContentRules) -> Vec<String> {
         self.instants
@@ -248,7 +289,7 @@ impl ContentRules {
                 }
             }
         }
-        Ok(learned)
+        Ok(Learned::new(learned.instants))
     }
 
     /// Blanks the rules' matches, then the learned instants, calling `seen` on each blank (with
@@ -297,7 +338,7 @@ impl ContentRules {
             }
             text = Cow::Owned(rule.pattern.replace_all(&text, &b""[..]).into_owned());
         }
-        if !learned.instants.is_empty() {
+        if !learned.instants.is_empty() && learned.may_hold(&text) {
             let mut out: Option<Vec<u8>> = None;
             let mut last = 0;
             for caps in TIMESTAMP_RE.captures_iter(&text) {
@@ -464,6 +505,26 @@ mod tests {
         // A second later is another instant: content.
         let (text, kinds) = blank(&rules, &learned, "<p>2026-11-29T07:35:07Z</p>");
         assert_eq!((text.as_str(), kinds), ("<p>2026-11-29T07:35:07Z</p>", 0));
+    }
+
+    #[test]
+    fn an_instant_is_found_whatever_day_its_zone_puts_it_on() {
+        // 23:30 UTC on the 29th is the 30th in Europe and still the 29th in America: the
+        // quick check for the instant's days must let both through.
+        let t = 1_795_995_000; // 2026-11-29T23:30:00Z
+        let learned = Learned::new(BTreeMap::from([(t, 0)]));
+        let rules = rules();
+        for spelling in [
+            "2026-11-29T23:30:00Z",
+            "2026-11-30T01:30:00+02:00",
+            "2026-11-29T18:30:00-05:00",
+            "Mon, 30 Nov 2026 01:30:00 +0200",
+        ] {
+            let (text, kinds) = blank(&rules, &learned, &format!("<p>{spelling}</p>"));
+            assert_eq!((text.as_str(), kinds), ("<p></p>", 0b10), "{spelling}");
+        }
+        let (text, _) = blank(&rules, &learned, "<p>2026-11-28T23:30:00Z</p>");
+        assert_eq!(text, "<p>2026-11-28T23:30:00Z</p>", "another instant stays");
     }
 
     #[test]
