@@ -166,6 +166,21 @@ impl PathList {
         *self = sorted;
     }
 
+    /// Whether `path` is in the list, which must be sorted (binary search).
+    pub fn contains_sorted(&self, path: &str) -> bool {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid).map(|p| p.cmp(path)) {
+                Some(Ordering::Less) => lo = mid + 1,
+                Some(Ordering::Greater) => hi = mid,
+                Some(Ordering::Equal) => return true,
+                None => return false,
+            }
+        }
+        false
+    }
+
     fn is_sorted(&self) -> bool {
         (1..self.len()).all(|i| self.get(i - 1) <= self.get(i))
     }
@@ -323,13 +338,17 @@ pub fn noise_only(
     changes: &ChangeSet,
 ) -> Vec<(String, usize)> {
     let mut counts: Vec<(String, usize)> = kinds.iter().map(|k| (k.clone(), 0)).collect();
-    let changed: std::collections::BTreeSet<&str> =
-        changes.paths().into_iter().map(|(p, _)| p).collect();
+    // (No set of the changed paths: on a first run that is every file of the site.)
+    let changed = |path: &str| {
+        [&changes.added, &changes.modified, &changes.removed]
+            .iter()
+            .any(|list| list.contains_sorted(path))
+    };
     for (path, noisy) in noise {
         let Some(before) = noise_before.get(path) else {
             continue;
         };
-        if changed.contains(path.as_str()) {
+        if changed(path) {
             continue;
         }
         for (i, (_, n)) in counts.iter_mut().enumerate() {
@@ -347,6 +366,21 @@ mod tests {
     use super::*;
 
     use crate::scan::ContentHash;
+
+    #[test]
+    fn a_sorted_list_is_searched_for_a_path() {
+        let mut list = PathList::new();
+        for p in ["a.html", "b/index.html", "c.css", "é.html"] {
+            list.push_str(p);
+        }
+        for p in ["a.html", "b/index.html", "c.css", "é.html"] {
+            assert!(list.contains_sorted(p), "{p}");
+        }
+        for p in ["", "a", "b", "d.html", "z"] {
+            assert!(!list.contains_sorted(p), "{p}");
+        }
+        assert!(!PathList::new().contains_sorted("a"));
+    }
 
     #[test]
     fn noise_only_counts_files_by_the_kind_of_noise_that_changed() {
