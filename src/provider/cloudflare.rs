@@ -229,7 +229,7 @@ impl Api {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(transport_failure)?;
+        let resp = req.send().await.map_err(|e| super::transport_failure(&e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -238,9 +238,12 @@ impl Api {
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // An answer may echo the request (a misbehaving proxy or API): the secret is blanked
         // from the whole answer before anything of it (errors, messages, results) is kept.
-        let text = self
-            .auth
-            .scrub(&resp.text().await.map_err(transport_failure)?);
+        let text = self.auth.scrub(
+            &resp
+                .text()
+                .await
+                .map_err(|e| super::transport_failure(&e))?,
+        );
         classify(status, retry_after, &text).map_err(|mut f| {
             // The hints speak of API tokens; a global key fails for other reasons.
             if matches!(self.auth, Auth::Key { .. })
@@ -386,25 +389,6 @@ pub fn purge_body(request: &Request) -> Value {
         Request::Prefixes(prefixes) => json!({ "prefixes": prefixes }),
         Request::Everything => json!({ "purge_everything": true }),
     }
-}
-
-fn transport_failure(e: reqwest::Error) -> Failure {
-    let detail = if e.is_timeout() {
-        "no answer in time (timeout)".to_string()
-    } else if e.is_connect() {
-        format!("cannot connect: {}", root_cause(&e))
-    } else {
-        format!("connection failed: {}", root_cause(&e))
-    };
-    Failure::new(FailureKind::Transient, None, detail)
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date.

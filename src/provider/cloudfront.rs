@@ -473,25 +473,6 @@ pub fn classify_error(status: u16, retry_after: Option<Duration>, body: &str) ->
     failure
 }
 
-fn transport_failure(e: reqwest::Error) -> Failure {
-    let detail = if e.is_timeout() {
-        "no answer in time (timeout)".to_string()
-    } else if e.is_connect() {
-        format!("cannot connect: {}", root_cause(&e))
-    } else {
-        format!("connection failed: {}", root_cause(&e))
-    };
-    Failure::new(FailureKind::Transient, None, detail)
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
 // ------------------------------------------------------------------------------------------
 // The client
 // ------------------------------------------------------------------------------------------
@@ -591,14 +572,17 @@ impl CloudFront {
             .body(body)
             .send()
             .await
-            .map_err(transport_failure)?;
+            .map_err(|e| super::transport_failure(&e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| super::cloudflare::parse_retry_after(v, SystemTime::now()));
-        let text = resp.text().await.map_err(transport_failure)?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| super::transport_failure(&e))?;
         // An answer that echoed the session token must not carry it into a message.
         let text = match &self.credentials.session_token {
             Some(t) if !t.expose().is_empty() => text.replace(t.expose(), "<redacted>"),

@@ -220,14 +220,10 @@ fn scrub(text: &str, secret: &str) -> String {
 }
 
 fn transport_failure(describe: &str, e: &reqwest::Error) -> Failure {
-    let mut cause: &(dyn std::error::Error + 'static) = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
     let detail = if e.is_timeout() {
         format!("{describe}: no answer in time")
     } else {
-        format!("{describe}: {cause}")
+        format!("{describe}: {}", super::root_cause(e))
     };
     Failure::new(FailureKind::Transient, None, detail)
 }

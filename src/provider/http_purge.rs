@@ -116,7 +116,7 @@ impl HttpPurge {
                 let detail = if e.is_timeout() {
                     format!("{describe}: no answer in time")
                 } else {
-                    format!("{describe}: {}", root_cause(&e))
+                    format!("{describe}: {}", super::root_cause(&e))
                 };
                 Failure::new(FailureKind::Transient, None, detail)
             })?;
@@ -128,14 +128,6 @@ impl HttpPurge {
             .and_then(|v| super::cloudflare::parse_retry_after(v, SystemTime::now()));
         classify(status, retry_after, describe)
     }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// 2xx and 404 (nothing cached) are done; 429, 408 and 5xx are worth retrying.

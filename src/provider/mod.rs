@@ -248,6 +248,27 @@ pub fn http_client(transport: &Transport) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot set up the HTTP client: {e}"))
 }
 
+/// A request that got no answer (timeout, refused, reset, TLS): always worth retrying.
+pub(crate) fn transport_failure(e: &reqwest::Error) -> Failure {
+    let detail = if e.is_timeout() {
+        "no answer in time (timeout)".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect: {}", root_cause(e))
+    } else {
+        format!("connection failed: {}", root_cause(e))
+    };
+    Failure::new(FailureKind::Transient, None, detail)
+}
+
+/// The innermost error of a chain: what actually went wrong ("connection refused").
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 /// The providers sitepurge can use, behind one type.
 #[derive(Debug, Clone)]
 pub enum AnyPurger {

@@ -216,9 +216,28 @@ impl ContentRules {
         kinds
     }
 
-    fn kind_bit(kinds: &[String], name: &str) -> u64 {
-        let i = kinds.iter().position(|k| k == name).unwrap_or(0).min(63);
-        1 << i
+    /// Every rule's and stamp's name, in order, repeats included.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.rules
+            .iter()
+            .map(|r| r.name.as_str())
+            .chain(self.stamps.iter().map(|s| s.name.as_str()))
+    }
+
+    /// `name`'s place in [`ContentRules::kinds`], and how many kinds there are, found without
+    /// building the list (this runs for every text file).
+    fn kind_of(&self, name: &str) -> (usize, usize) {
+        let (mut place, mut count) = (0, 0);
+        for (i, n) in self.names().enumerate() {
+            if self.names().take(i).any(|earlier| earlier == n) {
+                continue;
+            }
+            if n == name {
+                place = count;
+            }
+            count += 1;
+        }
+        (place, count)
     }
 
     /// A fingerprint of the rules: state written under other rules holds hashes that don't compare.
@@ -300,11 +319,15 @@ impl ContentRules {
         learned: &Learned,
         mut seen: Option<&mut dyn FnMut(Blanked)>,
     ) -> Applied<'t> {
-        let kinds = self.kinds();
-        let mut mask = 0;
-        let mut traces: Vec<Sha256> = kinds.iter().map(|_| Sha256::new()).collect();
+        let mut mask = 0u64;
+        // One hasher a kind, made at the first blank: most files have none.
+        let mut traces: Vec<Sha256> = Vec::new();
         let mut trace = |name: &str, blanked: &[u8]| {
-            let i = kinds.iter().position(|k| k == name).unwrap_or(0);
+            let (i, count) = self.kind_of(name);
+            mask |= 1 << i.min(63);
+            if traces.is_empty() {
+                traces.resize_with(count, Sha256::new);
+            }
             if let Some(h) = traces.get_mut(i) {
                 h.update(blanked);
                 h.update(b"\0");
@@ -322,7 +345,6 @@ impl ContentRules {
             if !rule.pattern.is_match(&text) {
                 continue;
             }
-            mask |= Self::kind_bit(&kinds, &rule.name);
             for m in rule.pattern.find_iter(&text) {
                 trace(&rule.name, m.as_bytes());
                 if let Some(seen) = seen.as_mut() {
@@ -347,7 +369,6 @@ impl ContentRules {
                     continue;
                 };
                 let name = self.stamps.get(*stamp).map_or("", |s| s.name.as_str());
-                mask |= Self::kind_bit(&kinds, name);
                 trace(name, whole.as_bytes());
                 if let Some(seen) = seen.as_mut() {
                     let (before, after) = context(&text, whole.start(), whole.end());
