@@ -700,7 +700,13 @@ fn after_a_rate_limit_requests_go_one_at_a_time() {
     const LATENCY: Duration = Duration::from_millis(150);
     let cf = FakeCloudflare::start();
     cf.set_latency(LATENCY);
-    cf.push(Behaviour::rate_limited("1"));
+    // The 429 is answered once 4 requests have arrived, so the first wave is in flight together
+    // however slow the machine is; a client that sent one at a time would leave it waiting 10 s
+    // and fail the count below.
+    cf.push(Behaviour::AfterRequests {
+        count: 4,
+        then: Box::new(Behaviour::rate_limited("1")),
+    });
     let (site, expected) = eight_batches();
 
     let out = site.run(&cf, &[]);
@@ -743,16 +749,22 @@ fn after_a_rate_limit_requests_go_one_at_a_time() {
     site.assert_state_is_fresh_baseline();
 }
 
-/// Two batches sent at once: one answered 500, the other 429 + `Retry-After: 1`. Neither holds a
-/// connection while it waits, so no permit is retired, and when the pause ends both retries go
-/// out together: two requests in flight after a rate limit.
+/// Two batches sent at once: one answered 500, the other 429 + `Retry-After: 1`. The batch that
+/// was waiting in backoff when the rate limit came is held to the same rule as the limited one:
+/// after the pause the two retries go one at a time, not together.
 #[test]
-
 fn after_a_rate_limit_retries_in_backoff_also_go_one_at_a_time() {
     const LATENCY: Duration = Duration::from_millis(300);
     let cf = FakeCloudflare::start();
     cf.set_latency(LATENCY);
-    cf.script([Behaviour::status(500), Behaviour::rate_limited("1")]);
+    // The 500 waits for the second batch to arrive, so the two are in flight together.
+    cf.script([
+        Behaviour::AfterRequests {
+            count: 2,
+            then: Box::new(Behaviour::status(500)),
+        },
+        Behaviour::rate_limited("1"),
+    ]);
     let site = small_site(&[]);
     site.put(
         "sitepurge.toml",

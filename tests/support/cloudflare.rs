@@ -211,6 +211,10 @@ pub enum Behaviour {
     DropAfterPurge,
     /// Wait this long, then process the request normally.
     Delay(Duration),
+    /// Hold the request until the fake has received `count` requests in all (this one
+    /// included; at most 10 s), then behave as `then`: makes "these requests were in flight
+    /// together" a fact rather than a race with the machine's load.
+    AfterRequests { count: usize, then: Box<Behaviour> },
     /// Answer with an arbitrary body (for instance an HTML 502 page from the edge); not
     /// schema-checked.
     Raw {
@@ -1326,6 +1330,14 @@ async fn purge(shared: &Shared, req: &Incoming, zone: &str, violations: &mut Vec
         };
         (behaviour, st.latency, st.config.clone())
     };
+    let mut behaviour = behaviour;
+    while let Some(Behaviour::AfterRequests { count, then }) = behaviour {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lock(shared).requests.len() < count && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        behaviour = Some(*then);
+    }
     // Body rules are checked whatever the answer, so a bad client is always reported.
     let body_errors = check_purge_body(req, config.max_files);
     for error in &body_errors {
@@ -1378,7 +1390,7 @@ async fn purge(shared: &Shared, req: &Incoming, zone: &str, violations: &mut Vec
             };
         }
         Some(Behaviour::Delay(delay)) => tokio::time::sleep(delay).await,
-        None => {}
+        Some(Behaviour::AfterRequests { .. }) | None => {}
     }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
