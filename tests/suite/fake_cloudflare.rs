@@ -1159,7 +1159,8 @@ fn pooled_reqwest_client_reuses_connections_and_survives_drops() {
 #[test]
 fn max_in_flight_counts_concurrent_purges() {
     let cf = FakeCloudflare::start();
-    cf.set_latency(Duration::from_millis(300));
+    // Long enough that the four are in flight together even on a loaded machine.
+    cf.set_latency(Duration::from_secs(1));
     let client = reqwest_client();
     let url = format!("{}/zones/{ZONE_ID}/purge_cache", cf.base_url());
     runtime().block_on(async {

@@ -617,7 +617,7 @@ fn a_failed_purge_is_retried_on_the_timer_without_a_new_event() {
     );
     // Within the retry timer (1s), with some slack for a loaded machine.
     assert!(
-        healed.elapsed() < Duration::from_secs(3),
+        healed.elapsed() < Duration::from_secs(5),
         "{:?}",
         healed.elapsed()
     );
