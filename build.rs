@@ -101,12 +101,17 @@ const NEEDS: &[Need] = &[
     Need {
         cfg: "missing_mkdocs",
         what: "mkdocs with mkdocs-material (tests/run-all.sh installs them into .test-tools/)",
-        present: |f| f.test_tool("mkdocs"),
+        present: |f| f.test_tool("bin/mkdocs"),
     },
     Need {
         cfg: "missing_sphinx",
         what: "sphinx-build (tests/run-all.sh installs it into .test-tools/)",
-        present: |f| f.test_tool("sphinx-build"),
+        present: |f| f.test_tool("bin/sphinx-build"),
+    },
+    Need {
+        cfg: "missing_pelican",
+        what: "pelican (tests/run-all.sh installs it into .test-tools/pelican/)",
+        present: |f| f.test_tool("pelican/bin/pelican"),
     },
     Need {
         cfg: "missing_moto",
@@ -175,12 +180,10 @@ impl Finder {
     }
 
     /// A program tests/run-all.sh installs from PyPI into .test-tools/, where the tests run it
-    /// from (a `mkdocs` on PATH may be another version, with other output).
-    fn test_tool(&self, name: &str) -> bool {
-        self.manifest_dir
-            .join(".test-tools/bin")
-            .join(name)
-            .is_file()
+    /// from (a `mkdocs` on PATH may be another version, with other output): `path` is relative
+    /// to .test-tools/ (pelican has a virtual environment of its own, .test-tools/pelican/).
+    fn test_tool(&self, path: &str) -> bool {
+        self.manifest_dir.join(".test-tools").join(path).is_file()
     }
 
     /// A generator's command from the npm packages tests/run-all.sh installs (`npm ci` from
@@ -247,7 +250,11 @@ fn main() {
     }
     let ci = env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    for tools in [".test-tools/bin", ".test-tools/node/node_modules/.bin"] {
+    for tools in [
+        ".test-tools/bin",
+        ".test-tools/pelican/bin",
+        ".test-tools/node/node_modules/.bin",
+    ] {
         let tools = manifest_dir.join(tools);
         if tools.is_dir() {
             println!("cargo:rerun-if-changed={}", tools.display());

@@ -113,7 +113,7 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
     /// The generator preset, when it cannot be detected (hugo, jekyll, zola, eleventy, astro,
-    /// docusaurus, mkdocs, sphinx, or none) [default: detected]
+    /// docusaurus, mkdocs, sphinx, pelican, or none) [default: detected]
     #[arg(long, value_name = "NAME")]
     pub generator: Option<crate::generator::Generator>,
     /// Public base URL of the site (repeat for www) [default: from the generator's config]
@@ -217,13 +217,13 @@ pub struct Common {
     /// Public base URL of the site. Repeat it for each host (apex and www) or give a path
     /// (https://example.com/docs/) for a site that lives below one [env: SITEPURGE_BASE_URL,
     /// comma-separated] [default: from the generator's config: Jekyll url + baseurl, Hugo
-    /// baseURL, Zola base_url, MkDocs site_url]
+    /// baseURL, Zola base_url, MkDocs site_url, Sphinx html_baseurl, Pelican SITEURL]
     #[arg(long = "base-url", value_name = "URL", value_delimiter = ',')]
     pub base_urls: Vec<String>,
 
     /// Generator preset: its output folder and its known build noise (hugo, jekyll, zola,
-    /// eleventy, astro, docusaurus, mkdocs, sphinx, or none) [default: detected from the site's
-    /// config files in the current folder, else in the folder of the config file]
+    /// eleventy, astro, docusaurus, mkdocs, sphinx, pelican, or none) [default: detected from
+    /// the site's config files in the current folder, else in the folder of the config file]
     #[arg(long, value_name = "NAME")]
     pub generator: Option<crate::generator::Generator>,
 

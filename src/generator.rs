@@ -30,6 +30,15 @@ pub enum Generator {
     /// build on a new day purges every page unless `SOURCE_DATE_EPOCH` (which Sphinx honours)
     /// pins it to the last commit's time.
     Sphinx,
+    /// Pelican (measured with 4.12.0 and its default theme, notmyidea): `pelican content -s
+    /// publishconf.py` (`make publish`) writes `output`. Its pages name no version (the
+    /// generator tag says only `Pelican`) and its feeds date themselves by their newest
+    /// article, so a rebuild, a fresh checkout and the upgrade from 4.11.0 left every page and
+    /// feed as it was. The one build time is in a feed with no entries (a site of pages
+    /// alone): blanked. Dates from file times (`DEFAULT_DATE = "fs"`: an article's date when it
+    /// has none, its modified date when it has none) are each article's own, content: a fresh
+    /// checkout gives them new values, and purges those articles and the lists showing them.
+    Pelican,
     /// No preset: no default folder beyond `_site`/`public`, no noise rules.
     None,
 }
@@ -139,6 +148,12 @@ const SPHINX: &[NoiseRule] = &[
     },
 ];
 
+const PELICAN: &[NoiseRule] = &[NoiseRule {
+    name: "empty feed time",
+    pattern: r"<updated>[^<]*</updated></feed>|<lastBuildDate>[^<]*</lastBuildDate></channel>",
+    why: "a feed with no entries (a site of pages alone, with Pelican's default FEED_ALL_ATOM) is dated by the build's own time, to the microsecond: <updated>2026-12-01T21:29:24.343361+00:00</updated></feed> (Atom), <lastBuildDate>Tue, 01 Dec 2026 21:29:24 +0000</lastBuildDate></channel> (RSS). A feed with entries is dated by its newest one, before the first <entry> or <item>, which is content",
+}];
+
 const ASTRO: &[NoiseRule] = &[NoiseRule {
     name: "generator tag",
     pattern: GENERATOR_META,
@@ -185,6 +200,7 @@ impl Generator {
         Generator::Docusaurus,
         Generator::Mkdocs,
         Generator::Sphinx,
+        Generator::Pelican,
     ];
 
     pub fn name(self) -> &'static str {
@@ -197,6 +213,7 @@ impl Generator {
             Generator::Docusaurus => "docusaurus",
             Generator::Mkdocs => "mkdocs",
             Generator::Sphinx => "sphinx",
+            Generator::Pelican => "pelican",
             Generator::None => "none",
         }
     }
@@ -210,6 +227,7 @@ impl Generator {
             Generator::Docusaurus => Some("build"),
             Generator::Mkdocs => Some("site"),
             Generator::Sphinx => Some("_build/html"),
+            Generator::Pelican => Some("output"),
             Generator::None => None,
         }
     }
@@ -249,6 +267,8 @@ impl Generator {
             ],
             Generator::Mkdocs => MKDOCS_IMMUTABLE,
             Generator::Sphinx => &[],
+            // Pelican's themes link their files by name (`theme/css/main.css`).
+            Generator::Pelican => &[],
             Generator::None => &[],
         }
     }
@@ -277,6 +297,7 @@ impl Generator {
             | Generator::Docusaurus
             | Generator::Mkdocs
             | Generator::Sphinx
+            | Generator::Pelican
             | Generator::None => &[],
         }
     }
@@ -292,6 +313,7 @@ impl Generator {
             Generator::Docusaurus => DOCUSAURUS,
             Generator::Mkdocs => MKDOCS,
             Generator::Sphinx => SPHINX,
+            Generator::Pelican => PELICAN,
             Generator::None => &[],
         }
     }
@@ -369,6 +391,35 @@ mod tests {
             "<p>Sphinx 9.0.4 fixed it.</p>",
         ] {
             assert_eq!(blank(Generator::Sphinx, text), text);
+        }
+    }
+
+    #[test]
+    fn pelican_rule_blanks_the_time_of_an_empty_feed_and_no_article_date() {
+        // Pelican 4.12.0's feeds of a site without articles, as written.
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>x</title><link href=\"https://example.com/\" rel=\"alternate\"/><link href=\"https://example.com/feeds/all.atom.xml\" rel=\"self\"/><id>https://example.com/</id><updated>2026-12-01T21:29:24.343361+00:00</updated></feed>";
+        assert_eq!(
+            blank(Generator::Pelican, atom),
+            atom.replace(
+                "<updated>2026-12-01T21:29:24.343361+00:00</updated></feed>",
+                ""
+            )
+        );
+        let rss = "<rss version=\"2.0\"><channel><title>x</title><link>https://example.com/</link><description/><atom:link href=\"https://example.com/feeds/all.rss.xml\" rel=\"self\"/><lastBuildDate>Tue, 01 Dec 2026 21:29:24 +0000</lastBuildDate></channel></rss>";
+        assert_eq!(
+            blank(Generator::Pelican, rss),
+            "<rss version=\"2.0\"><channel><title>x</title><link>https://example.com/</link><description/><atom:link href=\"https://example.com/feeds/all.rss.xml\" rel=\"self\"/></rss>"
+        );
+        // A feed with entries is dated by its newest entry: content, as is every entry's date.
+        for feed in [
+            "<feed><id>https://example.com/</id><updated>2024-05-10T00:00:00+00:00</updated><entry><title>Purging</title><published>2024-05-02T10:00:00+00:00</published><updated>2024-05-02T10:00:00+00:00</updated></entry></feed>",
+            "<channel><title>x</title><lastBuildDate>Fri, 10 May 2024 00:00:00 +0000</lastBuildDate><item><title>Purging</title><pubDate>Thu, 02 May 2024 10:00:00 +0000</pubDate></item></channel>",
+            // With SITESUBTITLE, an empty Atom feed ends with it: not caught (README).
+            "<feed><id>https://example.com/</id><updated>2026-12-01T21:29:24.343361+00:00</updated><subtitle>Notes</subtitle></feed>",
+            // Pages name no version.
+            "<meta name=\"generator\" content=\"Pelican\" />",
+        ] {
+            assert_eq!(blank(Generator::Pelican, feed), feed);
         }
     }
 

@@ -73,6 +73,11 @@ const MKDOCS_FILES: [&str; 2] = ["mkdocs.yml", "mkdocs.yaml"];
 /// Sphinx's configuration is Python code, which sitepurge does not run: the file tells the
 /// generator by its presence, and its base URL only by a plain `html_baseurl = "..."` line.
 const SPHINX_FILE: &str = "conf.py";
+/// Pelican's configuration is Python code too: `pelicanconf.py` tells the generator, and
+/// `publishconf.py` (what `pelican-quickstart` writes for `make publish`: it imports
+/// pelicanconf.py and sets the public `SITEURL` over its empty development one) is read after
+/// it, so its plain `SITEURL = "..."` line wins, as it does in the production build.
+const PELICAN_FILES: [&str; 2] = ["pelicanconf.py", "publishconf.py"];
 const ELEVENTY_FILES: [&str; 5] = [
     "eleventy.config.js",
     "eleventy.config.mjs",
@@ -225,6 +230,9 @@ pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
             return found(Generator::Docusaurus, name);
         }
     }
+    if dir.join(PELICAN_FILES[0]).is_file() {
+        return found(Generator::Pelican, PELICAN_FILES[0]);
+    }
     if dir.join(SPHINX_FILE).is_file() {
         return found(Generator::Sphinx, SPHINX_FILE);
     }
@@ -282,6 +290,12 @@ fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
         Generator::Zola => first(&["config.toml", "zola.toml"]),
         Generator::Mkdocs => first(&MKDOCS_FILES),
         Generator::Sphinx => first(&[SPHINX_FILE]),
+        // Both, the production file last.
+        Generator::Pelican => PELICAN_FILES
+            .iter()
+            .map(|n| dir.join(n))
+            .filter(|p| p.is_file())
+            .collect(),
         Generator::Eleventy | Generator::Astro | Generator::Docusaurus | Generator::None => {
             Vec::new()
         }
@@ -308,8 +322,10 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
     } else {
         files.to_vec()
     };
-    if generator == Generator::Sphinx {
-        return sphinx_base_url(dir, &files);
+    match generator {
+        Generator::Sphinx => return python_base_url(dir, &files, SPHINX_KEY),
+        Generator::Pelican => return python_base_url(dir, &files, PELICAN_KEY),
+        _ => {}
     }
     // The last file that sets the key wins; Jekyll's url and baseurl may come from two files.
     let mut url: Option<(String, PathBuf)> = None;
@@ -323,8 +339,12 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
             Generator::Jekyll => ("url", false),
             Generator::Zola => ("base_url", false),
             Generator::Mkdocs => ("site_url", false),
-            Generator::Sphinx => ("html_baseurl", false),
-            Generator::Eleventy | Generator::Astro | Generator::Docusaurus | Generator::None => {
+            Generator::Eleventy
+            | Generator::Astro
+            | Generator::Docusaurus
+            | Generator::Sphinx
+            | Generator::Pelican
+            | Generator::None => {
                 return Ok(SiteBaseUrl::Absent);
             }
         };
@@ -358,11 +378,28 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
     }
 }
 
-/// `html_baseurl` from Sphinx's `conf.py`, read without running Python: only a top-level line
-/// `html_baseurl = "https://..."` (or with `'`, and an optional `# comment`) counts, the last one
-/// winning as in Python. A value computed in code (`os.environ[...]`, an f-string) is named as
-/// unusable rather than guessed.
-fn sphinx_base_url(dir: &Path, files: &[PathBuf]) -> Parsed<SiteBaseUrl> {
+/// A base URL set in a Python config file, and why a value computed in code is not read.
+struct PythonKey {
+    key: &'static str,
+    not_plain: &'static str,
+}
+
+const SPHINX_KEY: PythonKey = PythonKey {
+    key: "html_baseurl",
+    not_plain: "it is not a plain string: sitepurge reads `html_baseurl = \"https://...\"` in conf.py, it does not run Python",
+};
+
+const PELICAN_KEY: PythonKey = PythonKey {
+    key: "SITEURL",
+    not_plain: "it is not a plain string: sitepurge reads `SITEURL = \"https://...\"` in pelicanconf.py and publishconf.py, it does not run Python",
+};
+
+/// A base URL from Python config files (Sphinx's `html_baseurl` in `conf.py`, Pelican's
+/// `SITEURL`), read without running Python: only a top-level line `KEY = "https://..."` (or
+/// with `'`, and an optional `# comment`) counts, the last one (of the last file) winning as in
+/// Python. A value computed in code (`os.environ[...]`, an f-string) is named as unusable
+/// rather than guessed.
+fn python_base_url(dir: &Path, files: &[PathBuf], key: PythonKey) -> Parsed<SiteBaseUrl> {
     let mut found: Option<(Result<String, String>, PathBuf)> = None;
     for file in files {
         let text = match std::fs::read_to_string(file) {
@@ -376,7 +413,7 @@ fn sphinx_base_url(dir: &Path, files: &[PathBuf]) -> Parsed<SiteBaseUrl> {
             }
         };
         for line in text.lines() {
-            if let Some(value) = html_baseurl_line(line) {
+            if let Some(value) = assignment_line(line, key.key) {
                 found = Some((value, file.clone()));
             }
         }
@@ -389,7 +426,7 @@ fn sphinx_base_url(dir: &Path, files: &[PathBuf]) -> Parsed<SiteBaseUrl> {
         Err(code) => Ok(SiteBaseUrl::Unusable {
             value: code,
             file,
-            why: "it is not a plain string: sitepurge reads `html_baseurl = \"https://...\"` in conf.py, it does not run Python",
+            why: key.not_plain,
         }),
         Ok(url) => {
             let url = url.trim().to_string();
@@ -405,10 +442,10 @@ fn sphinx_base_url(dir: &Path, files: &[PathBuf]) -> Parsed<SiteBaseUrl> {
     }
 }
 
-/// A top-level `html_baseurl = ...` line: `Ok` with a plain string literal's text, `Err` with
-/// the code when the value is anything else.
-fn html_baseurl_line(line: &str) -> Option<Result<String, String>> {
-    let rest = line.strip_prefix("html_baseurl")?.trim_start();
+/// A top-level `KEY = ...` line: `Ok` with a plain string literal's text, `Err` with the code
+/// when the value is anything else.
+fn assignment_line(line: &str, key: &str) -> Option<Result<String, String>> {
+    let rest = line.strip_prefix(key)?.trim_start();
     let code = rest.strip_prefix('=')?.trim();
     if code.starts_with('=') {
         return None; // a comparison, `html_baseurl == x`
@@ -518,6 +555,20 @@ mod tests {
             (
                 &[("conf.py", "project = 'x'\n")],
                 Some((Generator::Sphinx, "conf.py")),
+            ),
+            (
+                &[("pelicanconf.py", "SITENAME = 'x'\n")],
+                Some((Generator::Pelican, "pelicanconf.py")),
+            ),
+            // A Pelican site with a Sphinx conf.py for its docs beside it is Pelican's; a
+            // publishconf.py alone (it imports pelicanconf.py) tells nothing.
+            (
+                &[("conf.py", "project = 'x'\n"), ("pelicanconf.py", "")],
+                Some((Generator::Pelican, "pelicanconf.py")),
+            ),
+            (
+                &[("publishconf.py", "SITEURL = 'https://x.example'\n")],
+                None,
             ),
             (
                 &[("astro.config.mjs", "export default {}")],
@@ -802,6 +853,97 @@ mod tests {
         assert_eq!(
             base_url(Generator::Sphinx, dir.path(), &[]).expect("read"),
             SiteBaseUrl::Absent
+        );
+    }
+
+    #[test]
+    fn pelican_reads_siteurl_from_publishconf_over_pelicanconf() {
+        // (files, expected: the base URL and the file it came from, or why it is not used)
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Result<(&'a str, &'a str), &'a str>,
+        );
+        let quickstart_dev =
+            "AUTHOR = 'me'\nSITENAME = 'Blog'\nSITEURL = \"\"\n\nPATH = \"content\"\n";
+        let quickstart_publish = "import os\nimport sys\n\nsys.path.append(os.curdir)\nfrom pelicanconf import *\n\n# If your site is available via HTTPS, make sure SITEURL begins with https://\nSITEURL = \"https://blog.example.org\"\nRELATIVE_URLS = False\n";
+        let cases: &[Case] = &[
+            // pelican-quickstart's pair: the development SITEURL is empty, the published one
+            // is in publishconf.py.
+            (
+                &[
+                    ("pelicanconf.py", quickstart_dev),
+                    ("publishconf.py", quickstart_publish),
+                ],
+                Ok(("https://blog.example.org", "publishconf.py")),
+            ),
+            // One file, single quotes, a comment after the value; commented-out and indented
+            // lines are not the setting.
+            (
+                &[(
+                    "pelicanconf.py",
+                    "# SITEURL = 'https://old.example'\nSITEURL = 'https://example.com/blog'  # public\nif DEV:\n    SITEURL = 'http://localhost:8000'\nSITEURL_X = 'https://no.example'\n",
+                )],
+                Ok(("https://example.com/blog", "pelicanconf.py")),
+            ),
+            // A publishconf.py that does not set SITEURL keeps pelicanconf.py's, which it
+            // imports.
+            (
+                &[
+                    ("pelicanconf.py", "SITEURL = \"https://example.net\"\n"),
+                    (
+                        "publishconf.py",
+                        "from pelicanconf import *\nRELATIVE_URLS = False\n",
+                    ),
+                ],
+                Ok(("https://example.net", "pelicanconf.py")),
+            ),
+            // Without publishconf.py, quickstart's empty development value.
+            (&[("pelicanconf.py", quickstart_dev)], Err("it is empty")),
+            (
+                &[("pelicanconf.py", "SITEURL = f'https://{HOST}'\n")],
+                Err(PELICAN_KEY.not_plain),
+            ),
+            (
+                &[
+                    ("pelicanconf.py", "SITEURL = ''\n"),
+                    (
+                        "publishconf.py",
+                        "SITEURL = os.environ.get('SITEURL', 'https://example.com')\n",
+                    ),
+                ],
+                Err(PELICAN_KEY.not_plain),
+            ),
+            (
+                &[("pelicanconf.py", "SITEURL = 'http://localhost:8000'\n")],
+                Err("it is a development address (localhost)"),
+            ),
+        ];
+        for (files, expected) in cases {
+            let dir = folder(files);
+            let got = base_url(Generator::Pelican, dir.path(), &[]).expect("read");
+            match (got, expected) {
+                (SiteBaseUrl::Found { url, file }, Ok((u, f))) => {
+                    assert_eq!((url.as_str(), file.as_str()), (*u, *f), "{files:?}")
+                }
+                (SiteBaseUrl::Unusable { why, .. }, Err(w)) => assert_eq!(why, *w, "{files:?}"),
+                (got, _) => panic!("{files:?}: {got:?}"),
+            }
+        }
+        // No SITEURL line at all.
+        let dir = folder(&[("pelicanconf.py", "SITENAME = 'x'\n")]);
+        assert_eq!(
+            base_url(Generator::Pelican, dir.path(), &[]).expect("read"),
+            SiteBaseUrl::Absent
+        );
+        // The value computed in code is named, with the file it is in.
+        let dir = folder(&[("pelicanconf.py", "SITEURL = \"https://\" + HOST\n")]);
+        assert_eq!(
+            base_url(Generator::Pelican, dir.path(), &[]).expect("read"),
+            SiteBaseUrl::Unusable {
+                value: "\"https://\" + HOST".into(),
+                file: "pelicanconf.py".into(),
+                why: "it is not a plain string: sitepurge reads `SITEURL = \"https://...\"` in pelicanconf.py and publishconf.py, it does not run Python",
+            }
         );
     }
 

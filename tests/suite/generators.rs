@@ -1186,6 +1186,7 @@ fn example_configs_are_accepted() {
         ("docusaurus", "build"),
         ("mkdocs", "site"),
         ("sphinx", "_build/html"),
+        ("pelican", "output"),
     ] {
         let config = examples.join(format!("{name}-sitepurge.toml"));
         let config_arg = config.to_str().expect("UTF-8 path");

@@ -1,10 +1,11 @@
-//! sitepurge after the real Python generators from PyPI: MkDocs with the Material theme, and
-//! Sphinx with its default theme. The sites in `tests/fixtures/{mkdocs,sphinx}-site/` are copied
-//! to a temp folder, built with the pinned releases that `tests/run-all.sh` installs into
-//! `.test-tools/`, recorded with `sitepurge baseline` (the preset detected from `mkdocs.yml` or
-//! `conf.py`, the base URL read from `site_url` or `html_baseurl`), edited the way an author
-//! would, rebuilt in place, and purged with `sitepurge run` against the local stand-in for the
-//! Cloudflare API.
+//! sitepurge after the real Python generators from PyPI: MkDocs with the Material theme, Sphinx
+//! and Pelican with their default themes. The sites in
+//! `tests/fixtures/{mkdocs,sphinx,pelican}-site/` are copied to a temp folder, built with the
+//! pinned releases that `tests/run-all.sh` installs into `.test-tools/` (Pelican into
+//! `.test-tools/pelican/`), recorded with `sitepurge baseline` (the preset detected from
+//! `mkdocs.yml`, `conf.py` or `pelicanconf.py`, the base URL read from `site_url`,
+//! `html_baseurl` or publishconf.py's `SITEURL`), edited the way an author would, rebuilt in
+//! place, and purged with `sitepurge run` against the local stand-in for the Cloudflare API.
 //!
 //! The expected URLs are computed here from the two builds' bytes: every file that appeared,
 //! vanished or changed once the preset's noise (copied below, not read from src/) is removed,
@@ -33,7 +34,8 @@ use support::site::{
 
 /// How to install what is missing.
 const INSTALL: &str = "tests/run-all.sh --install-only installs them into .test-tools/ \
-     (pip install mkdocs==1.6.1 mkdocs-material==9.8.1 sphinx==9.0.4)";
+     (pip install mkdocs==1.6.1 mkdocs-material==9.8.1 sphinx==9.0.4; pelican==4.12.0 in \
+     .test-tools/pelican/)";
 
 /// MkDocs' noise as blanked by its preset (copied here on purpose, not read from src/): the
 /// version tag in every page's head.
@@ -45,6 +47,13 @@ const SPHINX_NOISE: &[&str] = &[
     r#"<a href="https://www\.sphinx-doc\.org/">Sphinx [0-9][0-9.]*</a>"#,
     r#"<a href="https://www\.sphinx-doc\.org/">Sphinx</a> [0-9]+(\.[0-9]+)*"#,
     r#"<a href="https://alabaster\.readthedocs\.io">Alabaster [0-9][0-9.]*</a>"#,
+];
+
+/// Pelican's noise as blanked by its preset: the build's time in a feed with no entries (Atom,
+/// RSS). Its pages name no version.
+const PELICAN_NOISE: &[&str] = &[
+    r"<updated>[^<]*</updated></feed>",
+    r"<lastBuildDate>[^<]*</lastBuildDate></channel>",
 ];
 
 /// The files the noise rules apply to (sitepurge's default text extensions).
@@ -63,6 +72,7 @@ const BUILD_DAY: u64 = 1_717_243_200;
 enum Gen {
     Mkdocs,
     Sphinx,
+    Pelican,
 }
 
 impl Gen {
@@ -70,6 +80,7 @@ impl Gen {
         match self {
             Gen::Mkdocs => "mkdocs",
             Gen::Sphinx => "sphinx",
+            Gen::Pelican => "pelican",
         }
     }
 
@@ -84,13 +95,25 @@ impl Gen {
         match self {
             Gen::Mkdocs => "site",
             Gen::Sphinx => "_build/html",
+            Gen::Pelican => "output",
         }
     }
 
+    /// The file the generator is detected from.
     fn config_file(self) -> &'static str {
         match self {
             Gen::Mkdocs => "mkdocs.yml",
             Gen::Sphinx => "conf.py",
+            Gen::Pelican => "pelicanconf.py",
+        }
+    }
+
+    /// The file the base URL is read from: Pelican's public `SITEURL` is in publishconf.py,
+    /// pelicanconf.py's is pelican-quickstart's empty development one.
+    fn base_url_file(self) -> &'static str {
+        match self {
+            Gen::Pelican => "publishconf.py",
+            _ => self.config_file(),
         }
     }
 
@@ -98,6 +121,7 @@ impl Gen {
         match self {
             Gen::Mkdocs => MKDOCS_NOISE,
             Gen::Sphinx => SPHINX_NOISE,
+            Gen::Pelican => PELICAN_NOISE,
         }
     }
 
@@ -112,6 +136,7 @@ impl Gen {
         match self {
             Gen::Mkdocs => format!("docs/{page}.md"),
             Gen::Sphinx => format!("{page}.rst"),
+            Gen::Pelican => format!("content/{page}.rst"),
         }
     }
 
@@ -121,6 +146,11 @@ impl Gen {
             (Gen::Mkdocs, "index") => "index.html".into(),
             (Gen::Mkdocs, _) => format!("{page}/index.html"),
             (Gen::Sphinx, _) => format!("{page}.html"),
+            // Pelican writes an article at its slug, whatever its folder.
+            (Gen::Pelican, _) => {
+                let name = page.rsplit('/').next().unwrap_or(page);
+                format!("{}.html", name.replace(' ', "-"))
+            }
         }
     }
 
@@ -129,17 +159,31 @@ impl Gen {
         match self {
             Gen::Mkdocs => ("docs/stylesheets/extra.css", "stylesheets/extra.css"),
             Gen::Sphinx => ("_static/extra.css", "_static/extra.css"),
+            Gen::Pelican => ("content/css/extra.css", "css/extra.css"),
         }
     }
 
-    /// Builds the site in `src` as its docs say (`mkdocs build`, `sphinx-build -b html . OUT`).
+    /// Builds the site in `src` as its docs say (`mkdocs build`, `sphinx-build -b html . OUT`,
+    /// Pelican's `make publish`: `pelican content -s publishconf.py`, which empties `output`
+    /// first). Pelican fails on a warning, so a broken link in the fixture cannot pass.
     fn build(self, src: &Path, env: &[(&str, String)]) {
-        let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-tools/bin");
+        let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-tools");
         let (program, args): (PathBuf, Vec<&str>) = match self {
-            Gen::Mkdocs => (tools.join("mkdocs"), vec!["build", "--quiet"]),
+            Gen::Mkdocs => (tools.join("bin/mkdocs"), vec!["build", "--quiet"]),
             Gen::Sphinx => (
-                tools.join("sphinx-build"),
+                tools.join("bin/sphinx-build"),
                 vec!["--quiet", "--builder", "html", ".", self.output()],
+            ),
+            Gen::Pelican => (
+                tools.join("pelican/bin/pelican"),
+                vec![
+                    "content",
+                    "--settings",
+                    "publishconf.py",
+                    "--quiet",
+                    "--fatal",
+                    "warnings",
+                ],
             ),
         };
         let mut cmd = Process::new(&program);
@@ -254,7 +298,7 @@ impl Site {
             json!(["https://example.com/"]),
             "{plan:#}"
         );
-        assert_eq!(plan["base_urls_from"], g.config_file(), "{plan:#}");
+        assert_eq!(plan["base_urls_from"], g.base_url_file(), "{plan:#}");
         plan
     }
 
@@ -390,7 +434,7 @@ fn rebuild_with_no_change_purges_nothing(g: Gen) {
     // Measured: both generators write the same pages again; Sphinx's pickled environment, in
     // the build cache, records the build's times.
     match g {
-        Gen::Mkdocs => assert_eq!(o.raw, BTreeSet::new()),
+        Gen::Mkdocs | Gen::Pelican => assert_eq!(o.raw, BTreeSet::new()),
         Gen::Sphinx => assert_eq!(o.raw, set(&[".doctrees/environment.pickle"])),
     }
     assert_eq!(o.content, BTreeSet::new());
@@ -431,7 +475,7 @@ fn fresh_copy_purges_nothing(g: Gen) {
     let after = fresh.snapshot();
     let raw = changed(&before, &after);
     match g {
-        Gen::Mkdocs => assert_eq!(raw, BTreeSet::new()),
+        Gen::Mkdocs | Gen::Pelican => assert_eq!(raw, BTreeSet::new()),
         // Sphinx's pickled doctrees hold the source's absolute paths: all of them differ, and
         // no page does.
         Gen::Sphinx => {
@@ -452,7 +496,9 @@ fn fresh_copy_purges_nothing(g: Gen) {
 }
 
 /// A sentence added to one page: that page, the search index, and (Sphinx) the page's copied
-/// source; no other page.
+/// source; no other page. Pelican has no search index: the article, and every list that shows
+/// it in full (the home page, where it is the newest, its category, author and tags, and the
+/// feeds), not the archives (titles) nor the other articles.
 fn edit_one_page(g: Gen) {
     let o = scenario(g, &[], |s| {
         s.replace(
@@ -468,6 +514,16 @@ fn edit_one_page(g: Gen) {
             "_sources/guide/purging.rst.txt",
             "searchindex.js",
         ]),
+        Gen::Pelican => set(&[
+            "purging.html",
+            "index.html",
+            "category/guide.html",
+            "author/sitepurge.html",
+            "tag/cache.html",
+            "tag/cdn.html",
+            "feeds/all.atom.xml",
+            "feeds/guide.atom.xml",
+        ]),
     };
     assert_eq!(o.content, expected);
     // The build cache changed too, and is not purged.
@@ -480,7 +536,8 @@ fn edit_one_page(g: Gen) {
     }
 }
 
-/// A new page in the navigation: it is added, and every page's navigation lists it.
+/// A new page in the navigation: it is added, and every page's navigation lists it (Pelican's
+/// theme lists its pages, not its articles, in the menu).
 fn add_a_page(g: Gen) {
     let o = scenario(g, &[], |s| match g {
         Gen::Mkdocs => {
@@ -505,8 +562,15 @@ fn add_a_page(g: Gen) {
                 "   guide/purging\n   guide/faq\n",
             );
         }
+        Gen::Pelican => s.put(
+            "content/pages/faq.rst",
+            "FAQ\n###\n\nDoes a purge cost anything? No.\n",
+        ),
     });
-    let page = g.page("guide/faq");
+    let page = match g {
+        Gen::Pelican => "pages/faq.html".to_string(),
+        _ => g.page("guide/faq"),
+    };
     assert!(
         !o.before.contains_key(&page) && o.after.contains_key(&page),
         "{page}"
@@ -527,6 +591,7 @@ fn delete_a_page(g: Gen) {
         match g {
             Gen::Mkdocs => s.replace("mkdocs.yml", "  - Café crème: café crème.md\n", ""),
             Gen::Sphinx => s.replace("index.rst", "   café crème\n", ""),
+            Gen::Pelican => {}
         }
     });
     let page = g.page("café crème");
@@ -539,9 +604,17 @@ fn delete_a_page(g: Gen) {
     if g == Gen::Sphinx {
         assert!(o.content.contains("_sources/café crème.rst.txt"));
     }
+    // The post was the only one in its category: the category's page and feed go, and every
+    // page's menu, which lists the categories, changes.
+    if g == Gen::Pelican {
+        assert!(o.content.contains("category/notes.html"));
+        assert!(o.content.contains("feeds/notes.atom.xml"));
+        assert!(pages(&o.after).is_subset(&o.content), "{:#?}", o.content);
+    }
 }
 
-/// The site's stylesheet edited. MkDocs links it as is: that file alone. Sphinx links it as
+/// The site's stylesheet edited. MkDocs links it as is, Pelican's theme not at all (a static
+/// file): that file alone. Sphinx links it as
 /// `extra.css?v=<checksum of its bytes>`: every page links the new address, so every page
 /// changed (the old pages would keep the cached old stylesheet).
 fn change_the_stylesheet(g: Gen) {
@@ -551,7 +624,7 @@ fn change_the_stylesheet(g: Gen) {
         s.put(source, format!("{css}h2 {{ margin-top: 2em; }}\n"));
     });
     match g {
-        Gen::Mkdocs => assert_eq!(o.content, set(&[output])),
+        Gen::Mkdocs | Gen::Pelican => assert_eq!(o.content, set(&[output])),
         Gen::Sphinx => {
             let mut expected = pages(&o.after);
             expected.insert(output.to_string());
@@ -577,11 +650,19 @@ fn change_the_theme(g: Gen) {
                 s.read("conf.py")
             ),
         ),
+        // A link in the theme's menu.
+        Gen::Pelican => s.put(
+            "pelicanconf.py",
+            format!(
+                "{}MENUITEMS = [(\"Docs\", \"https://docs.example.com/\")]\n",
+                s.read("pelicanconf.py")
+            ),
+        ),
     });
     let pages = pages(&o.after);
     assert!(pages.is_subset(&o.content), "{:#?}", o.content);
     match g {
-        Gen::Mkdocs => assert_eq!(o.content, pages),
+        Gen::Mkdocs | Gen::Pelican => assert_eq!(o.content, pages),
         // .buildinfo records a hash of the configuration.
         Gen::Sphinx => assert!(o.content.contains(".buildinfo")),
     }
@@ -879,7 +960,229 @@ fn sphinx_last_updated_day_is_content_and_source_date_epoch_pins_it() {
     assert_purged(&cf, &report, &urls_of_all(&content));
 }
 
-/// The presets' principle on real builds: each rule blanks one and the same text in every file
+// ------------------------------------------------------------------------------------------
+// Pelican
+// ------------------------------------------------------------------------------------------
+
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_rebuild_with_no_change_purges_nothing() {
+    rebuild_with_no_change_purges_nothing(Gen::Pelican);
+}
+
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_fresh_copy_in_another_folder_purges_nothing() {
+    fresh_copy_purges_nothing(Gen::Pelican);
+}
+
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_edit_purges_the_post_and_the_lists_that_show_it() {
+    edit_one_page(Gen::Pelican);
+}
+
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_new_page_purges_every_page_that_lists_it() {
+    add_a_page(Gen::Pelican);
+}
+
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_deleted_post_is_purged_with_its_category() {
+    delete_a_page(Gen::Pelican);
+}
+
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_stylesheet_edit_purges_the_stylesheet_alone() {
+    change_the_stylesheet(Gen::Pelican);
+}
+
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_menu_change_purges_every_page() {
+    change_the_theme(Gen::Pelican);
+}
+
+/// Pelican's upgrade, measured (4.11.0 to 4.12.0 on this fixture): one file differed, the
+/// theme's `main.css` (a dark mode, a real change), and no page nor feed. Its pages name no
+/// version: the generator tag says `Pelican`, the footer "Proudly powered by Pelican". pip has
+/// one pinned version, so this checks that no page or feed spells the installed one.
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_pages_and_feeds_name_no_version() {
+    let site = Site::copy(Gen::Pelican, "", None);
+    site.build();
+    let build = site.snapshot();
+    let home = String::from_utf8_lossy(&build["index.html"]).into_owned();
+    assert!(
+        home.contains(r#"<meta name="generator" content="Pelican" />"#),
+        "{home}"
+    );
+    let mut text_files = 0;
+    for (path, bytes) in &build {
+        if path.ends_with(".html") || path.ends_with(".xml") {
+            text_files += 1;
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains("4.12.0"), "{path} names the version");
+        }
+    }
+    assert!(text_files > 10, "{text_files}");
+}
+
+/// Pelican's one build time: a feed with no entries (a site of pages alone, feeds on as
+/// publishconf.py sets them) is dated by the moment it is written (Atom to the microsecond,
+/// RSS to the second). A rebuild changes the feeds' bytes, and purges nothing.
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_site_of_pages_alone_rebuilds_its_empty_feeds_and_purges_nothing() {
+    let site = pages_alone();
+    let started = jiff::Timestamp::now();
+    site.build();
+    let ended = jiff::Timestamp::now();
+    site.plan();
+    site.baseline();
+    let before = site.snapshot();
+    // The feeds' time is the build's.
+    let atom = String::from_utf8_lossy(&before["feeds/all.atom.xml"]).into_owned();
+    let updated = Regex::new(r"<updated>([^<]*)</updated></feed>")
+        .expect("regex")
+        .captures(atom.as_bytes())
+        .map(|c| String::from_utf8_lossy(&c[1]).into_owned())
+        .unwrap_or_else(|| panic!("an empty feed: {atom}"));
+    let updated: jiff::Timestamp = updated.parse().expect("an RFC 3339 time");
+    let slack = jiff::SignedDuration::from_secs(1);
+    assert!(
+        started - slack <= updated && updated <= ended + slack,
+        "{updated} is not the build's time ({started} to {ended})"
+    );
+    let rss = String::from_utf8_lossy(&before["feeds/all.rss.xml"]).into_owned();
+    assert!(rss.contains("</lastBuildDate></channel>"), "{rss}");
+
+    site.build();
+    let after = site.snapshot();
+    // The Atom feeds' time has microseconds; RSS's has seconds, so a rebuild within the same
+    // second may leave it alone.
+    let raw = changed(&before, &after);
+    assert!(raw.contains("feeds/all.atom.xml"), "{raw:#?}");
+    assert!(
+        raw.is_subset(&set(&["feeds/all.atom.xml", "feeds/all.rss.xml"])),
+        "{raw:#?}"
+    );
+    assert_eq!(
+        content_changes(Gen::Pelican, &before, &after),
+        BTreeSet::new()
+    );
+    let cf = FakeCloudflare::start();
+    let report = site.run(&cf);
+    assert_purged(&cf, &report, &BTreeSet::new());
+}
+
+/// The fixture without its posts: a site of pages alone, with an RSS feed beside the Atom one.
+fn pages_alone() -> Site {
+    let site = Site::copy(Gen::Pelican, "", None);
+    fs::remove_dir_all(site.path("content/guide")).expect("rm");
+    fs::remove_file(site.path("content/café crème.rst")).expect("rm");
+    site.put(
+        "publishconf.py",
+        format!(
+            "{}FEED_ALL_RSS = \"feeds/all.rss.xml\"\n",
+            site.read("publishconf.py")
+        ),
+    );
+    site
+}
+
+/// `DEFAULT_DATE = "fs"` dates a post without a `:date:` by its file's modification time, and
+/// gives every post without a `:modified:` that time as its modified date, which the theme
+/// shows ("Updated"): each post's own date, content. A fresh checkout gives the files new
+/// times, so those posts and every list and feed that dates them are purged; a post with both
+/// dates of its own is not.
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_dates_from_file_times_are_content() {
+    let day = |n: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(BUILD_DAY + n * 86_400);
+    let checkout = |below: &str, n: u64| {
+        let site = Site::copy(Gen::Pelican, below, Some(day(n)));
+        site.put(
+            "pelicanconf.py",
+            format!("{}DEFAULT_DATE = \"fs\"\n", site.read("pelicanconf.py")),
+        );
+        site.put(
+            "content/guide/undated.rst",
+            "Undated\n#######\n\n:category: Guide\n\nA post without a date.\n",
+        );
+        fs::File::options()
+            .write(true)
+            .open(site.path("content/guide/undated.rst"))
+            .and_then(|f| f.set_modified(day(n)))
+            .expect("set the file's time");
+        site.build();
+        site
+    };
+    let first = checkout("", 0);
+    first.plan();
+    first.baseline();
+    let before = first.snapshot();
+    let undated = String::from_utf8_lossy(&before["undated.html"]).into_owned();
+    assert!(
+        undated.contains(r#"<abbr class="published" title="2024-06-01T12:00:00+00:00">"#),
+        "{undated}"
+    );
+    let purging = String::from_utf8_lossy(&before["purging.html"]).into_owned();
+    assert!(
+        purging.contains(r#"<abbr class="modified" title="2024-06-01T12:00:00+00:00">"#),
+        "{purging}"
+    );
+
+    let fresh = checkout("checkouts/ci/site", 1);
+    fs::create_dir_all(fresh.path(".sitepurge")).expect("mkdir");
+    fs::copy(first.path(STATE), fresh.path(STATE)).expect("copy state");
+    let after = fresh.snapshot();
+    let content = content_changes(Gen::Pelican, &before, &after);
+    for post in ["undated.html", "purging.html", "feeds/all.atom.xml"] {
+        assert!(content.contains(post), "{post}: {content:#?}");
+    }
+    // Configure has a :date: and a :modified:.
+    assert!(!content.contains("configure.html"), "{content:#?}");
+    let cf = FakeCloudflare::start();
+    let report = fresh.run(&cf);
+    assert_purged(&cf, &report, &urls_of_all(&content));
+}
+
+/// The presets' principle on real builds/// The presets' principle on real builds: each rule blanks one and the same text in every file
 /// (`sitepurge explain` on each text file).
 fn each_rule_blanks_one_value_per_build(g: Gen, rules: &[&str]) {
     let site = Site::copy(g, "", None);
@@ -908,4 +1211,49 @@ fn mkdocs_rules_blank_only_build_wide_values() {
 #[test]
 fn sphinx_rules_blank_only_build_wide_values() {
     each_rule_blanks_one_value_per_build(Gen::Sphinx, &["generator tag", "theme version"]);
+}
+
+/// Pelican's rule does not fire on a blog (its feeds have entries)...
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_rules_blank_nothing_in_a_blog() {
+    each_rule_blanks_one_value_per_build(Gen::Pelican, &[]);
+}
+
+/// ... and on a site of pages alone it blanks each empty feed's time and nothing else: the
+/// feeds are written a few microseconds apart, so the texts differ, each the build's time.
+#[cfg_attr(
+    missing_pelican,
+    ignore = "needs pelican: tests/run-all.sh installs it into .test-tools/pelican/ (pip install pelican==4.12.0)"
+)]
+#[test]
+fn pelican_rule_blanks_only_the_build_time_of_empty_feeds() {
+    let site = pages_alone();
+    site.build();
+    let found = support::noise::blanked_by_rule(
+        &site.path(Gen::Pelican.output()),
+        &["html", "xml", "txt", "json"],
+        |path| site.exec(None, &["explain", path, "--json"]),
+    );
+    assert_eq!(
+        found.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["empty feed time"],
+        "{found:#?}"
+    );
+    let texts = &found["empty feed time"];
+    assert_eq!(texts.len(), 2, "one per feed: {texts:#?}");
+    let atom =
+        Regex::new(r"^<updated>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+\+00:00</updated></feed>$")
+            .expect("regex");
+    let rss = Regex::new(r"^<lastBuildDate>[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} \+0000</lastBuildDate></channel>$")
+        .expect("regex");
+    for text in texts {
+        assert!(
+            atom.is_match(text.as_bytes()) || rss.is_match(text.as_bytes()),
+            "{text}"
+        );
+    }
 }
