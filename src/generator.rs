@@ -16,6 +16,9 @@ pub enum Generator {
     Astro,
     /// Docusaurus (3.x measured): output in `build`, fingerprinted assets in `build/assets/`.
     Docusaurus,
+    /// VitePress (1.6.4 measured): output in `.vitepress/dist` below the docs root (the folder
+    /// holding `.vitepress/`), Vite's fingerprinted bundles in its `assets/`.
+    Vitepress,
     /// MkDocs, measured with the Material theme (mkdocs 1.6.1, mkdocs-material 9.8.1). Its only
     /// build time is the build DAY, in sitemap.xml's `<lastmod>` (the same for every page) and
     /// in sitemap.xml.gz's gzip header (that day's midnight, UTC): no rule blanks it, since a
@@ -153,6 +156,14 @@ const DOCUSAURUS: &[NoiseRule] = &[NoiseRule {
           <meta name=\"generator\" content=\"Docusaurus v3.10.2\">)",
 }];
 
+const VITEPRESS: &[NoiseRule] = &[NoiseRule {
+    name: "generator tag",
+    pattern: GENERATOR_META,
+    why: "VitePress prints its version into every page (measured with 1.6.4: \
+          <meta name=\"generator\" content=\"VitePress v1.6.4\">); a build with 1.6.3 differed \
+          from 1.6.4's in that tag alone",
+}];
+
 const ELEVENTY: &[NoiseRule] = &[NoiseRule {
     name: "generator tag",
     pattern: GENERATOR_META,
@@ -174,6 +185,16 @@ const MKDOCS_IMMUTABLE: &[&str] = &[
     "assets/stylesheets/palette.*.min.css.map",
 ];
 
+/// What Vite writes for a VitePress build: `assets/<name>.<hash>.<ext>`, the hash 8 characters
+/// of base64url, which the hexadecimal name rule misses (measured with 1.6.4:
+/// `assets/app.9jICMBQK.js`, `assets/chunks/theme.DeVKhVl2.js`, `assets/style.BIhLbGHd.css`,
+/// `assets/guide_intro.md.C38-oigK.lean.js`, `assets/inter-italic-latin.C2AdPX0b.woff2`).
+/// Not all of `assets/`: files from `public/assets/` land there under their own names.
+/// `hashmap.json` and `vp-icons.css` keep their names, so they are purged when they change.
+const VITEPRESS_IMMUTABLE: &[&str] = &[
+    "assets/**/*.[0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-].*",
+];
+
 impl Generator {
     /// Every preset, for tests and the README's table.
     pub const ALL: &'static [Generator] = &[
@@ -183,6 +204,7 @@ impl Generator {
         Generator::Eleventy,
         Generator::Astro,
         Generator::Docusaurus,
+        Generator::Vitepress,
         Generator::Mkdocs,
         Generator::Sphinx,
     ];
@@ -195,6 +217,7 @@ impl Generator {
             Generator::Eleventy => "eleventy",
             Generator::Astro => "astro",
             Generator::Docusaurus => "docusaurus",
+            Generator::Vitepress => "vitepress",
             Generator::Mkdocs => "mkdocs",
             Generator::Sphinx => "sphinx",
             Generator::None => "none",
@@ -208,6 +231,7 @@ impl Generator {
             Generator::Jekyll | Generator::Eleventy => Some("_site"),
             Generator::Astro => Some("dist"),
             Generator::Docusaurus => Some("build"),
+            Generator::Vitepress => Some(".vitepress/dist"),
             Generator::Mkdocs => Some("site"),
             Generator::Sphinx => Some("_build/html"),
             Generator::None => None,
@@ -247,6 +271,7 @@ impl Generator {
                 "assets/js/*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].js.LICENSE.txt",
                 "assets/css/styles.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].css",
             ],
+            Generator::Vitepress => VITEPRESS_IMMUTABLE,
             Generator::Mkdocs => MKDOCS_IMMUTABLE,
             Generator::Sphinx => &[],
             Generator::None => &[],
@@ -275,6 +300,7 @@ impl Generator {
             | Generator::Eleventy
             | Generator::Astro
             | Generator::Docusaurus
+            | Generator::Vitepress
             | Generator::Mkdocs
             | Generator::Sphinx
             | Generator::None => &[],
@@ -290,6 +316,7 @@ impl Generator {
             Generator::Eleventy => ELEVENTY,
             Generator::Astro => ASTRO,
             Generator::Docusaurus => DOCUSAURUS,
+            Generator::Vitepress => VITEPRESS,
             Generator::Mkdocs => MKDOCS,
             Generator::Sphinx => SPHINX,
             Generator::None => &[],
@@ -438,7 +465,12 @@ mod tests {
         let page = r#"<head><meta name="generator" content="Astro v5.18.2"></head><time>2024-06-15</time>"#;
         let sitemap = "<url><loc>https://example.com/a/</loc><lastmod>2024-06-15</lastmod></url>";
         let feed = "<feed><updated>2024-06-15T00:00:00Z</updated></feed>";
-        for g in [Generator::Eleventy, Generator::Astro, Generator::Docusaurus] {
+        for g in [
+            Generator::Eleventy,
+            Generator::Astro,
+            Generator::Docusaurus,
+            Generator::Vitepress,
+        ] {
             let blank = |text: &str| {
                 let mut bytes = text.as_bytes().to_vec();
                 for rule in g.noise() {
@@ -462,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn astro_and_docusaurus_fingerprinted_assets_are_immutable_their_pages_not() {
+    fn node_fingerprinted_assets_are_immutable_their_pages_not() {
         type Case<'a> = (Generator, &'a str, bool);
         let cases: &[Case] = &[
             (Generator::Astro, "_astro/café crème.CRw_X55h.css", true),
@@ -497,6 +529,47 @@ mod tests {
             (Generator::Docusaurus, "assets/css/custom.css", false),
             (Generator::Docusaurus, "assets/js/analytics.js", false),
             (Generator::Docusaurus, "docs/intro/index.html", false),
+            // VitePress 1.6.4's names: base64url hashes, `-` and `_` among them.
+            (Generator::Vitepress, "assets/app.9jICMBQK.js", true),
+            (
+                Generator::Vitepress,
+                "assets/chunks/theme.DeVKhVl2.js",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/chunks/@localSearchIndexroot.eywFHSWd.js",
+                true,
+            ),
+            (Generator::Vitepress, "assets/style.BIhLbGHd.css", true),
+            (
+                Generator::Vitepress,
+                "assets/guide_café crème.md.B4dvwjpV.lean.js",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/guide_intro.md.C38-oigK.js",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/inter-italic-cyrillic.By2_1cv3.woff2",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/chunks/metadata.12345678.js",
+                true,
+            ),
+            (Generator::Vitepress, "hashmap.json", false),
+            (Generator::Vitepress, "vp-icons.css", false),
+            (Generator::Vitepress, "guide/intro.html", false),
+            (Generator::Vitepress, "img/logo.png", false),
+            // From public/assets/, under its own name.
+            (Generator::Vitepress, "assets/logo.png", false),
+            (Generator::Vitepress, "assets/brand/favicon.svg", false),
+            (Generator::Vitepress, "app.9jICMBQK.js", false),
         ];
         for (g, path, expected) in cases {
             assert_eq!(immutable(*g, path), *expected, "{g:?} {path}");

@@ -97,6 +97,15 @@ const DOCUSAURUS_FILES: [&str; 6] = [
     "docusaurus.config.cts",
 ];
 
+/// VitePress reads `.vitepress/config.*` below the docs root; its output goes beside, to
+/// `.vitepress/dist`.
+const VITEPRESS_FILES: [&str; 4] = [
+    ".vitepress/config.mjs",
+    ".vitepress/config.mts",
+    ".vitepress/config.js",
+    ".vitepress/config.ts",
+];
+
 fn read_keys(path: &Path) -> Parsed<Option<Keys>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -225,6 +234,11 @@ pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
             return found(Generator::Docusaurus, name);
         }
     }
+    for name in VITEPRESS_FILES {
+        if dir.join(name).is_file() {
+            return found(Generator::Vitepress, name);
+        }
+    }
     if dir.join(SPHINX_FILE).is_file() {
         return found(Generator::Sphinx, SPHINX_FILE);
     }
@@ -282,9 +296,11 @@ fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
         Generator::Zola => first(&["config.toml", "zola.toml"]),
         Generator::Mkdocs => first(&MKDOCS_FILES),
         Generator::Sphinx => first(&[SPHINX_FILE]),
-        Generator::Eleventy | Generator::Astro | Generator::Docusaurus | Generator::None => {
-            Vec::new()
-        }
+        Generator::Eleventy
+        | Generator::Astro
+        | Generator::Docusaurus
+        | Generator::Vitepress
+        | Generator::None => Vec::new(),
     }
 }
 
@@ -301,6 +317,9 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
     match generator {
         Generator::Astro => return in_code(&ASTRO_FILES, "site"),
         Generator::Docusaurus => return in_code(&DOCUSAURUS_FILES, "url and baseUrl"),
+        // VitePress has no setting for the site's address: `sitemap.hostname` (only with a
+        // sitemap) and `base` (the path) are the nearest.
+        Generator::Vitepress => return in_code(&VITEPRESS_FILES, "sitemap.hostname and base"),
         _ => {}
     }
     let files = if files.is_empty() {
@@ -324,7 +343,11 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
             Generator::Zola => ("base_url", false),
             Generator::Mkdocs => ("site_url", false),
             Generator::Sphinx => ("html_baseurl", false),
-            Generator::Eleventy | Generator::Astro | Generator::Docusaurus | Generator::None => {
+            Generator::Eleventy
+            | Generator::Astro
+            | Generator::Docusaurus
+            | Generator::Vitepress
+            | Generator::None => {
                 return Ok(SiteBaseUrl::Absent);
             }
         };
@@ -535,6 +558,16 @@ mod tests {
                 &[("docusaurus.config.ts", "export default {}")],
                 Some((Generator::Docusaurus, "docusaurus.config.ts")),
             ),
+            (
+                &[(".vitepress/config.mjs", "export default {}")],
+                Some((Generator::Vitepress, ".vitepress/config.mjs")),
+            ),
+            (
+                &[(".vitepress/config.ts", "export default {}")],
+                Some((Generator::Vitepress, ".vitepress/config.ts")),
+            ),
+            // A theme alone is not a site config.
+            (&[(".vitepress/theme/index.js", "export default {}")], None),
             (&[("README.md", "hi")], None),
             (&[("config.toml", "title = 'neither'")], None),
             (
@@ -817,7 +850,7 @@ mod tests {
     }
 
     #[test]
-    fn astro_and_docusaurus_keep_the_base_url_in_javascript_which_is_not_read() {
+    fn astro_docusaurus_and_vitepress_keep_the_base_url_in_javascript_which_is_not_read() {
         let dir = folder(&[
             (
                 "astro.config.mjs",
@@ -827,7 +860,18 @@ mod tests {
                 "docusaurus.config.ts",
                 "export default { url: 'https://example.com', baseUrl: '/' }",
             ),
+            (
+                ".vitepress/config.mts",
+                "export default defineConfig({ base: '/docs/', sitemap: { hostname: 'https://example.com' } })",
+            ),
         ]);
+        assert_eq!(
+            base_url(Generator::Vitepress, dir.path(), &[]).expect("parse"),
+            SiteBaseUrl::InCode {
+                file: ".vitepress/config.mts".into(),
+                key: "sitemap.hostname and base"
+            }
+        );
         assert_eq!(
             base_url(Generator::Astro, dir.path(), &[]).expect("parse"),
             SiteBaseUrl::InCode {

@@ -1184,6 +1184,7 @@ fn example_configs_are_accepted() {
         ("eleventy", "_site"),
         ("astro", "dist"),
         ("docusaurus", "build"),
+        ("vitepress", ".vitepress/dist"),
         ("mkdocs", "site"),
         ("sphinx", "_build/html"),
     ] {
