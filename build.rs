@@ -143,6 +143,11 @@ const NEEDS: &[Need] = &[
         present: |f| f.node_package("docusaurus"),
     },
     Need {
+        cfg: "missing_vitepress",
+        what: "node and VitePress",
+        present: |f| f.node_package("vitepress"),
+    },
+    Need {
         cfg: "missing_chattr",
         what: "chattr",
         present: |f| f.program("chattr"),

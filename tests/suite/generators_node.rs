@@ -1,5 +1,6 @@
-//! sitepurge after the Node.js static site generators: the Eleventy, Astro and Docusaurus sites in
-//! `tests/fixtures/{eleventy,astro,docusaurus}-site/` are copied to a temp folder, built with the
+//! sitepurge after the Node.js static site generators: the Eleventy, Astro, Docusaurus and
+//! VitePress sites in `tests/fixtures/{eleventy,astro,docusaurus,vitepress}-site/` are copied to
+//! a temp folder, built with the
 //! real generator (npm packages pinned by `tests/fixtures/node/package-lock.json`, installed by
 //! `tests/run-all.sh` into `.test-tools/node/`), recorded with `sitepurge baseline`, edited the
 //! way an author would, rebuilt, and purged with `sitepurge run` against the local stand-in for
@@ -19,6 +20,12 @@
 //! share one site built once at a fixed path, restored before each scenario, one scenario at a
 //! time: webpack's module ids depend on the folder a site is built in (measured below), so a
 //! copy in another folder would differ from the baseline by more than the scenario's edit.
+//!
+//! VitePress builds take 5-20 s. Vue names each component's scoped styles by a hash of its path
+//! relative to the site, and the theme's components are in the linked packages, outside it: so
+//! every VitePress site here is built at the same depth below [`scratch`], where that path is
+//! the same (in a real checkout `node_modules/` is inside the site, and measured so, the folder
+//! made no difference).
 #![cfg(unix)]
 
 use crate::support;
@@ -39,8 +46,8 @@ use support::site::{
     Folder, Out, STATE, Snapshot, changed, copy_tree, remove_vars, sitepurge_in, snapshot,
 };
 
-/// The generators' version tag as blanked by the three presets (copied here on purpose, not
-/// read from src/): all three write it in exactly this form.
+/// The generators' version tag as blanked by the four presets (copied here on purpose, not
+/// read from src/): all four write it in exactly this form.
 const VERSION_TAG: &[&str] = &[r#"<meta name="generator" content="[^"]*"\s*/?>"#];
 
 // ------------------------------------------------------------------------------------------
@@ -52,6 +59,7 @@ enum Gen {
     Eleventy,
     Astro,
     Docusaurus,
+    Vitepress,
 }
 
 /// Where tests/run-all.sh installs the npm packages.
@@ -65,6 +73,7 @@ impl Gen {
             Gen::Eleventy => "eleventy",
             Gen::Astro => "astro",
             Gen::Docusaurus => "docusaurus",
+            Gen::Vitepress => "vitepress",
         }
     }
 
@@ -81,6 +90,7 @@ impl Gen {
             Gen::Eleventy => "_site",
             Gen::Astro => "dist",
             Gen::Docusaurus => "build",
+            Gen::Vitepress => ".vitepress/dist",
         }
     }
 
@@ -90,6 +100,7 @@ impl Gen {
             Gen::Eleventy => "eleventy.config.js",
             Gen::Astro => "astro.config.mjs",
             Gen::Docusaurus => "docusaurus.config.js",
+            Gen::Vitepress => ".vitepress/config.mjs",
         }
     }
 
@@ -99,7 +110,8 @@ impl Gen {
 
     /// Whether the generator names this output file by its content's hash: Astro bundles into
     /// `_astro/<name>.<hash>.<ext>`; Docusaurus's webpack into `assets/js/<chunk>.<8 hex>.js`
-    /// and `assets/css/styles.<8 hex>.css`.
+    /// and `assets/css/styles.<8 hex>.css`; VitePress's Vite into `assets/` (and
+    /// `assets/chunks/`) as `<name>.<8 base64url>.<ext>`, a page's as `.js` and `.lean.js`.
     fn fingerprinted(self, path: &str) -> bool {
         match self {
             Gen::Eleventy => false,
@@ -109,6 +121,11 @@ impl Gen {
                     .expect("regex")
                     .is_match(path)
             }
+            Gen::Vitepress => Regex::new(
+                r"^assets/(chunks/)?[^/]+\.[0-9A-Za-z_-]{8}(\.lean)?\.(js|css|woff2)$",
+            )
+            .expect("regex")
+            .is_match(path),
         }
     }
 
@@ -121,6 +138,7 @@ impl Gen {
                 "posts/café crème/index.html",
             ),
             Gen::Docusaurus => ("docs/café crème.md", "docs/café crème/index.html"),
+            Gen::Vitepress => ("guide/café crème.md", "guide/café crème.html"),
         }
     }
 
@@ -130,6 +148,7 @@ impl Gen {
             Gen::Eleventy => ("posts/post-2.md", "posts/post-2/index.html"),
             Gen::Astro => ("src/pages/posts/post-2.md", "posts/post-2/index.html"),
             Gen::Docusaurus => ("docs/retries.md", "docs/retries/index.html"),
+            Gen::Vitepress => ("guide/retries.md", "guide/retries.html"),
         }
     }
 
@@ -152,6 +171,11 @@ impl Gen {
                 "---\nsidebar_position: 4\n---\n\n# Fresh from the oven\n\nA new page.\n",
                 "docs/fresh/index.html",
             ),
+            Gen::Vitepress => (
+                "guide/fresh.md",
+                "# Fresh from the oven\n\nA new page.\n",
+                "guide/fresh.html",
+            ),
         }
     }
 
@@ -161,6 +185,7 @@ impl Gen {
             Gen::Eleventy => "css/site.css",
             Gen::Astro => "src/styles/site.css",
             Gen::Docusaurus => "src/css/custom.css",
+            Gen::Vitepress => ".vitepress/theme/custom.css",
         }
     }
 
@@ -183,20 +208,29 @@ impl Gen {
                 "    navbar: {",
                 "    footer: { copyright: \"Written by hand.\" },\n    navbar: {",
             ),
+            // The theme's layout, below every page.
+            Gen::Vitepress => (
+                ".vitepress/theme/Layout.vue",
+                "Written by hand.",
+                "Written by hand, purged by sitepurge.",
+            ),
         }
     }
 
     /// Builds the site in `src` as a user would (`eleventy`, `astro build`, `docusaurus
-    /// build`), in place, with the command installed by tests/run-all.sh.
+    /// build`, `vitepress build`), in place, with the command installed by tests/run-all.sh.
     fn build(self, src: &Path) {
         let args: &[&str] = match self {
             Gen::Eleventy => &["--quiet"],
-            Gen::Astro | Gen::Docusaurus => &["build"],
+            Gen::Astro | Gen::Docusaurus | Gen::Vitepress => &["build"],
         };
         let program = node_modules().join(".bin").join(self.name());
         let mut cmd = Process::new(&program);
         cmd.args(args).current_dir(src);
-        remove_vars(&mut cmd, &["ELEVENTY_", "ASTRO_", "DOCUSAURUS_", "NODE_"]);
+        remove_vars(
+            &mut cmd,
+            &["ELEVENTY_", "ASTRO_", "DOCUSAURUS_", "VITEPRESS_", "NODE_"],
+        );
         // Astro would send usage data to its servers; the only network here is the registry.
         cmd.env("ASTRO_TELEMETRY_DISABLED", "1");
         let output = cmd
@@ -244,7 +278,7 @@ impl Folder for Site {
 impl Site {
     /// A copy of the fixture (fresh modification times) at `below` in a new temp folder.
     fn copy(g: Gen, below: &str, mtime: Option<SystemTime>) -> Site {
-        let tmp = tempfile::tempdir().expect("tempdir");
+        let tmp = temp_folder(g);
         let root = tmp.path().join(below);
         lay_out(g, &root, mtime);
         Site {
@@ -257,8 +291,9 @@ impl Site {
 
     /// A site built and recorded (`sitepurge baseline`), the preset detected: for Eleventy a
     /// new copy (it builds in half a second); for Astro a copy of one recorded site (its
-    /// builds do not depend on the folder, see `astro_fresh_copy_in_a_deeper_folder_*`); for
-    /// Docusaurus the shared site, restored as it was recorded.
+    /// builds do not depend on the folder, see `astro_fresh_copy_in_a_deeper_folder_*`), and
+    /// for VitePress too, at the same depth (see the module's doc); for Docusaurus the shared
+    /// site, restored as it was recorded.
     fn recorded(g: Gen) -> Site {
         match g {
             Gen::Eleventy => {
@@ -268,10 +303,12 @@ impl Site {
                 site.baseline();
                 site
             }
-            Gen::Astro => {
-                static RECORDED: Mutex<bool> = Mutex::new(false);
+            Gen::Astro | Gen::Vitepress => {
+                static ASTRO: Mutex<bool> = Mutex::new(false);
+                static VITEPRESS: Mutex<bool> = Mutex::new(false);
                 let recorded = scratch(g).join("recorded");
-                let mut done = RECORDED.lock().unwrap_or_else(PoisonError::into_inner);
+                let lock = if g == Gen::Astro { &ASTRO } else { &VITEPRESS };
+                let mut done = lock.lock().unwrap_or_else(PoisonError::into_inner);
                 if !*done {
                     fresh_scratch(g);
                     let site = Site {
@@ -287,7 +324,7 @@ impl Site {
                     *done = true;
                 }
                 drop(done);
-                let tmp = tempfile::tempdir().expect("tempdir");
+                let tmp = temp_folder(g);
                 copy_tree(&recorded, tmp.path(), None);
                 Site {
                     root: tmp.path().to_path_buf(),
@@ -408,6 +445,19 @@ fn link_node_modules(root: &Path) {
 /// for tests, so none is left in /tmp.
 fn scratch(g: Gen) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("generators_node-{}", g.name()))
+}
+
+/// A new temp folder for a site, removed on drop: for VitePress in [`scratch`], beside the
+/// recorded site, so at the same depth (see the module's doc).
+fn temp_folder(g: Gen) -> tempfile::TempDir {
+    match g {
+        Gen::Vitepress => {
+            let folder = scratch(g);
+            fs::create_dir_all(&folder).expect("mkdir scratch");
+            tempfile::tempdir_in(folder).expect("tempdir")
+        }
+        Gen::Eleventy | Gen::Astro | Gen::Docusaurus => tempfile::tempdir().expect("tempdir"),
+    }
 }
 
 /// Empties [`scratch`], which holds the previous run's sites.
@@ -618,6 +668,7 @@ fn edit_one_page(g: Gen) -> Outcome {
     let url = match g {
         Gen::Docusaurus => "https://example.com/docs/caf%C3%A9%20cr%C3%A8me/",
         Gen::Eleventy | Gen::Astro => "https://example.com/posts/caf%C3%A9%20cr%C3%A8me/",
+        Gen::Vitepress => "https://example.com/guide/caf%C3%A9%20cr%C3%A8me.html",
     };
     assert!(o.urls.contains(url), "{:#?}", o.urls);
     o
@@ -1143,6 +1194,204 @@ fn docusaurus_change_the_layout() {
     change_the_layout(Gen::Docusaurus);
 }
 
+// ------------------------------------------------------------------------------------------
+// VitePress
+// ------------------------------------------------------------------------------------------
+
+/// The fingerprinted files of a build whose name starts with `prefix` (`assets/chunks/theme.`).
+fn bundles(s: &Snapshot, prefix: &str) -> Vec<String> {
+    s.keys()
+        .filter(|p| p.starts_with(prefix) && Gen::Vitepress.fingerprinted(p))
+        .cloned()
+        .collect()
+}
+
+/// Checks a VitePress rebuild: the bundles named by `renamed` (prefixes) got new names (or
+/// appeared, or vanished) and were skipped, nothing else was; every page changed, and `also`;
+/// nothing below `assets/` was purged.
+fn assert_vitepress(o: &Outcome, renamed: &[&str], also: &[&str]) {
+    let mut expected_skips = BTreeSet::new();
+    for prefix in renamed {
+        let (old, new) = (bundles(&o.before, prefix), bundles(&o.after, prefix));
+        assert_ne!(old, new, "{prefix} not renamed: {:#?}", o.content);
+        expected_skips.extend(old.into_iter().chain(new));
+    }
+    assert_eq!(o.skipped, expected_skips);
+    let mut expected = o.pages();
+    expected.extend(also.iter().map(|p| p.to_string()));
+    expected.extend(expected_skips);
+    assert_eq!(o.content, expected);
+    assert!(
+        !o.urls.iter().any(|u| u.contains("/assets/")),
+        "{:#?}",
+        o.urls
+    );
+}
+
+/// What the theme bundle (the layout, the scripts it imports) and the local search box import
+/// gets a new name, and the app that imports them: every page loads them.
+const THEME_BUNDLES: &[&str] = &[
+    "assets/app.",
+    "assets/chunks/theme.",
+    "assets/chunks/VPLocalSearchBox.",
+];
+
+/// ... and a page's own text is in its chunks and in the local search index, which the search
+/// box imports.
+const PAGE_BUNDLES: &[&str] = &[
+    "assets/app.",
+    "assets/chunks/theme.",
+    "assets/chunks/VPLocalSearchBox.",
+    "assets/chunks/@localSearchIndexroot.",
+];
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_rebuild_with_no_change_purges_nothing() {
+    rebuild_without_change(Gen::Vitepress);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_fresh_copy_purges_nothing() {
+    fresh_copy(Gen::Vitepress);
+}
+
+/// Vue names a component's scoped styles (`data-v-bcdfdcea`) by a hash of its path relative to
+/// the site. Here the theme's components are in the linked packages outside the site, so a copy
+/// one folder deeper gives them other names, and the theme chunk, the app, the search box and
+/// the stylesheet get new names: every page loads them, so every page changes and is purged,
+/// the bundles are skipped. (With `node_modules/` inside the site, as in a checkout, the path
+/// is the same wherever the checkout is: measured with 1.6.4, a copy three folders deeper
+/// built byte for byte the same.)
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_copy_with_another_path_to_the_theme_purges_the_pages_not_the_new_bundles() {
+    let first = Site::recorded(Gen::Vitepress);
+    let before = first.snapshot();
+    let fresh = Site::copy(Gen::Vitepress, "checkouts/ci/site", None);
+    fresh.build();
+    copy_state(&first, &fresh);
+    let o = purge_and_check(&fresh, before);
+    assert_vitepress(&o, &[THEME_BUNDLES, &["assets/style."]].concat(), &[]);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_edit_one_page() {
+    // Every page inlines the hash of every page's chunk (window.__VP_HASH_MAP__, also written
+    // to hashmap.json), and loads the renamed app: every page changes.
+    let o = edit_one_page(Gen::Vitepress);
+    let page = ["assets/guide_café crème.md."];
+    assert_vitepress(&o, &[PAGE_BUNDLES, &page].concat(), &["hashmap.json"]);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_add_a_page() {
+    let o = add_a_page(Gen::Vitepress);
+    let page = ["assets/guide_fresh.md."];
+    let also = ["hashmap.json", "sitemap.xml"];
+    assert_vitepress(&o, &[PAGE_BUNDLES, &page].concat(), &also);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_delete_a_page() {
+    // `vitepress build` empties its output folder first: the page is gone.
+    let o = delete_a_page(Gen::Vitepress, false);
+    let page = ["assets/guide_retries.md."];
+    let also = ["guide/retries.html", "hashmap.json", "sitemap.xml"];
+    assert_vitepress(&o, &[PAGE_BUNDLES, &page].concat(), &also);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_change_the_css() {
+    // Bundled with the theme's styles under a new name, which every page links.
+    let o = change_the_css(Gen::Vitepress);
+    assert_vitepress(&o, &["assets/style."], &[]);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_change_the_layout() {
+    let o = change_the_layout(Gen::Vitepress);
+    assert_vitepress(&o, THEME_BUNDLES, &[]);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_change_a_bundled_script() {
+    let o = scenario(Gen::Vitepress, |s| {
+        s.replace(".vitepress/theme/visits.js", "n += 1;", "n += 2;")
+    });
+    assert_vitepress(&o, THEME_BUNDLES, &[]);
+}
+
+#[test]
+fn vitepress_base_url_is_not_read_from_javascript() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let site = Site {
+        root: tmp.path().to_path_buf(),
+        generator: Gen::Vitepress,
+        _tmp: Some(tmp),
+        _shared: None,
+    };
+    site.put(
+        ".vitepress/config.mjs",
+        "export default { sitemap: { hostname: \"https://example.com\" } };\n",
+    );
+    site.put(".vitepress/dist/index.html", "<h1>Home</h1>");
+    let out = site.exec(None, &["plan", "--json"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "no base URL is set, so files cannot be turned into URLs (.vitepress/config.mjs sets \
+             it as sitemap.hostname and base in JavaScript, which sitepurge does not run)"
+        ),
+        "{out:?}"
+    );
+    // With base_urls, the preset is detected from the config and its output folder used.
+    site.put("sitepurge.toml", preset_config());
+    let out = site.exec(None, &["plan", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan = out.json();
+    assert_eq!(
+        plan["generator"],
+        json!({"name": "vitepress", "detected_from": ".vitepress/config.mjs"}),
+        "{plan:#}"
+    );
+    assert_eq!(plan["dir"], ".vitepress/dist");
+}
+
 /// The presets' principle on real builds: each rule blanks one and the same text in every file
 /// (`sitepurge explain` on each text file of the recorded build).
 fn each_rule_blanks_one_value_per_build(g: Gen) {
@@ -1180,4 +1429,13 @@ fn astro_rules_blank_only_build_wide_values() {
 #[test]
 fn docusaurus_rules_blank_only_build_wide_values() {
     each_rule_blanks_one_value_per_build(Gen::Docusaurus);
+}
+
+#[cfg_attr(
+    missing_vitepress,
+    ignore = "needs node and VitePress: tests/run-all.sh installs it"
+)]
+#[test]
+fn vitepress_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Vitepress);
 }
