@@ -69,6 +69,10 @@ const HUGO_DIR_FILES: [&str; 8] = [
     "config.json",
 ];
 const JEKYLL_FILES: [&str; 3] = ["_config.yml", "_config.yaml", "_config.toml"];
+/// Hexo's config has Jekyll's name; a Hexo site is told by its `package.json`, which depends on
+/// `hexo` (Hexo loads its plugins from there).
+const HEXO_FILES: [&str; 3] = ["_config.yml", "_config.yaml", "_config.json"];
+const PACKAGE_JSON: &str = "package.json";
 const MKDOCS_FILES: [&str; 2] = ["mkdocs.yml", "mkdocs.yaml"];
 /// Sphinx's configuration is Python code, which sitepurge does not run: the file tells the
 /// generator by its presence, and its base URL only by a plain `html_baseurl = "..."` line.
@@ -163,6 +167,28 @@ fn read_keys(path: &Path) -> Parsed<Option<Keys>> {
     Ok(Some(keys))
 }
 
+/// Whether `dir/package.json` lists `hexo` among its dependencies (or devDependencies).
+fn depends_on_hexo(dir: &Path) -> Parsed<bool> {
+    let path = dir.join(PACKAGE_JSON);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(Unreadable {
+                path,
+                message: e.to_string(),
+            });
+        }
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| Unreadable {
+        path: path.clone(),
+        message: format!("not valid JSON: {e}"),
+    })?;
+    Ok(["dependencies", "devDependencies"]
+        .iter()
+        .any(|section| manifest[section].get("hexo").is_some()))
+}
+
 fn has_key(keys: &Keys, key: &str) -> bool {
     keys.iter().any(|(k, _)| k == key)
 }
@@ -208,6 +234,9 @@ pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
                 return found(Generator::Hugo, &file);
             }
         }
+    }
+    if HEXO_FILES[..2].iter().any(|n| dir.join(n).is_file()) && depends_on_hexo(dir)? {
+        return found(Generator::Hexo, PACKAGE_JSON);
     }
     for name in JEKYLL_FILES {
         if dir.join(name).is_file() {
@@ -293,6 +322,7 @@ fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
             files
         }
         Generator::Jekyll => first(&JEKYLL_FILES),
+        Generator::Hexo => first(&HEXO_FILES),
         Generator::Zola => first(&["config.toml", "zola.toml"]),
         Generator::Mkdocs => first(&MKDOCS_FILES),
         Generator::Sphinx => first(&[SPHINX_FILE]),
@@ -339,7 +369,7 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
         };
         let (key, any_case) = match generator {
             Generator::Hugo => ("baseurl", true),
-            Generator::Jekyll => ("url", false),
+            Generator::Jekyll | Generator::Hexo => ("url", false),
             Generator::Zola => ("base_url", false),
             Generator::Mkdocs => ("site_url", false),
             Generator::Sphinx => ("html_baseurl", false),
@@ -359,12 +389,24 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
         {
             path = Some(b);
         }
+        if generator == Generator::Hexo
+            && let Some(r) = value(&keys, "root", false)
+        {
+            path = Some(r);
+        }
     }
     let Some((url, file)) = url else {
         return Ok(SiteBaseUrl::Absent);
     };
     let file = rel(dir, &file);
     let url = url.trim().to_string();
+    // Hexo's `url` holds the site's folder too (`https://example.org/blog`); `root` repeats it
+    // (`/blog/`), and counts only beside a bare host.
+    if generator == Generator::Hexo
+        && url::Url::parse(&url).is_ok_and(|u| !u.path().trim_matches('/').is_empty())
+    {
+        path = None;
+    }
     let mut full = url.clone();
     if let Some(path) = path.map(|p| p.trim().trim_matches('/').to_string())
         && !path.is_empty()
@@ -566,6 +608,39 @@ mod tests {
                 &[(".vitepress/config.ts", "export default {}")],
                 Some((Generator::Vitepress, ".vitepress/config.ts")),
             ),
+            (
+                &[
+                    ("_config.yml", "title: x\nurl: https://x\n"),
+                    (
+                        "package.json",
+                        r#"{"hexo": {"version": "7.3.0"}, "dependencies": {"hexo": "^7.3.0"}}"#,
+                    ),
+                ],
+                Some((Generator::Hexo, "package.json")),
+            ),
+            (
+                &[
+                    ("_config.yml", "title: x\n"),
+                    ("package.json", r#"{"devDependencies": {"hexo": "7.3.0"}}"#),
+                ],
+                Some((Generator::Hexo, "package.json")),
+            ),
+            // A Jekyll site with npm tooling of its own stays Jekyll.
+            (
+                &[
+                    ("_config.yml", "title: x\n"),
+                    (
+                        "package.json",
+                        r#"{"dependencies": {"sass": "1.0.0", "hexo-util": "3.3.0"}}"#,
+                    ),
+                ],
+                Some((Generator::Jekyll, "_config.yml")),
+            ),
+            // Hexo's package without its config is not a site.
+            (
+                &[("package.json", r#"{"dependencies": {"hexo": "7.3.0"}}"#)],
+                None,
+            ),
             // A theme alone is not a site config.
             (&[(".vitepress/theme/index.js", "export default {}")], None),
             (&[("README.md", "hi")], None),
@@ -629,6 +704,32 @@ mod tests {
                 Generator::Jekyll,
                 &[("_config.yml", "url: https://example.com/\nbaseurl: \"\"\n")],
                 "https://example.com/",
+                "_config.yml",
+            ),
+            (
+                Generator::Hexo,
+                &[(
+                    "_config.yml",
+                    "title: Blog\nurl: https://blog.example.com\nroot: /\npermalink: :year/:title/\n",
+                )],
+                "https://blog.example.com",
+                "_config.yml",
+            ),
+            // The folder in `url`, as Hexo's docs say, and repeated in `root`: once.
+            (
+                Generator::Hexo,
+                &[(
+                    "_config.yml",
+                    "url: https://example.org/blog\nroot: /blog/\n",
+                )],
+                "https://example.org/blog",
+                "_config.yml",
+            ),
+            // Only in `root`, as older Hexo sites have it.
+            (
+                Generator::Hexo,
+                &[("_config.yml", "url: https://example.org\nroot: /blog/\n")],
+                "https://example.org/blog/",
                 "_config.yml",
             ),
             (
@@ -847,6 +948,11 @@ mod tests {
         let dir = folder(&[("config.toml", "base_url = ")]);
         let err = detect(dir.path()).expect_err("broken");
         assert!(err.message.starts_with("not valid TOML"), "{}", err.message);
+        // Beside a _config.yml, package.json tells Hexo from Jekyll: it must be read.
+        let dir = folder(&[("_config.yml", "title: x\n"), ("package.json", "{")]);
+        let err = detect(dir.path()).expect_err("broken");
+        assert_eq!(err.path, dir.path().join("package.json"));
+        assert!(err.message.starts_with("not valid JSON"), "{}", err.message);
     }
 
     #[test]

@@ -1185,6 +1185,7 @@ fn example_configs_are_accepted() {
         ("astro", "dist"),
         ("docusaurus", "build"),
         ("vitepress", ".vitepress/dist"),
+        ("hexo", "public"),
         ("mkdocs", "site"),
         ("sphinx", "_build/html"),
     ] {
