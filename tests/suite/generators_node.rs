@@ -1,6 +1,6 @@
-//! sitepurge after the Node.js static site generators: the Eleventy, Astro, Docusaurus and
-//! VitePress sites in `tests/fixtures/{eleventy,astro,docusaurus,vitepress}-site/` are copied to
-//! a temp folder, built with the
+//! sitepurge after the Node.js static site generators: the Eleventy, Astro, Docusaurus, VitePress
+//! and Hexo sites in `tests/fixtures/{eleventy,astro,docusaurus,vitepress,hexo}-site/` are copied
+//! to a temp folder, built with the
 //! real generator (npm packages pinned by `tests/fixtures/node/package-lock.json`, installed by
 //! `tests/run-all.sh` into `.test-tools/node/`), recorded with `sitepurge baseline`, edited the
 //! way an author would, rebuilt, and purged with `sitepurge run` against the local stand-in for
@@ -26,6 +26,10 @@
 //! every VitePress site here is built at the same depth below [`scratch`], where that path is
 //! the same (in a real checkout `node_modules/` is inside the site, and measured so, the folder
 //! made no difference).
+//!
+//! Hexo builds take about a second: each scenario builds its own copy, as Eleventy's do. The
+//! Hexo site's `sitepurge.toml` blanks the landscape theme's post ids with `ignore_content`, as
+//! the README tells its users to (see [`LANDSCAPE_POST_ID`]).
 #![cfg(unix)]
 
 use crate::support;
@@ -46,9 +50,18 @@ use support::site::{
     Folder, Out, STATE, Snapshot, changed, copy_tree, remove_vars, sitepurge_in, snapshot,
 };
 
-/// The generators' version tag as blanked by the four presets (copied here on purpose, not
-/// read from src/): all four write it in exactly this form.
+/// The generators' version tag as blanked by the five presets (copied here on purpose, not
+/// read from src/): all five write it in exactly this form.
 const VERSION_TAG: &[&str] = &[r#"<meta name="generator" content="[^"]*"\s*/?>"#];
+
+/// Hexo's landscape theme prints each post's database id (`data-id="cmx589inr0003lt7d63ueh296"`,
+/// a cuid: a time, a counter, a random part) into its share link. Without a `db.json` from the
+/// last build (a fresh checkout, `hexo clean`), every post gets a new one: measured, a fresh
+/// copy changed every page that shows a post, and nothing else. Not build-wide (one id per
+/// post), so no preset rule: the Hexo site's `sitepurge.toml` blanks it with `ignore_content`,
+/// as the README tells a landscape user to.
+const LANDSCAPE_POST_ID: &str = r#"data-id="c[0-9a-z]{24}""#;
+const HEXO_NOISE: &[&str] = &[VERSION_TAG[0], LANDSCAPE_POST_ID];
 
 // ------------------------------------------------------------------------------------------
 // Generators
@@ -60,6 +73,7 @@ enum Gen {
     Astro,
     Docusaurus,
     Vitepress,
+    Hexo,
 }
 
 /// Where tests/run-all.sh installs the npm packages.
@@ -74,6 +88,7 @@ impl Gen {
             Gen::Astro => "astro",
             Gen::Docusaurus => "docusaurus",
             Gen::Vitepress => "vitepress",
+            Gen::Hexo => "hexo",
         }
     }
 
@@ -91,6 +106,7 @@ impl Gen {
             Gen::Astro => "dist",
             Gen::Docusaurus => "build",
             Gen::Vitepress => ".vitepress/dist",
+            Gen::Hexo => "public",
         }
     }
 
@@ -101,11 +117,16 @@ impl Gen {
             Gen::Astro => "astro.config.mjs",
             Gen::Docusaurus => "docusaurus.config.js",
             Gen::Vitepress => ".vitepress/config.mjs",
+            // Its _config.yml has Jekyll's name: package.json tells.
+            Gen::Hexo => "package.json",
         }
     }
 
     fn noise(self) -> &'static [&'static str] {
-        VERSION_TAG
+        match self {
+            Gen::Hexo => HEXO_NOISE,
+            Gen::Eleventy | Gen::Astro | Gen::Docusaurus | Gen::Vitepress => VERSION_TAG,
+        }
     }
 
     /// Whether the generator names this output file by its content's hash: Astro bundles into
@@ -114,7 +135,7 @@ impl Gen {
     /// `assets/chunks/`) as `<name>.<8 base64url>.<ext>`, a page's as `.js` and `.lean.js`.
     fn fingerprinted(self, path: &str) -> bool {
         match self {
-            Gen::Eleventy => false,
+            Gen::Eleventy | Gen::Hexo => false,
             Gen::Astro => path.starts_with("_astro/"),
             Gen::Docusaurus => {
                 Regex::new(r"^assets/(js/[^/]+\.[0-9a-f]{8}\.js(\.LICENSE\.txt)?|css/styles\.[0-9a-f]{8}\.css)$")
@@ -139,6 +160,10 @@ impl Gen {
             ),
             Gen::Docusaurus => ("docs/café crème.md", "docs/café crème/index.html"),
             Gen::Vitepress => ("guide/café crème.md", "guide/café crème.html"),
+            Gen::Hexo => (
+                "source/_posts/café crème.md",
+                "2024/06/15/café crème/index.html",
+            ),
         }
     }
 
@@ -149,6 +174,7 @@ impl Gen {
             Gen::Astro => ("src/pages/posts/post-2.md", "posts/post-2/index.html"),
             Gen::Docusaurus => ("docs/retries.md", "docs/retries/index.html"),
             Gen::Vitepress => ("guide/retries.md", "guide/retries.html"),
+            Gen::Hexo => ("source/_posts/post-2.md", "2024/04/10/post-2/index.html"),
         }
     }
 
@@ -176,6 +202,12 @@ impl Gen {
                 "# Fresh from the oven\n\nA new page.\n",
                 "guide/fresh.html",
             ),
+            Gen::Hexo => (
+                "source/_posts/post-5.md",
+                "---\ntitle: Fresh from the oven\ndate: 2024-07-01 09:00:00\ntags: [purging]\n\
+                 categories: [notes]\n---\n\nA new post.\n",
+                "2024/07/01/post-5/index.html",
+            ),
         }
     }
 
@@ -186,6 +218,7 @@ impl Gen {
             Gen::Astro => "src/styles/site.css",
             Gen::Docusaurus => "src/css/custom.css",
             Gen::Vitepress => ".vitepress/theme/custom.css",
+            Gen::Hexo => "source/css/custom.css",
         }
     }
 
@@ -214,6 +247,12 @@ impl Gen {
                 "Written by hand.",
                 "Written by hand, purged by sitepurge.",
             ),
+            // What scripts/inject.js adds to the landscape theme's every page.
+            Gen::Hexo => (
+                "scripts/inject.js",
+                "Written by hand.",
+                "Written by hand, purged by sitepurge.",
+            ),
         }
     }
 
@@ -223,13 +262,21 @@ impl Gen {
         let args: &[&str] = match self {
             Gen::Eleventy => &["--quiet"],
             Gen::Astro | Gen::Docusaurus | Gen::Vitepress => &["build"],
+            Gen::Hexo => &["generate"],
         };
         let program = node_modules().join(".bin").join(self.name());
         let mut cmd = Process::new(&program);
         cmd.args(args).current_dir(src);
         remove_vars(
             &mut cmd,
-            &["ELEVENTY_", "ASTRO_", "DOCUSAURUS_", "VITEPRESS_", "NODE_"],
+            &[
+                "ELEVENTY_",
+                "ASTRO_",
+                "DOCUSAURUS_",
+                "VITEPRESS_",
+                "HEXO_",
+                "NODE_",
+            ],
         );
         // Astro would send usage data to its servers; the only network here is the registry.
         cmd.env("ASTRO_TELEMETRY_DISABLED", "1");
@@ -254,9 +301,15 @@ impl Gen {
 // Sites
 // ------------------------------------------------------------------------------------------
 
-/// `sitepurge.toml` for preset scenarios: no `generator` key, so it is detected.
-fn preset_config() -> String {
-    format!("base_urls = [\"{BASE}\"]\nzone = \"{ZONE_ID}\"\nthreshold = \"100%\"\n")
+/// `sitepurge.toml` for preset scenarios: no `generator` key, so it is detected; for Hexo with
+/// the landscape theme's post ids blanked, as the README says.
+fn preset_config(g: Gen) -> String {
+    let mut config =
+        format!("base_urls = [\"{BASE}\"]\nzone = \"{ZONE_ID}\"\nthreshold = \"100%\"\n");
+    if g == Gen::Hexo {
+        config.push_str(&format!("ignore_content = ['{LANDSCAPE_POST_ID}']\n"));
+    }
+    config
 }
 
 /// A site's source and output, and sitepurge's cwd.
@@ -289,14 +342,14 @@ impl Site {
         }
     }
 
-    /// A site built and recorded (`sitepurge baseline`), the preset detected: for Eleventy a
-    /// new copy (it builds in half a second); for Astro a copy of one recorded site (its
+    /// A site built and recorded (`sitepurge baseline`), the preset detected: for Eleventy and
+    /// Hexo a new copy (they build in a second); for Astro a copy of one recorded site (its
     /// builds do not depend on the folder, see `astro_fresh_copy_in_a_deeper_folder_*`), and
     /// for VitePress too, at the same depth (see the module's doc); for Docusaurus the shared
     /// site, restored as it was recorded.
     fn recorded(g: Gen) -> Site {
         match g {
-            Gen::Eleventy => {
+            Gen::Eleventy | Gen::Hexo => {
                 let site = Site::copy(g, "", None);
                 site.build();
                 site.check_preset();
@@ -409,7 +462,7 @@ impl Site {
 fn lay_out(g: Gen, root: &Path, mtime: Option<SystemTime>) {
     copy_tree(&g.fixture(), root, mtime);
     link_node_modules(root);
-    fs::write(root.join("sitepurge.toml"), preset_config()).expect("write config");
+    fs::write(root.join("sitepurge.toml"), preset_config(g)).expect("write config");
 }
 
 /// `root/node_modules/`: a link to each package the sites depend on (the dependencies of
@@ -456,7 +509,9 @@ fn temp_folder(g: Gen) -> tempfile::TempDir {
             fs::create_dir_all(&folder).expect("mkdir scratch");
             tempfile::tempdir_in(folder).expect("tempdir")
         }
-        Gen::Eleventy | Gen::Astro | Gen::Docusaurus => tempfile::tempdir().expect("tempdir"),
+        Gen::Eleventy | Gen::Astro | Gen::Docusaurus | Gen::Hexo => {
+            tempfile::tempdir().expect("tempdir")
+        }
     }
 }
 
@@ -669,6 +724,7 @@ fn edit_one_page(g: Gen) -> Outcome {
         Gen::Docusaurus => "https://example.com/docs/caf%C3%A9%20cr%C3%A8me/",
         Gen::Eleventy | Gen::Astro => "https://example.com/posts/caf%C3%A9%20cr%C3%A8me/",
         Gen::Vitepress => "https://example.com/guide/caf%C3%A9%20cr%C3%A8me.html",
+        Gen::Hexo => "https://example.com/2024/06/15/caf%C3%A9%20cr%C3%A8me/",
     };
     assert!(o.urls.contains(url), "{:#?}", o.urls);
     o
@@ -1380,7 +1436,7 @@ fn vitepress_base_url_is_not_read_from_javascript() {
         "{out:?}"
     );
     // With base_urls, the preset is detected from the config and its output folder used.
-    site.put("sitepurge.toml", preset_config());
+    site.put("sitepurge.toml", preset_config(Gen::Vitepress));
     let out = site.exec(None, &["plan", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let plan = out.json();
@@ -1392,15 +1448,293 @@ fn vitepress_base_url_is_not_read_from_javascript() {
     assert_eq!(plan["dir"], ".vitepress/dist");
 }
 
+// ------------------------------------------------------------------------------------------
+// Hexo
+// ------------------------------------------------------------------------------------------
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_rebuild_with_no_change_purges_nothing() {
+    rebuild_without_change(Gen::Hexo);
+}
+
+/// hexo-generator-sitemap lists the tags in the order a fresh build (no `db.json`) stored them,
+/// which follows the order the posts were read in: a fresh copy may list them in another
+/// order. Checks that a change of sitemap.xml is no more than that.
+fn sitemap_reordered_at_most(o: &Outcome) {
+    let mut content = o.content.clone();
+    if content.remove("sitemap.xml") {
+        let lines = |s: &Snapshot| {
+            let mut lines: Vec<String> = String::from_utf8_lossy(&s["sitemap.xml"])
+                .lines()
+                .map(str::to_string)
+                .collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(lines(&o.before), lines(&o.after), "more than the order");
+    }
+    assert_eq!(content, BTreeSet::new());
+}
+
+/// No `db.json` in a fresh copy: the landscape ids are new (blanked by the site's
+/// `ignore_content`), and with `updated_option: date` the posts' dates are their own.
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_fresh_copy_purges_nothing_but_a_reordered_sitemap() {
+    let first = Site::recorded(Gen::Hexo);
+    let before = first.snapshot();
+    let yesterday = SystemTime::now() - Duration::from_secs(86_400);
+    let fresh = Site::copy(Gen::Hexo, "", Some(yesterday));
+    fresh.build();
+    copy_state(&first, &fresh);
+    sitemap_reordered_at_most(&purge_and_check(&fresh, before));
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_fresh_copy_in_a_deeper_folder_purges_nothing_but_a_reordered_sitemap() {
+    let first = Site::recorded(Gen::Hexo);
+    let before = first.snapshot();
+    let fresh = Site::copy(Gen::Hexo, "checkouts/ci/site", None);
+    fresh.build();
+    copy_state(&first, &fresh);
+    sitemap_reordered_at_most(&purge_and_check(&fresh, before));
+}
+
+/// Without the `ignore_content` for the landscape theme's post ids, a fresh copy purges every
+/// page that shows a post: their share links carry new ids.
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_fresh_copy_without_blanking_the_landscape_ids_purges_every_page_with_a_post() {
+    let without = |s: &Site| s.put("sitepurge.toml", preset_config(Gen::Eleventy));
+    let first = Site::copy(Gen::Hexo, "", None);
+    without(&first);
+    first.build();
+    first.baseline();
+    let before = first.snapshot();
+    let fresh = Site::copy(Gen::Hexo, "", None);
+    without(&fresh);
+    fresh.build();
+    copy_state(&first, &fresh);
+    let after = fresh.snapshot();
+    let raw = changed_ignoring(&before, &after, VERSION_TAG);
+    let mut pages = raw.clone();
+    pages.remove("sitemap.xml"); // maybe reordered, see sitemap_reordered_at_most
+    assert_eq!(
+        pages,
+        BTreeSet::from([
+            "2024/03/01/post-1/index.html".into(),
+            "2024/04/10/post-2/index.html".into(),
+            "2024/05/20/post-3/index.html".into(),
+            "2024/06/01/post-4/index.html".into(),
+            "2024/06/15/café crème/index.html".into(),
+            "about/index.html".into(),
+            "index.html".into(),
+        ])
+    );
+    let cf = FakeCloudflare::start();
+    let report = fresh.run(&cf);
+    assert_purged(&cf, &report, &urls_of_all(&raw));
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_edit_one_page() {
+    // The home page and the feed carry the post's text; the archives, tags and categories only
+    // its title and date.
+    let o = edit_one_page(Gen::Hexo);
+    assert_eq!(
+        o.content,
+        BTreeSet::from([
+            "2024/06/15/café crème/index.html".into(),
+            "atom.xml".into(),
+            "index.html".into()
+        ])
+    );
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_add_a_page() {
+    // The landscape sidebar lists the recent posts, the tags, categories and archive months
+    // (with their counts) on every page.
+    let o = add_a_page(Gen::Hexo);
+    let mut expected = o.pages();
+    expected.extend(["atom.xml".into(), "sitemap.xml".into()]);
+    assert_eq!(o.content, expected);
+    assert!(o.added("archives/2024/07/index.html"));
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_delete_a_page() {
+    // `hexo generate` deletes what it no longer generates: the post, and its month's archive.
+    let o = delete_a_page(Gen::Hexo, false);
+    assert!(o.removed("archives/2024/04/index.html"), "{:#?}", o.content);
+    let mut expected = o.pages();
+    expected.extend([
+        "2024/04/10/post-2/index.html".into(),
+        "archives/2024/04/index.html".into(),
+        "atom.xml".into(),
+        "sitemap.xml".into(),
+    ]);
+    assert_eq!(o.content, expected);
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_change_the_css() {
+    // Copied as-is, under its own name: only it changes.
+    let o = change_the_css(Gen::Hexo);
+    assert_eq!(o.content, BTreeSet::from(["css/custom.css".into()]));
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_change_the_layout() {
+    let o = change_the_layout(Gen::Hexo);
+    assert_eq!(o.content, o.pages(), "every page and nothing else");
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_change_a_script() {
+    // Copied as-is, under its own name: only it changes.
+    let o = scenario(Gen::Hexo, |s| {
+        s.replace("source/js/visits.js", "n += 1;", "n += 2;")
+    });
+    assert_eq!(o.content, BTreeSet::from(["js/visits.js".into()]));
+}
+
+/// Hexo's default `updated_option: mtime` dates a post without `updated` by its file's
+/// modification time: a fresh checkout moves every post's `article:modified_time`, its feed
+/// `<updated>` and its sitemap `<lastmod>`. Each is the post's own date, not build noise: the
+/// posts, the feed and the sitemap are purged. (`updated_option: date`, as the fixture has it,
+/// dates them by `date`.)
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_posts_dated_by_file_time_are_purged_on_a_fresh_copy() {
+    let dated_by_mtime = |s: &Site| {
+        s.replace(
+            "_config.yml",
+            "updated_option: date",
+            "updated_option: mtime",
+        )
+    };
+    let first = Site::copy(Gen::Hexo, "", None);
+    dated_by_mtime(&first);
+    first.build();
+    first.baseline();
+    let before = first.snapshot();
+    let yesterday = SystemTime::now() - Duration::from_secs(86_400);
+    let fresh = Site::copy(Gen::Hexo, "", Some(yesterday));
+    dated_by_mtime(&fresh);
+    fresh.build();
+    copy_state(&first, &fresh);
+    let o = purge_and_check(&fresh, before);
+    assert_eq!(
+        o.content,
+        BTreeSet::from([
+            "2024/03/01/post-1/index.html".into(),
+            "2024/04/10/post-2/index.html".into(),
+            "2024/05/20/post-3/index.html".into(),
+            "2024/06/01/post-4/index.html".into(),
+            "2024/06/15/café crème/index.html".into(),
+            "about/index.html".into(),
+            "atom.xml".into(),
+            "sitemap.xml".into(),
+        ])
+    );
+}
+
+/// The base URL comes from `url` in `_config.yml`, the preset from `package.json`.
+#[test]
+fn hexo_base_url_is_read_from_its_config() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let site = Site {
+        root: tmp.path().to_path_buf(),
+        generator: Gen::Hexo,
+        _tmp: Some(tmp),
+        _shared: None,
+    };
+    site.put(
+        "_config.yml",
+        "title: Blog\nurl: https://blog.example.com/notes\nroot: /notes/\n",
+    );
+    site.put(
+        "package.json",
+        r#"{"name": "blog", "hexo": {"version": "7.3.0"}, "dependencies": {"hexo": "^7.3.0"}}"#,
+    );
+    site.put("public/index.html", "<h1>Home</h1>");
+    let out = site.exec(None, &["plan", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let plan = out.json();
+    assert_eq!(
+        plan["generator"],
+        json!({"name": "hexo", "detected_from": "package.json"}),
+        "{plan:#}"
+    );
+    assert_eq!(plan["dir"], "public");
+    let urls: Vec<&str> = plan["urls"]
+        .as_array()
+        .expect("urls")
+        .iter()
+        .map(|u| u["url"].as_str().expect("url"))
+        .collect();
+    assert!(
+        urls.contains(&"https://blog.example.com/notes/"),
+        "{plan:#}"
+    );
+}
+
 /// The presets' principle on real builds: each rule blanks one and the same text in every file
 /// (`sitepurge explain` on each text file of the recorded build).
 fn each_rule_blanks_one_value_per_build(g: Gen) {
     let site = Site::recorded(g);
-    let found = support::noise::blanked_by_rule(
+    let mut found = support::noise::blanked_by_rule(
         &site.path(g.output()),
         &["html", "xml", "txt", "json"],
         |path| site.exec(None, &["explain", path, "--json"]),
     );
+    if g == Gen::Hexo {
+        // The site's own `ignore_content`, not a preset rule: one id per post (and page).
+        let ids = found.remove("ignore_content").expect("the landscape ids");
+        assert_eq!(ids.len(), 6, "5 posts and the about page: {ids:#?}");
+    }
     support::noise::assert_one_value_per_rule(&found, &["generator tag"]);
 }
 
@@ -1438,4 +1772,13 @@ fn docusaurus_rules_blank_only_build_wide_values() {
 #[test]
 fn vitepress_rules_blank_only_build_wide_values() {
     each_rule_blanks_one_value_per_build(Gen::Vitepress);
+}
+
+#[cfg_attr(
+    missing_hexo,
+    ignore = "needs node and Hexo: tests/run-all.sh installs it"
+)]
+#[test]
+fn hexo_rules_blank_only_build_wide_values() {
+    each_rule_blanks_one_value_per_build(Gen::Hexo);
 }
