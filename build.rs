@@ -148,6 +148,16 @@ const NEEDS: &[Need] = &[
         present: |f| f.node_package("docusaurus"),
     },
     Need {
+        cfg: "missing_vitepress",
+        what: "node and VitePress",
+        present: |f| f.node_package("vitepress"),
+    },
+    Need {
+        cfg: "missing_hexo",
+        what: "node and Hexo",
+        present: |f| f.node_package("hexo"),
+    },
+    Need {
         cfg: "missing_chattr",
         what: "chattr",
         present: |f| f.program("chattr"),

@@ -113,7 +113,7 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
     /// The generator preset, when it cannot be detected (hugo, jekyll, zola, eleventy, astro,
-    /// docusaurus, mkdocs, sphinx, pelican, or none) [default: detected]
+    /// docusaurus, vitepress, hexo, mkdocs, sphinx, pelican, or none) [default: detected]
     #[arg(long, value_name = "NAME")]
     pub generator: Option<crate::generator::Generator>,
     /// Public base URL of the site (repeat for www) [default: from the generator's config]
@@ -222,8 +222,9 @@ pub struct Common {
     pub base_urls: Vec<String>,
 
     /// Generator preset: its output folder and its known build noise (hugo, jekyll, zola,
-    /// eleventy, astro, docusaurus, mkdocs, sphinx, pelican, or none) [default: detected from
-    /// the site's config files in the current folder, else in the folder of the config file]
+    /// eleventy, astro, docusaurus, vitepress, hexo, mkdocs, sphinx, pelican, or none) [default:
+    /// detected from the site's config files in the current folder, else in the folder of the
+    /// config file]
     #[arg(long, value_name = "NAME")]
     pub generator: Option<crate::generator::Generator>,
 

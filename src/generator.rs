@@ -16,6 +16,14 @@ pub enum Generator {
     Astro,
     /// Docusaurus (3.x measured): output in `build`, fingerprinted assets in `build/assets/`.
     Docusaurus,
+    /// VitePress (1.6.4 measured): output in `.vitepress/dist` below the docs root (the folder
+    /// holding `.vitepress/`), Vite's fingerprinted bundles in its `assets/`.
+    Vitepress,
+    /// Hexo (7.3.0 measured, with the landscape theme): output in `public`, nothing
+    /// fingerprinted. A post without `updated` is dated by its file's modification time unless
+    /// `updated_option: date`: that date is the post's own (its `article:modified_time`, its feed
+    /// and sitemap entries), so a fresh checkout purges them; no rule blanks it.
+    Hexo,
     /// MkDocs, measured with the Material theme (mkdocs 1.6.1, mkdocs-material 9.8.1). Its only
     /// build time is the build DAY, in sitemap.xml's `<lastmod>` (the same for every page) and
     /// in sitemap.xml.gz's gzip header (that day's midnight, UTC): no rule blanks it, since a
@@ -168,6 +176,22 @@ const DOCUSAURUS: &[NoiseRule] = &[NoiseRule {
           <meta name=\"generator\" content=\"Docusaurus v3.10.2\">)",
 }];
 
+const VITEPRESS: &[NoiseRule] = &[NoiseRule {
+    name: "generator tag",
+    pattern: GENERATOR_META,
+    why: "VitePress prints its version into every page (measured with 1.6.4: \
+          <meta name=\"generator\" content=\"VitePress v1.6.4\">); a build with 1.6.3 differed \
+          from 1.6.4's in that tag alone",
+}];
+
+const HEXO: &[NoiseRule] = &[NoiseRule {
+    name: "generator tag",
+    pattern: GENERATOR_META,
+    why: "Hexo prints its version into every page (meta_generator, on by default; measured with \
+          7.3.0: <meta name=\"generator\" content=\"Hexo 7.3.0\">); a build with 7.2.0 differed \
+          from 7.3.0's in that tag alone, once the landscape theme's post ids are set aside",
+}];
+
 const ELEVENTY: &[NoiseRule] = &[NoiseRule {
     name: "generator tag",
     pattern: GENERATOR_META,
@@ -189,6 +213,16 @@ const MKDOCS_IMMUTABLE: &[&str] = &[
     "assets/stylesheets/palette.*.min.css.map",
 ];
 
+/// What Vite writes for a VitePress build: `assets/<name>.<hash>.<ext>`, the hash 8 characters
+/// of base64url, which the hexadecimal name rule misses (measured with 1.6.4:
+/// `assets/app.9jICMBQK.js`, `assets/chunks/theme.DeVKhVl2.js`, `assets/style.BIhLbGHd.css`,
+/// `assets/guide_intro.md.C38-oigK.lean.js`, `assets/inter-italic-latin.C2AdPX0b.woff2`).
+/// Not all of `assets/`: files from `public/assets/` land there under their own names.
+/// `hashmap.json` and `vp-icons.css` keep their names, so they are purged when they change.
+const VITEPRESS_IMMUTABLE: &[&str] = &[
+    "assets/**/*.[0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-][0-9A-Za-z_-].*",
+];
+
 impl Generator {
     /// Every preset, for tests and the README's table.
     pub const ALL: &'static [Generator] = &[
@@ -198,6 +232,8 @@ impl Generator {
         Generator::Eleventy,
         Generator::Astro,
         Generator::Docusaurus,
+        Generator::Vitepress,
+        Generator::Hexo,
         Generator::Mkdocs,
         Generator::Sphinx,
         Generator::Pelican,
@@ -211,6 +247,8 @@ impl Generator {
             Generator::Eleventy => "eleventy",
             Generator::Astro => "astro",
             Generator::Docusaurus => "docusaurus",
+            Generator::Vitepress => "vitepress",
+            Generator::Hexo => "hexo",
             Generator::Mkdocs => "mkdocs",
             Generator::Sphinx => "sphinx",
             Generator::Pelican => "pelican",
@@ -221,10 +259,11 @@ impl Generator {
     /// The folder the generator writes by default, relative to the site source.
     pub fn output_dir(self) -> Option<&'static str> {
         match self {
-            Generator::Hugo | Generator::Zola => Some("public"),
+            Generator::Hugo | Generator::Zola | Generator::Hexo => Some("public"),
             Generator::Jekyll | Generator::Eleventy => Some("_site"),
             Generator::Astro => Some("dist"),
             Generator::Docusaurus => Some("build"),
+            Generator::Vitepress => Some(".vitepress/dist"),
             Generator::Mkdocs => Some("site"),
             Generator::Sphinx => Some("_build/html"),
             Generator::Pelican => Some("output"),
@@ -265,6 +304,10 @@ impl Generator {
                 "assets/js/*.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].js.LICENSE.txt",
                 "assets/css/styles.[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].css",
             ],
+            Generator::Vitepress => VITEPRESS_IMMUTABLE,
+            // Hexo names no file by its content; the landscape theme's jquery-3.6.4.min.js is
+            // named by its version, which the hash-like name rule does not take for a hash.
+            Generator::Hexo => &[],
             Generator::Mkdocs => MKDOCS_IMMUTABLE,
             Generator::Sphinx => &[],
             // Pelican's themes link their files by name (`theme/css/main.css`).
@@ -295,6 +338,8 @@ impl Generator {
             | Generator::Eleventy
             | Generator::Astro
             | Generator::Docusaurus
+            | Generator::Vitepress
+            | Generator::Hexo
             | Generator::Mkdocs
             | Generator::Sphinx
             | Generator::Pelican
@@ -311,6 +356,8 @@ impl Generator {
             Generator::Eleventy => ELEVENTY,
             Generator::Astro => ASTRO,
             Generator::Docusaurus => DOCUSAURUS,
+            Generator::Vitepress => VITEPRESS,
+            Generator::Hexo => HEXO,
             Generator::Mkdocs => MKDOCS,
             Generator::Sphinx => SPHINX,
             Generator::Pelican => PELICAN,
@@ -489,7 +536,13 @@ mod tests {
         let page = r#"<head><meta name="generator" content="Astro v5.18.2"></head><time>2024-06-15</time>"#;
         let sitemap = "<url><loc>https://example.com/a/</loc><lastmod>2024-06-15</lastmod></url>";
         let feed = "<feed><updated>2024-06-15T00:00:00Z</updated></feed>";
-        for g in [Generator::Eleventy, Generator::Astro, Generator::Docusaurus] {
+        for g in [
+            Generator::Eleventy,
+            Generator::Astro,
+            Generator::Docusaurus,
+            Generator::Vitepress,
+            Generator::Hexo,
+        ] {
             let blank = |text: &str| {
                 let mut bytes = text.as_bytes().to_vec();
                 for rule in g.noise() {
@@ -513,7 +566,7 @@ mod tests {
     }
 
     #[test]
-    fn astro_and_docusaurus_fingerprinted_assets_are_immutable_their_pages_not() {
+    fn node_fingerprinted_assets_are_immutable_their_pages_not() {
         type Case<'a> = (Generator, &'a str, bool);
         let cases: &[Case] = &[
             (Generator::Astro, "_astro/café crème.CRw_X55h.css", true),
@@ -548,6 +601,47 @@ mod tests {
             (Generator::Docusaurus, "assets/css/custom.css", false),
             (Generator::Docusaurus, "assets/js/analytics.js", false),
             (Generator::Docusaurus, "docs/intro/index.html", false),
+            // VitePress 1.6.4's names: base64url hashes, `-` and `_` among them.
+            (Generator::Vitepress, "assets/app.9jICMBQK.js", true),
+            (
+                Generator::Vitepress,
+                "assets/chunks/theme.DeVKhVl2.js",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/chunks/@localSearchIndexroot.eywFHSWd.js",
+                true,
+            ),
+            (Generator::Vitepress, "assets/style.BIhLbGHd.css", true),
+            (
+                Generator::Vitepress,
+                "assets/guide_café crème.md.B4dvwjpV.lean.js",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/guide_intro.md.C38-oigK.js",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/inter-italic-cyrillic.By2_1cv3.woff2",
+                true,
+            ),
+            (
+                Generator::Vitepress,
+                "assets/chunks/metadata.12345678.js",
+                true,
+            ),
+            (Generator::Vitepress, "hashmap.json", false),
+            (Generator::Vitepress, "vp-icons.css", false),
+            (Generator::Vitepress, "guide/intro.html", false),
+            (Generator::Vitepress, "img/logo.png", false),
+            // From public/assets/, under its own name.
+            (Generator::Vitepress, "assets/logo.png", false),
+            (Generator::Vitepress, "assets/brand/favicon.svg", false),
+            (Generator::Vitepress, "app.9jICMBQK.js", false),
         ];
         for (g, path, expected) in cases {
             assert_eq!(immutable(*g, path), *expected, "{g:?} {path}");

@@ -58,7 +58,7 @@ pub fn config_text(found: &Found) -> String {
         }
         None => {
             line(
-                "# No generator was detected here (hugo, jekyll, zola, eleventy, astro, docusaurus, mkdocs, sphinx, pelican); naming",
+                "# No generator was detected here (hugo, jekyll, zola, eleventy, astro, docusaurus, vitepress, hexo, mkdocs, sphinx, pelican); naming",
             );
             line("# one sets its output folder and the build noise to ignore.");
             line("# generator = \"hugo\"");

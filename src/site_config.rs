@@ -69,6 +69,10 @@ const HUGO_DIR_FILES: [&str; 8] = [
     "config.json",
 ];
 const JEKYLL_FILES: [&str; 3] = ["_config.yml", "_config.yaml", "_config.toml"];
+/// Hexo's config has Jekyll's name; a Hexo site is told by its `package.json`, which depends on
+/// `hexo` (Hexo loads its plugins from there).
+const HEXO_FILES: [&str; 3] = ["_config.yml", "_config.yaml", "_config.json"];
+const PACKAGE_JSON: &str = "package.json";
 const MKDOCS_FILES: [&str; 2] = ["mkdocs.yml", "mkdocs.yaml"];
 /// Sphinx's configuration is Python code, which sitepurge does not run: the file tells the
 /// generator by its presence, and its base URL only by a plain `html_baseurl = "..."` line.
@@ -100,6 +104,15 @@ const DOCUSAURUS_FILES: [&str; 6] = [
     "docusaurus.config.mts",
     "docusaurus.config.cjs",
     "docusaurus.config.cts",
+];
+
+/// VitePress reads `.vitepress/config.*` below the docs root; its output goes beside, to
+/// `.vitepress/dist`.
+const VITEPRESS_FILES: [&str; 4] = [
+    ".vitepress/config.mjs",
+    ".vitepress/config.mts",
+    ".vitepress/config.js",
+    ".vitepress/config.ts",
 ];
 
 fn read_keys(path: &Path) -> Parsed<Option<Keys>> {
@@ -159,6 +172,28 @@ fn read_keys(path: &Path) -> Parsed<Option<Keys>> {
     Ok(Some(keys))
 }
 
+/// Whether `dir/package.json` lists `hexo` among its dependencies (or devDependencies).
+fn depends_on_hexo(dir: &Path) -> Parsed<bool> {
+    let path = dir.join(PACKAGE_JSON);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(Unreadable {
+                path,
+                message: e.to_string(),
+            });
+        }
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| Unreadable {
+        path: path.clone(),
+        message: format!("not valid JSON: {e}"),
+    })?;
+    Ok(["dependencies", "devDependencies"]
+        .iter()
+        .any(|section| manifest[section].get("hexo").is_some()))
+}
+
 fn has_key(keys: &Keys, key: &str) -> bool {
     keys.iter().any(|(k, _)| k == key)
 }
@@ -205,6 +240,9 @@ pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
             }
         }
     }
+    if HEXO_FILES[..2].iter().any(|n| dir.join(n).is_file()) && depends_on_hexo(dir)? {
+        return found(Generator::Hexo, PACKAGE_JSON);
+    }
     for name in JEKYLL_FILES {
         if dir.join(name).is_file() {
             return found(Generator::Jekyll, name);
@@ -228,6 +266,11 @@ pub fn detect(dir: &Path) -> Parsed<Option<Detected>> {
     for name in DOCUSAURUS_FILES {
         if dir.join(name).is_file() {
             return found(Generator::Docusaurus, name);
+        }
+    }
+    for name in VITEPRESS_FILES {
+        if dir.join(name).is_file() {
+            return found(Generator::Vitepress, name);
         }
     }
     if dir.join(PELICAN_FILES[0]).is_file() {
@@ -287,6 +330,7 @@ fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
             files
         }
         Generator::Jekyll => first(&JEKYLL_FILES),
+        Generator::Hexo => first(&HEXO_FILES),
         Generator::Zola => first(&["config.toml", "zola.toml"]),
         Generator::Mkdocs => first(&MKDOCS_FILES),
         Generator::Sphinx => first(&[SPHINX_FILE]),
@@ -296,9 +340,11 @@ fn default_files(generator: Generator, dir: &Path) -> Vec<PathBuf> {
             .map(|n| dir.join(n))
             .filter(|p| p.is_file())
             .collect(),
-        Generator::Eleventy | Generator::Astro | Generator::Docusaurus | Generator::None => {
-            Vec::new()
-        }
+        Generator::Eleventy
+        | Generator::Astro
+        | Generator::Docusaurus
+        | Generator::Vitepress
+        | Generator::None => Vec::new(),
     }
 }
 
@@ -315,6 +361,9 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
     match generator {
         Generator::Astro => return in_code(&ASTRO_FILES, "site"),
         Generator::Docusaurus => return in_code(&DOCUSAURUS_FILES, "url and baseUrl"),
+        // VitePress has no setting for the site's address: `sitemap.hostname` (only with a
+        // sitemap) and `base` (the path) are the nearest.
+        Generator::Vitepress => return in_code(&VITEPRESS_FILES, "sitemap.hostname and base"),
         _ => {}
     }
     let files = if files.is_empty() {
@@ -336,7 +385,7 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
         };
         let (key, any_case) = match generator {
             Generator::Hugo => ("baseurl", true),
-            Generator::Jekyll => ("url", false),
+            Generator::Jekyll | Generator::Hexo => ("url", false),
             Generator::Zola => ("base_url", false),
             Generator::Mkdocs => ("site_url", false),
             Generator::Eleventy
@@ -344,6 +393,7 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
             | Generator::Docusaurus
             | Generator::Sphinx
             | Generator::Pelican
+            | Generator::Vitepress
             | Generator::None => {
                 return Ok(SiteBaseUrl::Absent);
             }
@@ -356,12 +406,24 @@ pub fn base_url(generator: Generator, dir: &Path, files: &[PathBuf]) -> Parsed<S
         {
             path = Some(b);
         }
+        if generator == Generator::Hexo
+            && let Some(r) = value(&keys, "root", false)
+        {
+            path = Some(r);
+        }
     }
     let Some((url, file)) = url else {
         return Ok(SiteBaseUrl::Absent);
     };
     let file = rel(dir, &file);
     let url = url.trim().to_string();
+    // Hexo's `url` holds the site's folder too (`https://example.org/blog`); `root` repeats it
+    // (`/blog/`), and counts only beside a bare host.
+    if generator == Generator::Hexo
+        && url::Url::parse(&url).is_ok_and(|u| !u.path().trim_matches('/').is_empty())
+    {
+        path = None;
+    }
     let mut full = url.clone();
     if let Some(path) = path.map(|p| p.trim().trim_matches('/').to_string())
         && !path.is_empty()
@@ -586,6 +648,49 @@ mod tests {
                 &[("docusaurus.config.ts", "export default {}")],
                 Some((Generator::Docusaurus, "docusaurus.config.ts")),
             ),
+            (
+                &[(".vitepress/config.mjs", "export default {}")],
+                Some((Generator::Vitepress, ".vitepress/config.mjs")),
+            ),
+            (
+                &[(".vitepress/config.ts", "export default {}")],
+                Some((Generator::Vitepress, ".vitepress/config.ts")),
+            ),
+            (
+                &[
+                    ("_config.yml", "title: x\nurl: https://x\n"),
+                    (
+                        "package.json",
+                        r#"{"hexo": {"version": "7.3.0"}, "dependencies": {"hexo": "^7.3.0"}}"#,
+                    ),
+                ],
+                Some((Generator::Hexo, "package.json")),
+            ),
+            (
+                &[
+                    ("_config.yml", "title: x\n"),
+                    ("package.json", r#"{"devDependencies": {"hexo": "7.3.0"}}"#),
+                ],
+                Some((Generator::Hexo, "package.json")),
+            ),
+            // A Jekyll site with npm tooling of its own stays Jekyll.
+            (
+                &[
+                    ("_config.yml", "title: x\n"),
+                    (
+                        "package.json",
+                        r#"{"dependencies": {"sass": "1.0.0", "hexo-util": "3.3.0"}}"#,
+                    ),
+                ],
+                Some((Generator::Jekyll, "_config.yml")),
+            ),
+            // Hexo's package without its config is not a site.
+            (
+                &[("package.json", r#"{"dependencies": {"hexo": "7.3.0"}}"#)],
+                None,
+            ),
+            // A theme alone is not a site config.
+            (&[(".vitepress/theme/index.js", "export default {}")], None),
             (&[("README.md", "hi")], None),
             (&[("config.toml", "title = 'neither'")], None),
             (
@@ -647,6 +752,32 @@ mod tests {
                 Generator::Jekyll,
                 &[("_config.yml", "url: https://example.com/\nbaseurl: \"\"\n")],
                 "https://example.com/",
+                "_config.yml",
+            ),
+            (
+                Generator::Hexo,
+                &[(
+                    "_config.yml",
+                    "title: Blog\nurl: https://blog.example.com\nroot: /\npermalink: :year/:title/\n",
+                )],
+                "https://blog.example.com",
+                "_config.yml",
+            ),
+            // The folder in `url`, as Hexo's docs say, and repeated in `root`: once.
+            (
+                Generator::Hexo,
+                &[(
+                    "_config.yml",
+                    "url: https://example.org/blog\nroot: /blog/\n",
+                )],
+                "https://example.org/blog",
+                "_config.yml",
+            ),
+            // Only in `root`, as older Hexo sites have it.
+            (
+                Generator::Hexo,
+                &[("_config.yml", "url: https://example.org\nroot: /blog/\n")],
+                "https://example.org/blog/",
                 "_config.yml",
             ),
             (
@@ -956,10 +1087,15 @@ mod tests {
         let dir = folder(&[("config.toml", "base_url = ")]);
         let err = detect(dir.path()).expect_err("broken");
         assert!(err.message.starts_with("not valid TOML"), "{}", err.message);
+        // Beside a _config.yml, package.json tells Hexo from Jekyll: it must be read.
+        let dir = folder(&[("_config.yml", "title: x\n"), ("package.json", "{")]);
+        let err = detect(dir.path()).expect_err("broken");
+        assert_eq!(err.path, dir.path().join("package.json"));
+        assert!(err.message.starts_with("not valid JSON"), "{}", err.message);
     }
 
     #[test]
-    fn astro_and_docusaurus_keep_the_base_url_in_javascript_which_is_not_read() {
+    fn astro_docusaurus_and_vitepress_keep_the_base_url_in_javascript_which_is_not_read() {
         let dir = folder(&[
             (
                 "astro.config.mjs",
@@ -969,7 +1105,18 @@ mod tests {
                 "docusaurus.config.ts",
                 "export default { url: 'https://example.com', baseUrl: '/' }",
             ),
+            (
+                ".vitepress/config.mts",
+                "export default defineConfig({ base: '/docs/', sitemap: { hostname: 'https://example.com' } })",
+            ),
         ]);
+        assert_eq!(
+            base_url(Generator::Vitepress, dir.path(), &[]).expect("parse"),
+            SiteBaseUrl::InCode {
+                file: ".vitepress/config.mts".into(),
+                key: "sitemap.hostname and base"
+            }
+        );
         assert_eq!(
             base_url(Generator::Astro, dir.path(), &[]).expect("parse"),
             SiteBaseUrl::InCode {

@@ -7,15 +7,16 @@
 #   tests/run-all.sh -- ARGS          pass ARGS to cargo test (e.g. -- generators:: for one suite)
 #
 # The tests drive real programs: generators (hugo, jekyll and its plugins; mkdocs with the
-# Material theme, sphinx and pelican from PyPI; Eleventy, Astro and Docusaurus from npm), caches
-# (varnish, nginx with the cache purge module, squid), the tools the hooks use or are checked
-# with (git, rsync, shellcheck, setpriv, systemd-analyze, man, actionlint), and the stand-ins
-# of CDN APIs (moto for CloudFront, edgegrid-python for Akamai). On Debian and Ubuntu they come
-# from apt (as root, or through sudo); actionlint, mkdocs, sphinx, moto and edgegrid-python
-# come from PyPI into a virtual environment in .test-tools/, pelican into its own in
-# .test-tools/pelican/ (Debian packages no actionlint, and other versions of the generators);
+# Material theme, sphinx and pelican from PyPI; Eleventy, Astro, Docusaurus, VitePress and
+# Hexo from npm), caches (varnish, nginx with the cache purge module, squid), the tools the
+# hooks use or are checked with (git, rsync, shellcheck, setpriv, systemd-analyze, man,
+# actionlint), and the stand-ins of CDN APIs (moto for CloudFront, edgegrid-python for
+# Akamai). On Debian and Ubuntu they come from apt (as root, or through sudo); actionlint,
+# mkdocs, sphinx, moto and edgegrid-python come from PyPI into a virtual environment in
+# .test-tools/, pelican into its own in .test-tools/pelican/ (Debian packages no actionlint,
+# and other versions of the generators);
 # the Node.js generators come from the npm registry, `npm ci` from
-# tests/fixtures/node/package-lock.json into .test-tools/node/ (about 1,500 packages, 450 MB;
+# tests/fixtures/node/package-lock.json into .test-tools/node/ (about 1,700 packages, 540 MB;
 # install scripts are not run) with the machine's Node.js 20 or later and its npm
 # (Debian 12's nodejs is 18, too old for Docusaurus 3.10, so it is not installed from apt).
 # Plain `cargo test` without them skips the tests that need them and says what is missing; with
@@ -166,8 +167,8 @@ if ! node_ok; then
     echo "hint: install Node.js 20 (with npm), then run $0 again" >&2
     exit 2
   fi
-  echo "warning: no node 20 or later with npm (found: ${found:-none}): the Eleventy, Astro and" >&2
-  echo "Docusaurus tests will be skipped; install Node.js 20 (with npm) to run them" >&2
+  echo "warning: no node 20 or later with npm (found: ${found:-none}): the Eleventy, Astro," >&2
+  echo "Docusaurus, VitePress and Hexo tests will be skipped; install Node.js 20 (with npm) to run them" >&2
 elif ! cmp -s "$node_lock/package-lock.json" "$tools/node/package-lock.json" \
   || [[ ! -d $tools/node/node_modules ]]; then
   echo "installing the Node.js generators (npm ci) into $tools/node/"

@@ -1184,6 +1184,8 @@ fn example_configs_are_accepted() {
         ("eleventy", "_site"),
         ("astro", "dist"),
         ("docusaurus", "build"),
+        ("vitepress", ".vitepress/dist"),
+        ("hexo", "public"),
         ("mkdocs", "site"),
         ("sphinx", "_build/html"),
         ("pelican", "output"),
