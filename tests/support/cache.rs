@@ -314,11 +314,11 @@ pub fn read_logs(dir: &Path, names: &[&str]) -> String {
         .collect()
 }
 
-/// What `read` gives once it has `count` lines, or after 5 s whatever it has then: a server
+/// What `read` gives once it has `count` lines, or after 15 s whatever it has then: a server
 /// logs a request just after answering it (nginx), or from a log writer of its own (Squid), so
 /// sitepurge may have exited before the last purge is in the log.
 pub fn once_logged(count: usize, read: impl Fn() -> Vec<String>) -> Vec<String> {
-    wait_for(Duration::from_secs(5), || {
+    wait_for(Duration::from_secs(15), || {
         let lines = read();
         (lines.len() >= count).then_some(lines)
     })
