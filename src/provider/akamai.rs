@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -632,11 +632,7 @@ impl Akamai {
             .await
             .map_err(|e| super::transport_failure(&e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| super::cloudflare::parse_retry_after(v, SystemTime::now()));
+        let retry_after = super::retry_after(&resp);
         let text = resp
             .text()
             .await

@@ -5,9 +5,8 @@
 //! zones) with it.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::{Failure, FailureKind, Purger, Request};
@@ -95,11 +94,7 @@ impl Bunny {
             .await
             .map_err(|e| transport_failure(describe, &e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| super::cloudflare::parse_retry_after(v, SystemTime::now()));
+        let retry_after = super::retry_after(&resp);
         let text = resp
             .text()
             .await

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -231,11 +231,7 @@ impl Api {
         }
         let resp = req.send().await.map_err(|e| super::transport_failure(&e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = super::retry_after(&resp);
         // An answer may echo the request (a misbehaving proxy or API): the secret is blanked
         // from the whole answer before anything of it (errors, messages, results) is kept.
         let text = self.auth.scrub(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use percent_encoding::{AsciiSet, percent_encode};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -574,11 +574,7 @@ impl CloudFront {
             .await
             .map_err(|e| super::transport_failure(&e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| super::cloudflare::parse_retry_after(v, SystemTime::now()));
+        let retry_after = super::retry_after(&resp);
         let text = resp
             .text()
             .await

@@ -3,9 +3,9 @@
 //! the URL itself or to a configured endpoint with the URL's path and `Host` header.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use reqwest::header::{HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
 use super::{Failure, FailureKind, Purger, Request};
@@ -121,11 +121,7 @@ impl HttpPurge {
                 Failure::new(FailureKind::Transient, None, detail)
             })?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| super::cloudflare::parse_retry_after(v, SystemTime::now()));
+        let retry_after = super::retry_after(&resp);
         classify(status, retry_after, describe)
     }
 }

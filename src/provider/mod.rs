@@ -248,6 +248,14 @@ pub fn http_client(transport: &Transport) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot set up the HTTP client: {e}"))
 }
 
+/// How long an answer's `Retry-After` (seconds or an HTTP date) asks to wait, if it does.
+pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<std::time::Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| cloudflare::parse_retry_after(v, std::time::SystemTime::now()))
+}
+
 /// A request that got no answer (timeout, refused, reset, TLS): always worth retrying.
 pub(crate) fn transport_failure(e: &reqwest::Error) -> Failure {
     let detail = if e.is_timeout() {
