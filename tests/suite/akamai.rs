@@ -156,17 +156,6 @@ fn assert_purge(request: &Value, path: &str) -> Vec<String> {
         .collect()
 }
 
-fn pending(site: &Site) -> BTreeSet<String> {
-    site.state()["pending"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| p.as_str().expect("string").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 #[cfg_attr(
     missing_edgegrid,
@@ -199,7 +188,7 @@ fn changed_urls_are_one_invalidation_that_akamais_signer_accepts() {
     let report = out.json();
     assert_eq!(report["purge"]["provider"], "akamai");
     assert_eq!(report["purge"]["urls_purged"], 3);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
     let all = out.all();
     assert!(!all.contains(&fp.client_secret) && !all.contains(&fp.access_token));
 }
@@ -233,12 +222,15 @@ fn a_wrong_secret_is_refused_by_akamais_signer_and_everything_stays_pending() {
     assert_eq!(requests.len(), 1, "not retried: {requests:#?}");
     assert_eq!(requests[0]["signed"], false);
     assert!(fp.purged().is_empty());
-    assert_eq!(pending(&site), set(["a.css", "café crème/index.html"]));
+    assert_eq!(
+        site.state_pending(),
+        set(["a.css", "café crème/index.html"])
+    );
 
     let out = run(&site, &fp, &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(fp.purged_urls(), urls);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 }
 
 #[test]
@@ -305,7 +297,7 @@ fn many_urls_are_split_into_bodies_under_50000_bytes() {
     assert_eq!(sent.len(), 400, "a URL sent twice or lost");
     assert_eq!(set(sent), urls);
     assert_eq!(fp.purged_urls(), urls);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 }
 
 #[test]
@@ -339,7 +331,7 @@ fn retries_after_429_and_5xx_send_the_same_purge_signed_anew() {
         .collect();
     assert_eq!(auths.len(), 3);
     assert_eq!(fp.purged().len(), 1);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 }
 
 #[test]
@@ -361,13 +353,16 @@ fn a_purge_that_keeps_failing_leaves_the_urls_pending_for_the_next_run() {
     assert_eq!(fp.requests().len(), 3, "1 try + 2 retries");
     assert!(fp.purged().is_empty());
     assert_eq!(site.state()["files"], baseline_files, "something advanced");
-    assert_eq!(pending(&site), set(["a.css", "café crème/index.html"]));
+    assert_eq!(
+        site.state_pending(),
+        set(["a.css", "café crème/index.html"])
+    );
     assert_eq!(out.json()["purge"]["failures"][0]["kind"], "transient");
 
     let out = run(&site, &fp, &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(fp.purged_urls(), urls);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 }
 
 #[test]

@@ -177,17 +177,6 @@ fn assert_create(moto: &Moto, request: &Value, paths: &BTreeSet<String>) -> Stri
     reference.to_string()
 }
 
-fn pending(site: &Site) -> BTreeSet<String> {
-    site.state()["pending"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| p.as_str().expect("string").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 #[cfg_attr(
     missing_moto,
@@ -220,7 +209,7 @@ fn changed_files_become_one_invalidation_whose_signature_moto_accepts() {
         format!("distribution {}", moto.distribution)
     );
     assert_eq!(report["purge"]["urls_purged"], 6, "{report}");
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
     assert!(!out.all().contains(&moto.secret));
 
     // Nothing changed: nothing sent.
@@ -267,14 +256,17 @@ fn a_wrong_secret_fails_moto_signature_check_and_keeps_everything_pending() {
     assert_eq!(requests.len(), 1, "{requests:#?}");
     assert_create(&moto, &requests[0], &paths);
     assert!(moto.invalidations().is_empty());
-    assert_eq!(pending(&site), set(["a.css", "café crème/index.html"]));
+    assert_eq!(
+        site.state_pending(),
+        set(["a.css", "café crème/index.html"])
+    );
     assert!(!String::from_utf8_lossy(&site.state_bytes().expect("state")).contains(wrong));
 
     // The right secret purges what is pending.
     let out = run(&site, &moto, &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(moto.invalidated_paths(), paths);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 }
 
 #[test]
@@ -304,7 +296,7 @@ fn retries_after_429_503_and_a_lost_answer_reuse_one_caller_reference() {
     // moto made two invalidations of it (CloudFront would answer the second with the first).
     assert_eq!(moto.invalidations().len(), 2);
     assert_eq!(moto.caller_references(), references);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 
     // A later run with other changes has its own reference.
     site.page("a.css", "a { color: blue }");
@@ -336,14 +328,17 @@ fn a_purge_that_keeps_failing_leaves_the_paths_pending_for_the_next_run() {
     assert_eq!(moto.requests().len(), 3, "1 try + 2 retries");
     assert!(moto.invalidations().is_empty());
     assert_eq!(site.state()["files"], baseline_files, "something advanced");
-    assert_eq!(pending(&site), set(["a.css", "café crème/index.html"]));
+    assert_eq!(
+        site.state_pending(),
+        set(["a.css", "café crème/index.html"])
+    );
     let report = out.json();
     assert_eq!(report["purge"]["failures"][0]["kind"], "transient");
 
     let out = run(&site, &moto, &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(moto.invalidated_paths(), paths);
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 }
 
 #[test]
@@ -669,5 +664,5 @@ fn compact_invalidates_a_wholly_changed_section_by_one_wildcard_path() {
     assert_eq!(sent, [set(["/a.css"]), set(["/blog/*"])]);
     assert_eq!(moto.invalidated_paths(), set(["/a.css", "/blog/*"]));
     assert_eq!(report["purge"]["urls_purged"], 30, "{report}");
-    assert!(pending(&site).is_empty());
+    assert!(site.state_pending().is_empty());
 }

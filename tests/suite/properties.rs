@@ -433,14 +433,7 @@ impl Scenario {
 
     /// The paths the state lists as pending (a purge of them failed).
     fn state_pending(&self) -> BTreeSet<String> {
-        self.site.state()["pending"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.site.state_pending()
     }
 
     /// A failing answer to one purge request (all retried by sitepurge), and its name.

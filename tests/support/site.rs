@@ -112,6 +112,18 @@ impl Site {
     pub fn state_files(&self) -> BTreeMap<String, String> {
         serde_json::from_value(self.state()["files"].clone()).expect("files map")
     }
+
+    /// `pending` of the state: the paths whose purge failed (empty when the key is absent).
+    pub fn state_pending(&self) -> BTreeSet<String> {
+        self.state()["pending"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| p.as_str().expect("pending path").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Output path -> bytes.
